@@ -1,0 +1,242 @@
+package events
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// MaxEventSize is the largest encoded event the ledger accepts (1 MiB).
+const MaxEventSize = 1 << 20
+
+// Actor is who caused an event: a directory identity and the role it acted in.
+type Actor struct {
+	ID   string `json:"id"`
+	Role string `json:"role"`
+}
+
+// Source is the outside system an event came from and that system's own
+// message id (for example an HL7 message control id, MSH-10).
+type Source struct {
+	System    string `json:"system,omitempty"`
+	MessageID string `json:"message_id,omitempty"`
+}
+
+// Event is one immutable ledger entry: the envelope and its JSON payload.
+//
+// Callers build events with New; the ledger fills Stream, Revision, Position,
+// RecordedAt, PrevHash and Hash when it appends them.
+type Event struct {
+	ID            string          `json:"id"`
+	Type          string          `json:"type"`
+	SchemaVersion int             `json:"schema_version"`
+	Stream        string          `json:"stream"`
+	Revision      uint64          `json:"revision"`
+	Position      uint64          `json:"-"`
+	OccurredAt    time.Time       `json:"occurred_at"`
+	RecordedAt    time.Time       `json:"recorded_at"`
+	Actor         Actor           `json:"actor"`
+	Source        Source          `json:"source,omitzero"`
+	CorrelationID string          `json:"correlation_id,omitempty"`
+	CausationID   string          `json:"causation_id,omitempty"`
+	PrevHash      string          `json:"prev_hash"`
+	Hash          string          `json:"-"`
+	Data          json.RawMessage `json:"data"`
+}
+
+// Option sets an optional envelope field in New.
+type Option func(*Event)
+
+// WithID sets the event id (a UUID). Deterministic ids make derived events
+// idempotent: the same input always yields the same id.
+func WithID(id string) Option { return func(e *Event) { e.ID = id } }
+
+// WithSource records the outside system and its message id.
+func WithSource(system, messageID string) Option {
+	return func(e *Event) { e.Source = Source{System: system, MessageID: messageID} }
+}
+
+// WithCorrelation sets the correlation id (the conversation) and causation id
+// (the event or command that caused this one).
+func WithCorrelation(correlationID, causationID string) Option {
+	return func(e *Event) { e.CorrelationID, e.CausationID = correlationID, causationID }
+}
+
+// WithOccurredAt sets when the fact happened in the world (default: now).
+func WithOccurredAt(t time.Time) Option { return func(e *Event) { e.OccurredAt = t } }
+
+// New validates p and wraps it in an envelope with a fresh UUIDv7 id.
+func New(p Payload, actor Actor, opts ...Option) (Event, error) {
+	if err := p.Validate(); err != nil {
+		return Event{}, fmt.Errorf("%s: %w", p.EventType(), err)
+	}
+	data, err := json.Marshal(p)
+	if err != nil {
+		return Event{}, fmt.Errorf("encode %s: %w", p.EventType(), err)
+	}
+	e := Event{
+		Type:          p.EventType(),
+		SchemaVersion: CurrentVersion(p.EventType()),
+		OccurredAt:    time.Now().UTC(),
+		Actor:         actor,
+		Data:          data,
+	}
+	for _, o := range opts {
+		o(&e)
+	}
+	if e.ID == "" {
+		id, err := uuid.NewV7()
+		if err != nil {
+			return Event{}, fmt.Errorf("new event id: %w", err)
+		}
+		e.ID = id.String()
+	}
+	return e, e.Validate()
+}
+
+// MustNew is New for tests and fixtures; it panics on an invalid payload.
+func MustNew(p Payload, actor Actor, opts ...Option) Event {
+	e, err := New(p, actor, opts...)
+	if err != nil {
+		panic(err)
+	}
+	return e
+}
+
+// DeriveID returns a name-based UUID (v5) for derived facts, so the same
+// inputs always give the same event id.
+func DeriveID(parts ...string) string {
+	var b bytes.Buffer
+	for _, p := range parts {
+		b.WriteString(p)
+		b.WriteByte(0)
+	}
+	return uuid.NewSHA1(relaisNamespace, b.Bytes()).String()
+}
+
+var relaisNamespace = uuid.MustParse("6f1d0c5e-5b8a-4f3e-9a57-52656c616973")
+
+var (
+	roleRe   = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,63}$`)
+	streamRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,199}$`)
+)
+
+// ValidStreamName reports whether s can name a ledger stream: 1 to 200
+// letters, digits, '-' or '_', starting with a letter or digit.
+func ValidStreamName(s string) bool { return streamRe.MatchString(s) }
+
+// Validate checks the envelope and the payload against the catalog. The error
+// wraps ErrInvalid (or ErrUnknownType) and names the offending field.
+func (e *Event) Validate() error {
+	if _, err := uuid.Parse(e.ID); err != nil {
+		return fieldErr("id", "not a UUID")
+	}
+	if e.Actor.ID == "" {
+		return fieldErr("actor.id", "required")
+	}
+	if len(e.Actor.ID) > 128 {
+		return fieldErr("actor.id", "longer than 128 characters")
+	}
+	if !roleRe.MatchString(e.Actor.Role) {
+		return fieldErr("actor.role", "required, lower-case letters, digits, '-' or '_'")
+	}
+	if e.OccurredAt.IsZero() {
+		return fieldErr("occurred_at", "required")
+	}
+	if len(e.Source.System) > 128 || len(e.Source.MessageID) > 256 {
+		return fieldErr("source", "too long")
+	}
+	if len(e.CorrelationID) > 128 || len(e.CausationID) > 128 {
+		return fieldErr("correlation_id", "too long")
+	}
+	if len(e.Data) > MaxEventSize {
+		return fieldErr("data", "larger than %d bytes", MaxEventSize)
+	}
+	p, err := e.Payload()
+	if err != nil {
+		return err
+	}
+	if err := p.Validate(); err != nil {
+		return fmt.Errorf("%s: %w", e.Type, err)
+	}
+	return nil
+}
+
+// Payload decodes the event's data into its typed payload, upcasting older
+// schema versions to the current one.
+func (e *Event) Payload() (Payload, error) {
+	d, ok := lookup(e.Type)
+	if !ok {
+		return nil, fmt.Errorf("%w: %q", ErrUnknownType, e.Type)
+	}
+	data := e.Data
+	v := e.SchemaVersion
+	if v == 0 {
+		return nil, fieldErr("schema_version", "required")
+	}
+	if v > d.version {
+		return nil, fieldErr("schema_version", "%d is newer than this build knows (%d)", v, d.version)
+	}
+	for ; v < d.version; v++ {
+		up := d.upcasters[v]
+		if up == nil {
+			return nil, fieldErr("schema_version", "no upcaster from version %d of %s", v, e.Type)
+		}
+		var err error
+		if data, err = up(data); err != nil {
+			return nil, fmt.Errorf("upcast %s v%d: %w", e.Type, v, err)
+		}
+	}
+	p := d.new()
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(p); err != nil {
+		return nil, &FieldError{Field: "data", Reason: err.Error()}
+	}
+	return p, nil
+}
+
+// Encode returns the canonical bytes of the event as stored in the ledger:
+// the envelope without Position and Hash, keys in a fixed order and the
+// payload in canonical JSON (sorted keys, no insignificant space). The hash
+// chain is computed over exactly these bytes, so it never depends on how a
+// later build would re-encode the event.
+func (e *Event) Encode() ([]byte, error) {
+	data, err := Canonical(e.Data)
+	if err != nil {
+		return nil, fmt.Errorf("canonical data: %w", err)
+	}
+	c := *e
+	c.Data = data
+	b, err := json.Marshal(&c)
+	if err != nil {
+		return nil, fmt.Errorf("encode event %s: %w", e.ID, err)
+	}
+	if len(b) > MaxEventSize {
+		return nil, fieldErr("data", "encoded event is %d bytes, larger than %d", len(b), MaxEventSize)
+	}
+	return b, nil
+}
+
+// Decode parses stored bytes back into an event; the caller sets Position
+// and Hash from the storage metadata.
+func Decode(b []byte) (Event, error) {
+	var e Event
+	if err := json.Unmarshal(b, &e); err != nil {
+		return Event{}, fmt.Errorf("decode event: %w", err)
+	}
+	return e, nil
+}
+
+// HashOf returns the chain hash of stored event bytes (hex SHA-256). The
+// bytes include prev_hash, which is what links each event to the previous one.
+func HashOf(stored []byte) string {
+	sum := sha256.Sum256(stored)
+	return hex.EncodeToString(sum[:])
+}

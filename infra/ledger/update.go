@@ -1,0 +1,52 @@
+package ledger
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/relais-health/relais/events"
+)
+
+// Decide looks at a stream's history and returns the events to append, or an
+// error to refuse the command. It must be a pure function of history: Update
+// may call it again after a concurrent write.
+type Decide func(history []events.Event) ([]events.Event, error)
+
+// Appender is the slice of Ledger that Update needs.
+type Appender interface {
+	Append(ctx context.Context, stream string, expected int64, evs ...events.Event) (Result, error)
+	Read(ctx context.Context, stream string, from uint64) ([]events.Event, error)
+}
+
+// MaxUpdateAttempts bounds the optimistic-concurrency retries of Update.
+const MaxUpdateAttempts = 5
+
+// Update loads stream, lets decide choose the new events, and appends them
+// with the expected revision, retrying on a concurrent write. A decide that
+// returns no events appends nothing and returns a zero Result.
+func Update(ctx context.Context, l Appender, stream string, decide Decide) (Result, error) {
+	var lastErr error
+	for range MaxUpdateAttempts {
+		history, err := l.Read(ctx, stream, 1)
+		if err != nil && !errors.Is(err, ErrStreamNotFound) {
+			return Result{}, fmt.Errorf("load %s: %w", stream, err)
+		}
+		evs, err := decide(history)
+		if err != nil {
+			return Result{}, err
+		}
+		if len(evs) == 0 {
+			return Result{Stream: stream, Revision: uint64(len(history))}, nil
+		}
+		res, err := l.Append(ctx, stream, int64(len(history)), evs...)
+		if err == nil {
+			return res, nil
+		}
+		if !errors.Is(err, ErrWrongRevision) {
+			return Result{}, err
+		}
+		lastErr = err
+	}
+	return Result{}, fmt.Errorf("update %s after %d attempts: %w", stream, MaxUpdateAttempts, lastErr)
+}
