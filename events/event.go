@@ -48,6 +48,9 @@ type Event struct {
 	PrevHash      string          `json:"prev_hash"`
 	Hash          string          `json:"-"`
 	Data          json.RawMessage `json:"data"`
+	// Raw holds the stored bytes when the event was read from a ledger, so
+	// verification can recompute the hash over exactly what was stored.
+	Raw []byte `json:"-"`
 }
 
 // Option sets an optional envelope field in New.

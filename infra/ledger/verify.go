@@ -1,0 +1,89 @@
+package ledger
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/relais-health/relais/events"
+)
+
+// BrokenLinkError names the first event whose chain does not hold.
+type BrokenLinkError struct {
+	Position uint64
+	Stream   string
+	Revision uint64
+	EventID  string
+	Reason   string
+}
+
+func (e *BrokenLinkError) Error() string {
+	return fmt.Sprintf("broken chain at position %d (stream %s revision %d, event %s): %s",
+		e.Position, e.Stream, e.Revision, e.EventID, e.Reason)
+}
+
+// VerifyReport summarises a verification run.
+type VerifyReport struct {
+	Events  uint64
+	Streams int
+	Head    uint64
+}
+
+// Verifier checks events in global order: every stored body hashes to its
+// recorded hash, every event points at its stream's previous hash, revisions
+// count up by one, and global positions have no gap.
+type Verifier struct {
+	heads   map[string]Head
+	lastPos uint64
+	report  VerifyReport
+}
+
+// NewVerifier starts a verification from global position 1.
+func NewVerifier() *Verifier { return &Verifier{heads: map[string]Head{}} }
+
+// Check verifies the next event; the first failure is a *BrokenLinkError.
+func (v *Verifier) Check(e events.Event) error {
+	fail := func(format string, args ...any) error {
+		return &BrokenLinkError{Position: e.Position, Stream: e.Stream, Revision: e.Revision, EventID: e.ID, Reason: fmt.Sprintf(format, args...)}
+	}
+	if e.Position != v.lastPos+1 {
+		return fail("global position gap: previous was %d", v.lastPos)
+	}
+	if got := events.HashOf(e.Raw); got != e.Hash {
+		return fail("stored bytes hash to %s, recorded hash is %s", got, e.Hash)
+	}
+	h := v.heads[e.Stream]
+	if e.Revision != h.Revision+1 {
+		return fail("revision %d follows %d", e.Revision, h.Revision)
+	}
+	if e.PrevHash != h.Hash {
+		return fail("prev_hash %s, previous event's hash is %s", e.PrevHash, h.Hash)
+	}
+	v.heads[e.Stream] = Head{Revision: e.Revision, Hash: e.Hash}
+	v.lastPos = e.Position
+	v.report.Events++
+	return nil
+}
+
+// Report returns what has been verified so far.
+func (v *Verifier) Report() VerifyReport {
+	r := v.report
+	r.Streams = len(v.heads)
+	r.Head = v.lastPos
+	return r
+}
+
+// Verify walks the whole ledger through Subscribe and checks every link.
+// progress, when non-nil, is called with each verified position.
+func Verify(ctx context.Context, l Ledger, progress func(pos uint64)) (VerifyReport, error) {
+	v := NewVerifier()
+	err := l.Subscribe(ctx, 1, func(_ context.Context, e events.Event) error {
+		if err := v.Check(e); err != nil {
+			return err
+		}
+		if progress != nil {
+			progress(e.Position)
+		}
+		return nil
+	}, StopAtHead())
+	return v.Report(), err
+}
