@@ -210,14 +210,11 @@ func (e *Event) Payload() (Payload, error) {
 // payload in canonical JSON (sorted keys, no insignificant space). The hash
 // chain is computed over exactly these bytes, so it never depends on how a
 // later build would re-encode the event.
+//
+// Encode expects Data to be canonical already (Canonicalize does that);
+// it does not re-check, because the ledger encodes on its commit path.
 func (e *Event) Encode() ([]byte, error) {
-	data, err := Canonical(e.Data)
-	if err != nil {
-		return nil, fmt.Errorf("canonical data: %w", err)
-	}
-	c := *e
-	c.Data = data
-	b, err := json.Marshal(&c)
+	b, err := json.Marshal(e)
 	if err != nil {
 		return nil, fmt.Errorf("encode event %s: %w", e.ID, err)
 	}
@@ -225,6 +222,16 @@ func (e *Event) Encode() ([]byte, error) {
 		return nil, fieldErr("data", "encoded event is %d bytes, larger than %d", len(b), MaxEventSize)
 	}
 	return b, nil
+}
+
+// Canonicalize rewrites Data in canonical JSON; see Canonical.
+func (e *Event) Canonicalize() error {
+	data, err := Canonical(e.Data)
+	if err != nil {
+		return &FieldError{Field: "data", Reason: err.Error()}
+	}
+	e.Data = data
+	return nil
 }
 
 // Decode parses stored bytes back into an event; the caller sets Position

@@ -15,7 +15,8 @@ type Head struct {
 }
 
 // Validate checks every event before anything is written, wrapping the
-// failure in ErrInvalidEvent with the event's index and the field at fault.
+// failure in ErrInvalidEvent with the event's index and the field at fault,
+// and puts each payload in canonical JSON (so evs is modified).
 func Validate(stream string, evs []events.Event) error {
 	if !events.ValidStreamName(stream) {
 		return fmt.Errorf("%w: stream name %q: 1-200 letters, digits, '-' or '_'", ErrInvalidEvent, stream)
@@ -26,6 +27,9 @@ func Validate(stream string, evs []events.Event) error {
 	seen := make(map[string]bool, len(evs))
 	for i := range evs {
 		if err := evs[i].Validate(); err != nil {
+			return fmt.Errorf("%w: event %d (%s): %w", ErrInvalidEvent, i, evs[i].Type, err)
+		}
+		if err := evs[i].Canonicalize(); err != nil {
 			return fmt.Errorf("%w: event %d (%s): %w", ErrInvalidEvent, i, evs[i].Type, err)
 		}
 		if seen[evs[i].ID] {

@@ -32,21 +32,27 @@ type VerifyReport struct {
 // recorded hash, every event points at its stream's previous hash, revisions
 // count up by one, and global positions have no gap.
 type Verifier struct {
-	heads   map[string]Head
-	lastPos uint64
-	report  VerifyReport
+	// Contiguous requires global positions to follow each other with no gap
+	// (true for JetStream; KurrentDB's $all positions have gaps).
+	Contiguous bool
+	heads      map[string]Head
+	lastPos    uint64
+	report     VerifyReport
 }
 
 // NewVerifier starts a verification from global position 1.
-func NewVerifier() *Verifier { return &Verifier{heads: map[string]Head{}} }
+func NewVerifier() *Verifier { return &Verifier{Contiguous: true, heads: map[string]Head{}} }
 
 // Check verifies the next event; the first failure is a *BrokenLinkError.
 func (v *Verifier) Check(e events.Event) error {
 	fail := func(format string, args ...any) error {
 		return &BrokenLinkError{Position: e.Position, Stream: e.Stream, Revision: e.Revision, EventID: e.ID, Reason: fmt.Sprintf(format, args...)}
 	}
-	if e.Position != v.lastPos+1 {
+	if v.Contiguous && e.Position != v.lastPos+1 {
 		return fail("global position gap: previous was %d", v.lastPos)
+	}
+	if e.Position <= v.lastPos {
+		return fail("global position does not increase: previous was %d", v.lastPos)
 	}
 	if got := events.HashOf(e.Raw); got != e.Hash {
 		return fail("stored bytes hash to %s, recorded hash is %s", got, e.Hash)
@@ -76,6 +82,9 @@ func (v *Verifier) Report() VerifyReport {
 // progress, when non-nil, is called with each verified position.
 func Verify(ctx context.Context, l Ledger, progress func(pos uint64)) (VerifyReport, error) {
 	v := NewVerifier()
+	if c, ok := l.(interface{ ContiguousPositions() bool }); ok {
+		v.Contiguous = c.ContiguousPositions()
+	}
 	err := l.Subscribe(ctx, 1, func(_ context.Context, e events.Event) error {
 		if err := v.Check(e); err != nil {
 			return err

@@ -1,0 +1,142 @@
+package jetstream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/relais-health/relais/events"
+	"github.com/relais-health/relais/infra/ledger"
+)
+
+// outcome is the committer's verdict on one append request.
+type outcome int
+
+const (
+	committed outcome = iota
+	// staleHead: the cached head was missing or behind; reload and retry.
+	staleHead
+	// conflict: the stream is past the expected revision (maybe this very
+	// append, retried); the caller decides between idempotent success and
+	// ErrWrongRevision by reading the stream.
+	conflict
+	// duplicate: JetStream already holds an event id of this append.
+	duplicate
+	failed
+)
+
+type appendReq struct {
+	stream   string
+	expected int64
+	evs      []events.Event
+	done     chan appendResp
+}
+
+type appendResp struct {
+	outcome outcome
+	res     ledger.Result
+	err     error
+}
+
+// maxAttempts bounds head reloads when other writers keep moving a stream.
+const maxAttempts = 8
+
+// Append implements ledger.Ledger. See the package comment for how appends
+// are group-committed.
+func (s *Store) Append(ctx context.Context, stream string, expected int64, evs ...events.Event) (ledger.Result, error) {
+	if expected < ledger.Any {
+		return ledger.Result{}, fmt.Errorf("%w: append %s: expected revision %d", ledger.ErrInvalidEvent, stream, expected)
+	}
+	evs = append([]events.Event(nil), evs...) // Validate canonicalizes in place
+	if err := ledger.Validate(stream, evs); err != nil {
+		return ledger.Result{}, err
+	}
+	if len(evs) > MaxBatch {
+		return ledger.Result{}, fmt.Errorf("%w: append %s: %d events, at most %d in one append", ledger.ErrInvalidEvent, stream, len(evs), MaxBatch)
+	}
+	for range maxAttempts {
+		if _, err := s.loadHead(ctx, stream); err != nil {
+			return ledger.Result{}, fmt.Errorf("append %s: %w", stream, err)
+		}
+		req := &appendReq{stream: stream, expected: expected, evs: evs, done: make(chan appendResp, 1)}
+		select {
+		case s.queue <- req:
+		case <-ctx.Done():
+			return ledger.Result{}, fmt.Errorf("append %s: %w", stream, ctx.Err())
+		case <-s.stop:
+			return ledger.Result{}, fmt.Errorf("append %s: %w", stream, ledger.ErrClosed)
+		}
+		var resp appendResp
+		select {
+		case resp = <-req.done:
+		case <-ctx.Done():
+			// The committer may still write it; a retry with the same ids is safe.
+			return ledger.Result{}, fmt.Errorf("append %s: outcome unknown: %w", stream, ctx.Err())
+		}
+		switch resp.outcome {
+		case committed:
+			return resp.res, nil
+		case staleHead:
+			s.heads.forget(stream)
+			continue
+		case conflict, duplicate:
+			return s.resolve(ctx, stream, expected, evs)
+		default:
+			return ledger.Result{}, fmt.Errorf("append %s: %w", stream, resp.err)
+		}
+	}
+	return ledger.Result{}, fmt.Errorf("append %s: %w: stream kept moving after %d attempts", stream, ledger.ErrUnavailable, maxAttempts)
+}
+
+// resolve decides a conflicting append: if its events already stand where
+// the caller expected them (a retry of an append that landed), the original
+// result is returned; otherwise it is a wrong expected revision.
+func (s *Store) resolve(ctx context.Context, stream string, expected int64, evs []events.Event) (ledger.Result, error) {
+	stored, err := s.Read(ctx, stream, 1)
+	if err != nil && !errors.Is(err, ledger.ErrStreamNotFound) {
+		return ledger.Result{}, fmt.Errorf("append %s: check retry: %w", stream, err)
+	}
+	if expected == ledger.Any {
+		for i := range stored {
+			if stored[i].ID == evs[0].ID && ledger.SameIDs(stored[i:], evs) {
+				return ledger.ResultOf(stream, stored[i:i+len(evs)]), nil
+			}
+		}
+		return ledger.Result{}, fmt.Errorf("%w: append %s: event id %s is already recorded elsewhere in the ledger", ledger.ErrInvalidEvent, stream, evs[0].ID)
+	}
+	if uint64(expected) <= uint64(len(stored)) && ledger.SameIDs(stored[expected:], evs) {
+		return ledger.ResultOf(stream, stored[expected:expected+int64(len(evs))]), nil
+	}
+	return ledger.Result{}, &ledger.WrongRevisionError{Stream: stream, Expected: expected, Actual: uint64(len(stored))}
+}
+
+// loadHead returns the cached head of stream, reading its last event from
+// JetStream when it is not cached.
+func (s *Store) loadHead(ctx context.Context, stream string) (head, error) {
+	if h, ok := s.heads.get(stream); ok {
+		return h, nil
+	}
+	msg, err := s.st.GetLastMsgForSubject(ctx, subject(stream))
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		h := head{}
+		s.heads.advance(stream, h)
+		return h, nil
+	}
+	if err != nil {
+		return head{}, fmt.Errorf("load head: %w", mapErr(err))
+	}
+	e, err := events.Decode(msg.Data)
+	if err != nil {
+		return head{}, fmt.Errorf("load head: %w", err)
+	}
+	h := head{seq: msg.Sequence}
+	h.Revision = e.Revision
+	h.Hash = msg.Header.Get(HashHeader)
+	s.heads.advance(stream, h)
+	return h, nil
+}
+
+func formatSeq(n uint64) string { return strconv.FormatUint(n, 10) }

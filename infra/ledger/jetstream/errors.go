@@ -1,0 +1,55 @@
+package jetstream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/relais-health/relais/infra/ledger"
+)
+
+// JetStream error codes the ledger tells apart.
+const (
+	codeWrongLastSeq         = 10071 // wrong last sequence: {seq}
+	codeWrongLastSeqReplica  = 10164 // wrong last sequence (replicated streams)
+	codeBatchDuplicate       = 10201 // atomic publish batch contains duplicate message id
+	codeDuplicateMsgConflict = 10158 // duplicate message id is in process
+	codeInsufficientStorage  = 10047 // insufficient storage resources available
+	codeStorageFailed        = 10077 // message store failure
+)
+
+func apiCode(err error) jetstream.ErrorCode {
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) {
+		return apiErr.ErrorCode
+	}
+	return 0
+}
+
+func isWrongLastSeq(err error) bool {
+	c := apiCode(err)
+	return c == codeWrongLastSeq || c == codeWrongLastSeqReplica
+}
+
+func isDuplicate(err error) bool {
+	c := apiCode(err)
+	return c == codeBatchDuplicate || c == codeDuplicateMsgConflict
+}
+
+// mapErr turns transport and server failures into ledger.ErrUnavailable,
+// keeping the cause; a caller's own cancellation is returned as it is.
+func mapErr(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, context.Canceled):
+		return err
+	}
+	switch apiCode(err) {
+	case codeInsufficientStorage, codeStorageFailed:
+		return fmt.Errorf("%w: storage: %w", ledger.ErrUnavailable, err)
+	}
+	return fmt.Errorf("%w: %w", ledger.ErrUnavailable, err)
+}

@@ -1,0 +1,181 @@
+// Package jetstream is the NATS JetStream backend of the Relais ledger.
+//
+// All ledger streams live in one JetStream stream (RELAIS_EVENTS), one
+// subject per ledger stream (relais.ev.<stream>), so the JetStream sequence
+// is the global position. Appends carry Nats-Expected-Last-Subject-Sequence
+// for optimistic concurrency and Nats-Msg-Id (the event id) for
+// de-duplication; concurrent appends are group-committed into JetStream
+// atomic batches, so under strict durability one fsync covers many callers.
+// Subscriptions are ordered consumers; checkpoints live in a KV bucket.
+package jetstream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
+
+	"github.com/relais-health/relais/infra/ledger"
+)
+
+const (
+	// StreamName is the JetStream stream that holds the ledger.
+	StreamName = "RELAIS_EVENTS"
+	// SubjectPrefix prefixes every ledger stream's subject.
+	SubjectPrefix = "relais.ev."
+	// CheckpointBucket is the KV bucket of consumer checkpoints.
+	CheckpointBucket = "RELAIS_CHECKPOINTS"
+	// HashHeader carries the event's chain hash.
+	HashHeader = "Relais-Hash"
+	// MaxBatch is the most messages JetStream takes in one atomic batch.
+	MaxBatch = 1000
+)
+
+var _ ledger.Ledger = (*Store)(nil)
+
+// Config tunes the backend.
+type Config struct {
+	// Replicas of the stream and the checkpoint bucket: 1, or 3 on a cluster.
+	Replicas int
+	// Timeout bounds each JetStream request (default 10s).
+	Timeout time.Duration
+	Logger  *zap.Logger
+	// Now is the clock for recorded-at; default time.Now.
+	Now func() time.Time
+}
+
+// Store is a ledger on JetStream.
+type Store struct {
+	nc    *nats.Conn
+	js    jetstream.JetStream
+	st    jetstream.Stream
+	kv    jetstream.KeyValue
+	cfg   Config
+	log   *zap.Logger
+	heads *headCache
+
+	queue   chan *appendReq
+	stop    chan struct{}
+	stopped chan struct{}
+	once    sync.Once
+}
+
+// Open creates (or checks) the ledger stream and checkpoint bucket on the
+// server behind nc and starts the group committer. Close stops it; the
+// caller still owns nc.
+func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Store, error) {
+	if cfg.Replicas == 0 {
+		cfg.Replicas = 1
+	}
+	if cfg.Replicas != 1 && cfg.Replicas != 3 {
+		return nil, fmt.Errorf("open ledger: replicas must be 1 or 3, not %d", cfg.Replicas)
+	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 10 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	js, err := jetstream.New(nc, jetstream.WithDefaultTimeout(cfg.Timeout))
+	if err != nil {
+		return nil, fmt.Errorf("%w: jetstream: %w", ledger.ErrUnavailable, err)
+	}
+	st, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:               StreamName,
+		Description:        "Relais coordination ledger (immutable)",
+		Subjects:           []string{SubjectPrefix + ">"},
+		Storage:            jetstream.FileStorage,
+		Replicas:           cfg.Replicas,
+		Retention:          jetstream.LimitsPolicy,
+		Discard:            jetstream.DiscardNew,
+		MaxMsgs:            -1,
+		MaxBytes:           -1,
+		MaxAge:             0,
+		MaxMsgSize:         2 << 20,
+		Duplicates:         2 * time.Minute,
+		AllowDirect:        true,
+		AllowAtomicPublish: true,
+		DenyDelete:         true,
+		DenyPurge:          true,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w: create stream %s: %w", ledger.ErrUnavailable, StreamName, err)
+	}
+	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:      CheckpointBucket,
+		Description: "Relais projection checkpoints",
+		Storage:     jetstream.FileStorage,
+		Replicas:    cfg.Replicas,
+		History:     1,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w: create bucket %s: %w", ledger.ErrUnavailable, CheckpointBucket, err)
+	}
+	s := &Store{
+		nc: nc, js: js, st: st, kv: kv, cfg: cfg, log: cfg.Logger,
+		heads:   newHeadCache(200_000),
+		queue:   make(chan *appendReq, 4096),
+		stop:    make(chan struct{}),
+		stopped: make(chan struct{}),
+	}
+	go s.commitLoop()
+	return s, nil
+}
+
+// Close stops the group committer; appends in flight get ErrClosed.
+func (s *Store) Close() error {
+	s.once.Do(func() { close(s.stop) })
+	<-s.stopped
+	return nil
+}
+
+// ContiguousPositions tells the verifier that JetStream sequences have no
+// gaps (the stream denies deletes and purges).
+func (s *Store) ContiguousPositions() bool { return true }
+
+// Head returns the global position of the last event.
+func (s *Store) Head(ctx context.Context) (uint64, error) {
+	info, err := s.st.Info(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("%w: stream info: %w", ledger.ErrUnavailable, err)
+	}
+	return info.State.LastSeq, nil
+}
+
+// Checkpoints returns the KV-backed checkpoint store.
+func (s *Store) Checkpoints() ledger.Checkpoints { return checkpoints{kv: s.kv} }
+
+type checkpoints struct{ kv jetstream.KeyValue }
+
+func (c checkpoints) Load(ctx context.Context, name string) (uint64, error) {
+	e, err := c.kv.Get(ctx, name)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("load checkpoint %s: %w", name, mapErr(err))
+	}
+	n, err := strconv.ParseUint(string(e.Value()), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("load checkpoint %s: corrupt value %q", name, e.Value())
+	}
+	return n, nil
+}
+
+func (c checkpoints) Save(ctx context.Context, name string, pos uint64) error {
+	if _, err := c.kv.Put(ctx, name, []byte(strconv.FormatUint(pos, 10))); err != nil {
+		return fmt.Errorf("save checkpoint %s: %w", name, mapErr(err))
+	}
+	return nil
+}
+
+func subject(stream string) string { return SubjectPrefix + stream }

@@ -1,0 +1,127 @@
+// Package natsembed runs nats-server with JetStream inside the Relais
+// process, storing streams on disk under a data directory. It is the
+// default backend: no other install is needed to run Relais.
+package natsembed
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"go.uber.org/zap"
+)
+
+// ErrDataDir is returned when the data directory cannot be used.
+var ErrDataDir = errors.New("data directory unusable")
+
+// Config says where and how the embedded server runs.
+type Config struct {
+	// DataDir holds the JetStream file store. It is created if its parent
+	// exists.
+	DataDir string
+	// Host and Port of the client listener; Port -1 picks a free port.
+	Host string
+	Port int
+	// SyncAlways makes JetStream fsync every write before acknowledging it
+	// (sync_interval: always): the "strict" durability of Relais.
+	SyncAlways bool
+	// Logger receives the server's own log lines; nil silences them.
+	Logger *zap.Logger
+}
+
+// Server is a running embedded nats-server.
+type Server struct {
+	ns *server.Server
+}
+
+// Start launches the server and waits until it accepts connections.
+func Start(cfg Config) (*Server, error) {
+	if cfg.DataDir == "" {
+		return nil, fmt.Errorf("%w: no data directory given", ErrDataDir)
+	}
+	dir, err := filepath.Abs(cfg.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", ErrDataDir, cfg.DataDir, err)
+	}
+	if parent := filepath.Dir(dir); !isDir(parent) {
+		return nil, fmt.Errorf("%w: %s: parent directory %s does not exist", ErrDataDir, cfg.DataDir, parent)
+	}
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", ErrDataDir, cfg.DataDir, err)
+	}
+	if err := checkWritable(dir); err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", ErrDataDir, cfg.DataDir, err)
+	}
+	host := cfg.Host
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	opts := &server.Options{
+		ServerName: "relais-embedded",
+		Host:       host,
+		Port:       cfg.Port,
+		JetStream:  true,
+		StoreDir:   dir,
+		NoSigs:     true,
+		SyncAlways: cfg.SyncAlways,
+		// Relais batches up to 1,000 events per atomic commit.
+		JetStreamLimits: server.JSLimitOpts{MaxBatchSize: 1000},
+	}
+	if cfg.SyncAlways {
+		opts.SyncInterval = 0
+	}
+	ns, err := server.NewServer(opts)
+	if err != nil {
+		return nil, fmt.Errorf("embedded nats: %w", err)
+	}
+	if cfg.Logger != nil {
+		ns.SetLoggerV2(&zapLogger{l: cfg.Logger.Named("nats")}, false, false, false)
+	}
+	go ns.Start()
+	if !ns.ReadyForConnections(30 * time.Second) {
+		ns.Shutdown()
+		return nil, fmt.Errorf("embedded nats: not ready after 30s (is %s locked by another process?)", dir)
+	}
+	if !ns.JetStreamEnabled() {
+		ns.Shutdown()
+		return nil, fmt.Errorf("embedded nats: JetStream did not start on %s", dir)
+	}
+	return &Server{ns: ns}, nil
+}
+
+// ClientURL is the nats:// URL clients connect to.
+func (s *Server) ClientURL() string { return s.ns.ClientURL() }
+
+// Shutdown stops the server and waits for it to finish.
+func (s *Server) Shutdown() {
+	s.ns.Shutdown()
+	s.ns.WaitForShutdown()
+}
+
+func isDir(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && fi.IsDir()
+}
+
+func checkWritable(dir string) error {
+	f, err := os.CreateTemp(dir, ".relais-write-check-*")
+	if err != nil {
+		return fmt.Errorf("not writable: %w", err)
+	}
+	name := f.Name()
+	f.Close()
+	return os.Remove(name)
+}
+
+// zapLogger adapts nats-server's logger interface to zap.
+type zapLogger struct{ l *zap.Logger }
+
+func (z *zapLogger) Noticef(format string, v ...any) { z.l.Info(fmt.Sprintf(format, v...)) }
+func (z *zapLogger) Warnf(format string, v ...any)   { z.l.Warn(fmt.Sprintf(format, v...)) }
+func (z *zapLogger) Fatalf(format string, v ...any)  { z.l.Error(fmt.Sprintf(format, v...)) }
+func (z *zapLogger) Errorf(format string, v ...any)  { z.l.Error(fmt.Sprintf(format, v...)) }
+func (z *zapLogger) Debugf(format string, v ...any)  { z.l.Debug(fmt.Sprintf(format, v...)) }
+func (z *zapLogger) Tracef(format string, v ...any)  {}
