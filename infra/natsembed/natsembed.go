@@ -6,6 +6,7 @@ package natsembed
 import (
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"time"
@@ -25,6 +26,8 @@ type Config struct {
 	// Host and Port of the client listener; Port -1 picks a free port.
 	Host string
 	Port int
+	// NoListen serves only in-process connections (one-shot CLI commands).
+	NoListen bool
 	// SyncAlways makes JetStream fsync every write before acknowledging it
 	// (sync_interval: always): the "strict" durability of Relais.
 	SyncAlways bool
@@ -66,6 +69,7 @@ func Start(cfg Config) (*Server, error) {
 		JetStream:  true,
 		StoreDir:   dir,
 		NoSigs:     true,
+		DontListen: cfg.NoListen,
 		SyncAlways: cfg.SyncAlways,
 		// Relais batches up to 1,000 events per atomic commit.
 		JetStreamLimits: server.JSLimitOpts{MaxBatchSize: 1000},
@@ -119,9 +123,13 @@ func checkWritable(dir string) error {
 // zapLogger adapts nats-server's logger interface to zap.
 type zapLogger struct{ l *zap.Logger }
 
-func (z *zapLogger) Noticef(format string, v ...any) { z.l.Info(fmt.Sprintf(format, v...)) }
+func (z *zapLogger) Noticef(format string, v ...any) { z.l.Debug(fmt.Sprintf(format, v...)) }
 func (z *zapLogger) Warnf(format string, v ...any)   { z.l.Warn(fmt.Sprintf(format, v...)) }
 func (z *zapLogger) Fatalf(format string, v ...any)  { z.l.Error(fmt.Sprintf(format, v...)) }
 func (z *zapLogger) Errorf(format string, v ...any)  { z.l.Error(fmt.Sprintf(format, v...)) }
 func (z *zapLogger) Debugf(format string, v ...any)  { z.l.Debug(fmt.Sprintf(format, v...)) }
 func (z *zapLogger) Tracef(format string, v ...any)  {}
+
+// InProcessConn returns a connection that bypasses TCP, for nats.Connect's
+// nats.InProcessServer option.
+func (s *Server) InProcessConn() (net.Conn, error) { return s.ns.InProcessConn() }

@@ -58,8 +58,17 @@ func (s *Store) Append(ctx context.Context, stream string, expected int64, evs .
 		return ledger.Result{}, fmt.Errorf("%w: append %s: %d events, at most %d in one append", ledger.ErrInvalidEvent, stream, len(evs), MaxBatch)
 	}
 	for range maxAttempts {
-		if _, err := s.loadHead(ctx, stream); err != nil {
+		h, fresh, err := s.loadHead(ctx, stream)
+		if err != nil {
 			return ledger.Result{}, fmt.Errorf("append %s: %w", stream, err)
+		}
+		if expected > int64(h.Revision) {
+			if fresh {
+				return ledger.Result{}, &ledger.WrongRevisionError{Stream: stream, Expected: expected, Actual: h.Revision}
+			}
+			// The cache may lag behind another writer: read the real head.
+			s.heads.forget(stream)
+			continue
 		}
 		req := &appendReq{stream: stream, expected: expected, evs: evs, done: make(chan appendResp, 1)}
 		select {
@@ -115,28 +124,28 @@ func (s *Store) resolve(ctx context.Context, stream string, expected int64, evs 
 
 // loadHead returns the cached head of stream, reading its last event from
 // JetStream when it is not cached.
-func (s *Store) loadHead(ctx context.Context, stream string) (head, error) {
+// fresh tells whether the head was just read from JetStream.
+func (s *Store) loadHead(ctx context.Context, stream string) (h head, fresh bool, err error) {
 	if h, ok := s.heads.get(stream); ok {
-		return h, nil
+		return h, false, nil
 	}
 	msg, err := s.st.GetLastMsgForSubject(ctx, subject(stream))
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		h := head{}
 		s.heads.advance(stream, h)
-		return h, nil
+		return h, true, nil
 	}
 	if err != nil {
-		return head{}, fmt.Errorf("load head: %w", mapErr(err))
+		return head{}, false, fmt.Errorf("load head: %w", mapErr(err))
 	}
 	e, err := events.Decode(msg.Data)
 	if err != nil {
-		return head{}, fmt.Errorf("load head: %w", err)
+		return head{}, false, fmt.Errorf("load head: %w", err)
 	}
-	h := head{seq: msg.Sequence}
+	h = head{seq: msg.Sequence}
 	h.Revision = e.Revision
 	h.Hash = msg.Header.Get(HashHeader)
 	s.heads.advance(stream, h)
-	return h, nil
+	return h, true, nil
 }
 
 func formatSeq(n uint64) string { return strconv.FormatUint(n, 10) }

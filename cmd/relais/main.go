@@ -1,0 +1,126 @@
+// Command relais is the Relais binary: it serves the coordination ledger
+// (embedded NATS JetStream by default) and carries the operator commands:
+// events, verify, bench.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+)
+
+// Exit codes.
+const (
+	exitError  = 1
+	exitUsage  = 2
+	exitBroken = 3 // verify found a broken chain
+)
+
+// exitErr carries a specific exit code.
+type exitErr struct {
+	code int
+	err  error
+}
+
+func (e *exitErr) Error() string { return e.err.Error() }
+func (e *exitErr) Unwrap() error { return e.err }
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := newRoot().ExecuteContext(ctx)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "relais:", err)
+		var ee *exitErr
+		if errors.As(err, &ee) {
+			os.Exit(ee.code)
+		}
+		os.Exit(exitError)
+	}
+}
+
+// globals are the flags every command that touches the ledger shares.
+type globals struct {
+	data       string
+	natsURL    string
+	durability string
+	replicas   int
+	logLevel   string
+}
+
+func newRoot() *cobra.Command {
+	g := &globals{}
+	root := &cobra.Command{
+		Use:           "relais",
+		Short:         "Relais — registre de coordination / coordination ledger",
+		Long:          "Relais records every coordination fact about clients who keep coming back to the ED as an immutable event on NATS JetStream.\nRelais consigne chaque fait de coordination comme un événement immuable sur NATS JetStream.",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			return g.validate()
+		},
+	}
+	pf := root.PersistentFlags()
+	pf.StringVar(&g.data, "data", envOr("RELAIS_DATA", "./data"), "data directory of the embedded NATS server (env RELAIS_DATA)")
+	pf.StringVar(&g.natsURL, "nats", os.Getenv("RELAIS_NATS_URL"), "URL of an external NATS server or cluster; empty runs the embedded server (env RELAIS_NATS_URL)")
+	pf.StringVar(&g.durability, "durability", envOr("RELAIS_DURABILITY", "strict"), "strict: acknowledge only fsynced appends; relaxed: JetStream's default flush (demos, benchmarks) (env RELAIS_DURABILITY)")
+	pf.IntVar(&g.replicas, "replicas", envInt("RELAIS_REPLICAS", 1), "stream replicas: 1, or 3 on a cluster (env RELAIS_REPLICAS)")
+	pf.StringVar(&g.logLevel, "log-level", envOr("RELAIS_LOG_LEVEL", "info"), "debug, info, warn or error (env RELAIS_LOG_LEVEL)")
+	root.AddCommand(newServeCmd(g), newEventsCmd(g), newVerifyCmd(g), newBenchCmd(g))
+	return root
+}
+
+func (g *globals) validate() error {
+	if g.durability != "strict" && g.durability != "relaxed" {
+		return &exitErr{exitUsage, fmt.Errorf("--durability: %q is not strict or relaxed", g.durability)}
+	}
+	if g.replicas != 1 && g.replicas != 3 {
+		return &exitErr{exitUsage, fmt.Errorf("--replicas: must be 1 or 3, not %d", g.replicas)}
+	}
+	if _, err := zapcore.ParseLevel(g.logLevel); err != nil {
+		return &exitErr{exitUsage, fmt.Errorf("--log-level: %w", err)}
+	}
+	if g.natsURL == "" && g.data == "" {
+		return &exitErr{exitUsage, errors.New("--data: required when --nats is not given")}
+	}
+	return nil
+}
+
+// logger returns a JSON zap logger on stderr at the chosen level.
+func (g *globals) logger() *zap.Logger {
+	lvl, _ := zapcore.ParseLevel(g.logLevel)
+	cfg := zap.NewProductionConfig()
+	cfg.Level = zap.NewAtomicLevelAt(lvl)
+	cfg.EncoderConfig.TimeKey = "ts"
+	cfg.EncoderConfig.EncodeTime = zapcore.ISO8601TimeEncoder
+	cfg.Sampling = nil
+	l, err := cfg.Build()
+	if err != nil {
+		return zap.NewNop()
+	}
+	return l
+}
+
+func envOr(key, def string) string {
+	if v, ok := os.LookupEnv(key); ok && v != "" {
+		return v
+	}
+	return def
+}
+
+func envInt(key string, def int) int {
+	var n int
+	if v := os.Getenv(key); v != "" {
+		if _, err := fmt.Sscanf(v, "%d", &n); err == nil {
+			return n
+		}
+	}
+	return def
+}
