@@ -1,0 +1,193 @@
+// Package projections runs the read models of Relais over the ledger: each
+// projection is a fold applied to events in global order; the Runner owns the
+// subscription, retries a failing event a bounded number of times and then
+// sets it aside as a dead letter instead of stalling everything behind it,
+// and tells waiters when the projection has caught up.
+package projections
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/relais-health/relais/events"
+	"github.com/relais-health/relais/infra/ledger"
+)
+
+// Applier is a projection: Apply folds one event into its state.
+type Applier interface {
+	Apply(ctx context.Context, e events.Event) error
+}
+
+// Subscriber is the slice of the ledger a Runner needs.
+type Subscriber interface {
+	Subscribe(ctx context.Context, from uint64, fn func(context.Context, events.Event) error, opts ...ledger.SubscribeOption) error
+	Head(ctx context.Context) (uint64, error)
+}
+
+// DeadLetter is an event a projection could not apply.
+type DeadLetter struct {
+	Projection string    `json:"projection"`
+	Position   uint64    `json:"position"`
+	EventID    string    `json:"event_id"`
+	Type       string    `json:"type"`
+	Error      string    `json:"error"`
+	At         time.Time `json:"at"`
+}
+
+// Runner feeds one projection.
+type Runner struct {
+	Name string
+	L    Subscriber
+	P    Applier
+	Log  *zap.Logger
+	// MaxAttempts per event before it becomes a dead letter (default 5).
+	MaxAttempts int
+	// Backoff between attempts (default 50ms, doubled each time).
+	Backoff time.Duration
+
+	mu      sync.Mutex
+	pos     uint64
+	target  uint64
+	ready   chan struct{}
+	waiters []waiter
+	dead    []DeadLetter
+	once    sync.Once
+}
+
+type waiter struct {
+	pos uint64
+	ch  chan struct{}
+}
+
+func (r *Runner) init() {
+	r.once.Do(func() {
+		r.ready = make(chan struct{})
+		if r.Log == nil {
+			r.Log = zap.NewNop()
+		}
+		if r.MaxAttempts == 0 {
+			r.MaxAttempts = 5
+		}
+		if r.Backoff == 0 {
+			r.Backoff = 50 * time.Millisecond
+		}
+	})
+}
+
+// Run applies every event from position from (1 for a full rebuild) and
+// then live events, until ctx ends.
+func (r *Runner) Run(ctx context.Context, from uint64) error {
+	r.init()
+	head, err := r.L.Head(ctx)
+	if err != nil {
+		return fmt.Errorf("projection %s: %w", r.Name, err)
+	}
+	r.mu.Lock()
+	r.target = head
+	if from > 0 {
+		r.pos = from - 1
+	}
+	r.checkReadyLocked()
+	r.mu.Unlock()
+	err = r.L.Subscribe(ctx, from, r.apply)
+	if err != nil && ctx.Err() == nil {
+		return fmt.Errorf("projection %s: %w", r.Name, err)
+	}
+	return nil
+}
+
+func (r *Runner) apply(ctx context.Context, e events.Event) error {
+	backoff := r.Backoff
+	var err error
+	for attempt := 1; attempt <= r.MaxAttempts; attempt++ {
+		if err = r.P.Apply(ctx, e); err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		r.Log.Warn("projection apply failed", zap.String("projection", r.Name), zap.Uint64("position", e.Position),
+			zap.String("type", e.Type), zap.Int("attempt", attempt), zap.Error(err))
+		if attempt < r.MaxAttempts {
+			select {
+			case <-time.After(backoff):
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			backoff *= 2
+		}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err != nil {
+		r.dead = append(r.dead, DeadLetter{Projection: r.Name, Position: e.Position, EventID: e.ID, Type: e.Type, Error: err.Error(), At: time.Now().UTC()})
+		r.Log.Error("projection dead letter", zap.String("projection", r.Name), zap.Uint64("position", e.Position), zap.String("event_id", e.ID))
+	}
+	r.pos = e.Position
+	r.checkReadyLocked()
+	kept := r.waiters[:0]
+	for _, w := range r.waiters {
+		if r.pos >= w.pos {
+			close(w.ch)
+		} else {
+			kept = append(kept, w)
+		}
+	}
+	r.waiters = kept
+	return nil
+}
+
+func (r *Runner) checkReadyLocked() {
+	if r.pos >= r.target {
+		select {
+		case <-r.ready:
+		default:
+			close(r.ready)
+		}
+	}
+}
+
+// Ready is closed once the projection has applied everything that was in
+// the ledger when Run started.
+func (r *Runner) Ready() <-chan struct{} {
+	r.init()
+	return r.ready
+}
+
+// Position is the last applied global position.
+func (r *Runner) Position() uint64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.pos
+}
+
+// WaitFor blocks until the projection has applied position pos (so a reader
+// sees its own writes) or ctx ends.
+func (r *Runner) WaitFor(ctx context.Context, pos uint64) error {
+	r.init()
+	r.mu.Lock()
+	if r.pos >= pos {
+		r.mu.Unlock()
+		return nil
+	}
+	w := waiter{pos: pos, ch: make(chan struct{})}
+	r.waiters = append(r.waiters, w)
+	r.mu.Unlock()
+	select {
+	case <-w.ch:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("projection %s waiting for position %d: %w", r.Name, pos, ctx.Err())
+	}
+}
+
+// DeadLetters lists the events this projection set aside.
+func (r *Runner) DeadLetters() []DeadLetter {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]DeadLetter(nil), r.dead...)
+}
