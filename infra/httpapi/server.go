@@ -1,0 +1,179 @@
+// Package httpapi is the HTTP JSON API of Relais under /v1: bearer-token
+// authentication against the directory, one role table per route, ONE table
+// from error kinds to statuses, and the handlers that turn requests into
+// service calls and projection reads. It is a driving adapter: it sits above
+// services and projections and is wired by cmd/relais.
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/relais-health/relais/events"
+)
+
+// Principal is the authenticated actor of a request.
+type Principal struct {
+	ID   string
+	Role string
+	// Partner is true for outside organizations (Role is then their category).
+	Partner bool
+}
+
+// Actor is the principal as an event envelope's actor.
+func (p Principal) Actor() events.Actor { return events.Actor{ID: p.ID, Role: p.Role} }
+
+// Authenticator resolves a bearer token.
+type Authenticator interface {
+	Authenticate(token string) (Principal, bool)
+}
+
+// HandlerFunc handles an authenticated request; a returned error is mapped
+// to a status by the error table and written once.
+type HandlerFunc func(w http.ResponseWriter, r *http.Request, p Principal) error
+
+// Route is one endpoint and the roles allowed on it.
+type Route struct {
+	Method  string
+	Pattern string
+	Roles   []string
+	handler HandlerFunc
+}
+
+// Server holds the routes.
+type Server struct {
+	mux    *http.ServeMux
+	auth   Authenticator
+	log    *zap.Logger
+	routes []Route
+	errors []errorStatus
+}
+
+// NewServer returns a server with no routes but the authentication in front.
+func NewServer(auth Authenticator, log *zap.Logger) *Server {
+	if log == nil {
+		log = zap.NewNop()
+	}
+	return &Server{mux: http.NewServeMux(), auth: auth, log: log, errors: slices.Clone(defaultErrors)}
+}
+
+// Handle registers a route; only the listed roles may call it.
+func (s *Server) Handle(method, pattern string, roles []string, h HandlerFunc) {
+	rt := Route{Method: method, Pattern: pattern, Roles: roles, handler: h}
+	s.routes = append(s.routes, rt)
+	s.mux.HandleFunc(method+" "+pattern, func(w http.ResponseWriter, r *http.Request) {
+		s.serve(w, r, rt)
+	})
+}
+
+// HandlePublic registers a route that needs no token (only /healthz).
+func (s *Server) HandlePublic(method, pattern string, h http.HandlerFunc) {
+	s.mux.HandleFunc(method+" "+pattern, h)
+}
+
+// Routes lists the registered routes (the role × endpoint matrix).
+func (s *Server) Routes() []Route { return slices.Clone(s.routes) }
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt Route) {
+	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="relais"`)
+		writeError(w, http.StatusUnauthorized, "missing bearer token (Authorization: Bearer <token>)")
+		return
+	}
+	p, ok := s.auth.Authenticate(strings.TrimSpace(token))
+	if !ok {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="relais", error="invalid_token"`)
+		writeError(w, http.StatusUnauthorized, "unknown or revoked token")
+		return
+	}
+	if !slices.Contains(rt.Roles, p.Role) {
+		writeError(w, http.StatusForbidden, fmt.Sprintf("role %s may not %s %s", p.Role, rt.Method, rt.Pattern))
+		return
+	}
+	if err := rt.handler(w, r, p); err != nil {
+		status := s.StatusOf(err)
+		if status >= 500 {
+			s.log.Error("request failed", zap.String("route", rt.Method+" "+rt.Pattern), zap.String("actor", p.ID), zap.Error(err))
+			writeError(w, status, publicMessage(status, err))
+			return
+		}
+		writeError(w, status, err.Error())
+	}
+}
+
+func publicMessage(status int, err error) string {
+	if status == http.StatusServiceUnavailable {
+		return "ledger unavailable, retry later"
+	}
+	return "internal error"
+}
+
+// errorBody is every error response.
+type errorBody struct {
+	Error  string `json:"error"`
+	Status int    `json:"status"`
+}
+
+func writeError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, errorBody{Error: msg, Status: status})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	enc.Encode(v) //nolint:errcheck // the client went away
+}
+
+// ok writes a 200 (or 201) JSON body and returns nil for the handler.
+func ok(w http.ResponseWriter, status int, v any) error {
+	writeJSON(w, status, v)
+	return nil
+}
+
+// maxBody bounds request bodies (an event is at most 1 MiB).
+const maxBody = 1 << 20
+
+// ErrBadJSON wraps request bodies that do not decode.
+var ErrBadJSON = errors.New("bad request body")
+
+// decode reads a JSON body strictly: unknown fields and trailing data are
+// errors that name what is wrong.
+func decode(r *http.Request, v any) error {
+	body := http.MaxBytesReader(nil, r.Body, maxBody)
+	dec := json.NewDecoder(body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return fmt.Errorf("%w: larger than %d bytes", ErrBadJSON, maxBody)
+		}
+		if errors.Is(err, io.EOF) {
+			return fmt.Errorf("%w: empty body", ErrBadJSON)
+		}
+		return fmt.Errorf("%w: %w", ErrBadJSON, err)
+	}
+	if dec.More() {
+		return fmt.Errorf("%w: trailing data after the JSON object", ErrBadJSON)
+	}
+	return nil
+}
+
+// requestContext bounds a handler's work.
+func requestContext(r *http.Request) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(r.Context(), 15*time.Second)
+}
