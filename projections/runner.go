@@ -22,6 +22,20 @@ type Applier interface {
 	Apply(ctx context.Context, e events.Event) error
 }
 
+// Snapshotter is a projection whose state can be saved and restored, so it
+// resumes after a restart instead of rebuilding from position 1.
+type Snapshotter interface {
+	Snapshot() ([]byte, error)
+	Restore([]byte) error
+}
+
+// SnapshotStore keeps one snapshot per projection with the position it
+// reflects (state and position are saved together).
+type SnapshotStore interface {
+	Load(ctx context.Context, name string) ([]byte, uint64, error)
+	Save(ctx context.Context, name string, data []byte, pos uint64) error
+}
+
 // Subscriber is the slice of the ledger a Runner needs.
 type Subscriber interface {
 	Subscribe(ctx context.Context, from uint64, fn func(context.Context, events.Event) error, opts ...ledger.SubscribeOption) error
@@ -48,6 +62,14 @@ type Runner struct {
 	MaxAttempts int
 	// Backoff between attempts (default 50ms, doubled each time).
 	Backoff time.Duration
+	// Snapshots, when set and P is a Snapshotter, makes Resume restore the
+	// last snapshot and save a new one when SnapshotEvery has passed and new
+	// events were applied (default 30s), and when Run ends.
+	Snapshots     SnapshotStore
+	SnapshotEvery time.Duration
+
+	sinceSnap uint64
+	lastSnap  time.Time
 
 	mu      sync.Mutex
 	pos     uint64
@@ -76,6 +98,54 @@ func (r *Runner) init() {
 			r.Backoff = 50 * time.Millisecond
 		}
 	})
+}
+
+// Resume restores the projection's last snapshot (if any) and runs from
+// the position after it; without a snapshot store it is Run(ctx, 1).
+func (r *Runner) Resume(ctx context.Context) error {
+	r.init()
+	sn, ok := r.P.(Snapshotter)
+	if r.Snapshots == nil || !ok {
+		return r.Run(ctx, 1)
+	}
+	data, pos, err := r.Snapshots.Load(ctx, r.Name)
+	if err != nil {
+		return fmt.Errorf("projection %s: %w", r.Name, err)
+	}
+	if data != nil {
+		if err := sn.Restore(data); err != nil {
+			return fmt.Errorf("projection %s: restore snapshot at %d: %w", r.Name, pos, err)
+		}
+		r.Log.Info("projection restored", zap.String("projection", r.Name), zap.Uint64("position", pos))
+	}
+	r.mu.Lock()
+	r.lastSnap = time.Now()
+	r.mu.Unlock()
+	err = r.Run(ctx, pos+1)
+	if serr := r.saveSnapshot(context.WithoutCancel(ctx)); serr != nil && err == nil {
+		err = serr
+	}
+	return err
+}
+
+// saveSnapshot writes the state and the position it reflects.
+func (r *Runner) saveSnapshot(ctx context.Context) error {
+	sn, ok := r.P.(Snapshotter)
+	if r.Snapshots == nil || !ok {
+		return nil
+	}
+	r.mu.Lock()
+	pos := r.pos
+	data, err := sn.Snapshot()
+	r.sinceSnap = 0
+	r.lastSnap = time.Now()
+	r.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("projection %s: snapshot: %w", r.Name, err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	return r.Snapshots.Save(ctx, r.Name, data, pos)
 }
 
 // Run applies every event from position from (1 for a full rebuild) and
@@ -138,6 +208,19 @@ func (r *Runner) apply(ctx context.Context, e events.Event) error {
 		}
 	}
 	r.waiters = kept
+	r.sinceSnap++
+	every := r.SnapshotEvery
+	if every == 0 {
+		every = 30 * time.Second
+	}
+	if r.Snapshots != nil && time.Since(r.lastSnap) >= every {
+		r.mu.Unlock()
+		err := r.saveSnapshot(ctx)
+		r.mu.Lock()
+		if err != nil {
+			r.Log.Warn("projection snapshot failed", zap.String("projection", r.Name), zap.Error(err))
+		}
+	}
 	return nil
 }
 
