@@ -51,6 +51,31 @@ type Event struct {
 	// Raw holds the stored bytes when the event was read from a ledger, so
 	// verification can recompute the hash over exactly what was stored.
 	Raw []byte `json:"-"`
+
+	// checked fingerprints the type and payload New validated and
+	// canonicalized, so the ledger need not decode the payload again. Any
+	// change to Type, SchemaVersion or Data voids it.
+	checked fingerprint
+}
+
+type fingerprint struct {
+	typ     string
+	version int
+	data    *byte
+	n       int
+}
+
+func fingerprintOf(e *Event) fingerprint {
+	if len(e.Data) == 0 {
+		return fingerprint{}
+	}
+	return fingerprint{typ: e.Type, version: e.SchemaVersion, data: &e.Data[0], n: len(e.Data)}
+}
+
+// payloadChecked reports whether New already validated and canonicalized
+// this exact payload.
+func (e *Event) payloadChecked() bool {
+	return e.checked.data != nil && e.checked == fingerprintOf(e)
 }
 
 // Option sets an optional envelope field in New.
@@ -83,6 +108,9 @@ func New(p Payload, actor Actor, opts ...Option) (Event, error) {
 	if err != nil {
 		return Event{}, fmt.Errorf("encode %s: %w", p.EventType(), err)
 	}
+	if data, err = Canonical(data); err != nil {
+		return Event{}, fmt.Errorf("encode %s: %w", p.EventType(), err)
+	}
 	e := Event{
 		Type:          p.EventType(),
 		SchemaVersion: CurrentVersion(p.EventType()),
@@ -100,7 +128,8 @@ func New(p Payload, actor Actor, opts ...Option) (Event, error) {
 		}
 		e.ID = id.String()
 	}
-	return e, e.Validate()
+	e.checked = fingerprintOf(&e)
+	return e, e.validateEnvelope()
 }
 
 // MustNew is New for tests and fixtures; it panics on an invalid payload.
@@ -137,6 +166,23 @@ func ValidStreamName(s string) bool { return streamRe.MatchString(s) }
 // Validate checks the envelope and the payload against the catalog. The error
 // wraps ErrInvalid (or ErrUnknownType) and names the offending field.
 func (e *Event) Validate() error {
+	if err := e.validateEnvelope(); err != nil {
+		return err
+	}
+	if e.payloadChecked() {
+		return nil
+	}
+	p, err := e.Payload()
+	if err != nil {
+		return err
+	}
+	if err := p.Validate(); err != nil {
+		return fmt.Errorf("%s: %w", e.Type, err)
+	}
+	return nil
+}
+
+func (e *Event) validateEnvelope() error {
 	if _, err := uuid.Parse(e.ID); err != nil {
 		return fieldErr("id", "not a UUID")
 	}
@@ -161,12 +207,8 @@ func (e *Event) Validate() error {
 	if len(e.Data) > MaxEventSize {
 		return fieldErr("data", "larger than %d bytes", MaxEventSize)
 	}
-	p, err := e.Payload()
-	if err != nil {
-		return err
-	}
-	if err := p.Validate(); err != nil {
-		return fmt.Errorf("%s: %w", e.Type, err)
+	if _, ok := lookup(e.Type); !ok {
+		return fmt.Errorf("%w: %q", ErrUnknownType, e.Type)
 	}
 	return nil
 }
@@ -226,6 +268,9 @@ func (e *Event) Encode() ([]byte, error) {
 
 // Canonicalize rewrites Data in canonical JSON; see Canonical.
 func (e *Event) Canonicalize() error {
+	if e.payloadChecked() {
+		return nil
+	}
 	data, err := Canonical(e.Data)
 	if err != nil {
 		return &FieldError{Field: "data", Reason: err.Error()}

@@ -23,6 +23,9 @@ type ClientRegistered struct {
 	FamilyName  string       `json:"family_name"`
 	BirthDate   string       `json:"birth_date,omitempty"` // YYYY-MM-DD
 	Identifiers []Identifier `json:"identifiers"`
+	// PatientKeys are the pseudonymous keys of the identifiers (see
+	// PatientKey), so visits recorded before registration can be linked.
+	PatientKeys []string `json:"patient_keys,omitempty"`
 }
 
 func (ClientRegistered) EventType() string { return TypeClientRegistered }
@@ -40,6 +43,9 @@ func (p ClientRegistered) Validate() error {
 		c.fail("identifiers", "at least one identifier required")
 	}
 	c.identifiers("identifiers", p.Identifiers)
+	for _, k := range p.PatientKeys {
+		c.required("patient_keys", k, 128)
+	}
 	return c.result()
 }
 

@@ -79,7 +79,7 @@ func appendUntilKilled(t *testing.T, srv *server) (map[string]bool, int) {
 	defer nc.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	st, err := jetstream.Open(ctx, nc, jetstream.Config{Timeout: 2 * time.Second})
+	st, err := jetstream.Open(ctx, nc, jetstream.Config{Timeout: 2 * time.Second, SyncAlways: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -89,7 +89,7 @@ func openBackend(ctx context.Context, g *globals, log *zap.Logger, o openOptions
 			}
 		}
 	}
-	st, err := jetstream.Open(ctx, b.Conn, jetstream.Config{Replicas: g.replicas, Logger: log})
+	st, err := jetstream.Open(ctx, b.Conn, jetstream.Config{Replicas: g.replicas, Logger: log, SyncAlways: g.durability == "strict"})
 	if err != nil {
 		b.Close()
 		return nil, err

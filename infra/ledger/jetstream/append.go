@@ -57,8 +57,8 @@ func (s *Store) Append(ctx context.Context, stream string, expected int64, evs .
 	if len(evs) > MaxBatch {
 		return ledger.Result{}, fmt.Errorf("%w: append %s: %d events, at most %d in one append", ledger.ErrInvalidEvent, stream, len(evs), MaxBatch)
 	}
-	for range maxAttempts {
-		h, fresh, err := s.loadHead(ctx, stream)
+	for attempt := range maxAttempts {
+		h, fresh, err := s.expectHead(ctx, stream, expected, attempt == 0)
 		if err != nil {
 			return ledger.Result{}, fmt.Errorf("append %s: %w", stream, err)
 		}
@@ -120,6 +120,20 @@ func (s *Store) resolve(ctx context.Context, stream string, expected int64, evs 
 		return ledger.ResultOf(stream, stored[expected:expected+int64(len(evs))]), nil
 	}
 	return ledger.Result{}, &ledger.WrongRevisionError{Stream: stream, Expected: expected, Actual: uint64(len(stored))}
+}
+
+// expectHead is loadHead, except that a caller expecting a new stream needs
+// no read: if the stream is not empty after all, JetStream refuses the
+// append (expected last subject sequence 0) and the conflict is resolved.
+func (s *Store) expectHead(ctx context.Context, stream string, expected int64, first bool) (head, bool, error) {
+	if expected == ledger.NoStream && first {
+		if h, ok := s.heads.get(stream); ok {
+			return h, false, nil
+		}
+		s.heads.advance(stream, head{})
+		return head{}, false, nil
+	}
+	return s.loadHead(ctx, stream)
 }
 
 // loadHead returns the cached head of stream, reading its last event from

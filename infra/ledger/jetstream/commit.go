@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -96,22 +97,19 @@ func (s *Store) commit(batch []*appendReq) (carry []*appendReq) {
 	if len(msgs) == 0 {
 		return carry
 	}
+	if !s.cfg.SyncAlways || len(parts) == 1 {
+		s.commitEach(parts)
+		return carry
+	}
 	last, err := s.publish(msgs)
 	switch {
 	case err == nil:
 		s.complete(parts, last)
-	case len(parts) > 1 && (isWrongLastSeq(err) || isDuplicate(err)):
+	case isWrongLastSeq(err) || isDuplicate(err):
 		// Another writer moved a stream, or an id was already recorded: the
 		// batch as a whole was refused. Commit each append on its own so
 		// only the one at fault sees it.
-		for _, p := range parts {
-			last, err := s.publish(p.msgs)
-			if err != nil {
-				s.fail(p, err)
-				continue
-			}
-			s.complete([]staged{p}, last)
-		}
+		s.commitEach(parts)
 	default:
 		for _, p := range parts {
 			s.fail(p, err)
@@ -151,6 +149,63 @@ func (s *Store) stage(r *appendReq, now time.Time) (staged, bool) {
 		msgs[i] = m
 	}
 	return staged{req: r, evs: evs, msgs: msgs}, true
+}
+
+// commitEach writes every staged append on its own, all in flight at once:
+// a single event as a plain asynchronous publish, several as their own
+// atomic batch. Without SyncAlways there is no fsync to share, so this
+// pipelining is what makes appends fast; each append succeeds or fails
+// alone.
+func (s *Store) commitEach(parts []staged) {
+	type pending struct {
+		p    staged
+		fut  jetstream.PubAckFuture
+		last uint64
+		err  error
+	}
+	pend := make([]pending, len(parts))
+	var wg sync.WaitGroup
+	for i, p := range parts {
+		pend[i].p = p
+		if len(p.msgs) == 1 {
+			fut, err := s.js.PublishMsgAsync(p.msgs[0])
+			pend[i].fut, pend[i].err = fut, err
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			pend[i].last, pend[i].err = s.publish(p.msgs)
+		}()
+	}
+	timeout := time.NewTimer(s.cfg.Timeout)
+	defer timeout.Stop()
+	for i := range pend {
+		if pend[i].fut == nil || pend[i].err != nil {
+			continue
+		}
+		select {
+		case ack := <-pend[i].fut.Ok():
+			if ack.Duplicate {
+				pend[i].err = errDuplicate
+			} else {
+				pend[i].last = ack.Sequence
+			}
+		case err := <-pend[i].fut.Err():
+			pend[i].err = err
+		case <-timeout.C:
+			pend[i].err = fmt.Errorf("publish: %w", context.DeadlineExceeded)
+			timeout.Reset(0)
+		}
+	}
+	wg.Wait()
+	for _, pd := range pend {
+		if pd.err != nil {
+			s.fail(pd.p, pd.err)
+			continue
+		}
+		s.complete([]staged{pd.p}, pd.last)
+	}
 }
 
 // publish writes msgs atomically and returns the sequence of the last one.

@@ -41,6 +41,10 @@ var _ ledger.Ledger = (*Store)(nil)
 
 // Config tunes the backend.
 type Config struct {
+	// SyncAlways says the server fsyncs every write (strict durability):
+	// concurrent appends are then coalesced into one atomic batch so one
+	// fsync covers them all. Without it appends are pipelined one by one.
+	SyncAlways bool
 	// Replicas of the stream and the checkpoint bucket: 1, or 3 on a cluster.
 	Replicas int
 	// Timeout bounds each JetStream request (default 10s).

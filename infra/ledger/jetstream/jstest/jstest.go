@@ -45,7 +45,7 @@ func Start(t testing.TB, o Options) *Env {
 		srv.Shutdown()
 		t.Fatalf("connect: %v", err)
 	}
-	st, err := jetstream.Open(context.Background(), nc, jetstream.Config{})
+	st, err := jetstream.Open(context.Background(), nc, jetstream.Config{SyncAlways: o.Strict})
 	if err != nil {
 		nc.Close()
 		srv.Shutdown()
