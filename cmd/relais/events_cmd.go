@@ -35,7 +35,7 @@ func newAppendCmd(g *globals) *cobra.Command {
 	var stream, expected, typ, data, file, actorID, role string
 	cmd := &cobra.Command{
 		Use:   "append",
-		Short: "append events to a stream (one from --type/--data, or JSON lines {\"type\",\"data\"} from --file, '-' for stdin)",
+		Short: "append events to a stream (one from --type/--payload, or JSON lines {\"type\",\"data\"} from --file, '-' for stdin)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			exp, err := parseExpected(expected)
@@ -49,7 +49,7 @@ func newAppendCmd(g *globals) *cobra.Command {
 			case typ != "":
 				inputs = []eventInput{{Type: typ, Data: json.RawMessage(data)}}
 			default:
-				err = errors.New("give --type and --data, or --file")
+				err = errors.New("give --type and --payload, or --file")
 			}
 			if err != nil {
 				return &exitErr{exitUsage, err}
@@ -74,7 +74,7 @@ func newAppendCmd(g *globals) *cobra.Command {
 	f.StringVar(&stream, "stream", "", "ledger stream (e.g. client-42)")
 	f.StringVar(&expected, "expected", "any", "expected stream revision: a number, 'any', or 'new'")
 	f.StringVar(&typ, "type", "", "event type (see 'relais events types')")
-	f.StringVar(&data, "data", "", "event payload as JSON")
+	f.StringVar(&data, "payload", "", "event payload as JSON")
 	f.StringVar(&file, "file", "", "JSON lines of {\"type\":...,\"data\":{...}}, '-' for stdin")
 	f.StringVar(&actorID, "actor", envOr("USER", "operator"), "acting identity")
 	f.StringVar(&role, "role", "admin", "role of the acting identity")

@@ -17,6 +17,9 @@ type BrokenLinkError struct {
 }
 
 func (e *BrokenLinkError) Error() string {
+	if e.EventID == "" {
+		return fmt.Sprintf("broken chain at position %d: %s", e.Position, e.Reason)
+	}
 	return fmt.Sprintf("broken chain at position %d (stream %s revision %d, event %s): %s",
 		e.Position, e.Stream, e.Revision, e.EventID, e.Reason)
 }
@@ -49,7 +52,9 @@ func (v *Verifier) Check(e events.Event) error {
 		return &BrokenLinkError{Position: e.Position, Stream: e.Stream, Revision: e.Revision, EventID: e.ID, Reason: fmt.Sprintf(format, args...)}
 	}
 	if v.Contiguous && e.Position != v.lastPos+1 {
-		return fail("global position gap: previous was %d", v.lastPos)
+		return &BrokenLinkError{Position: v.lastPos + 1, Reason: fmt.Sprintf(
+			"event missing from the global sequence: after position %d the next stored event is %d (stream %s revision %d); a record was removed or failed its storage checksum",
+			v.lastPos, e.Position, e.Stream, e.Revision)}
 	}
 	if e.Position <= v.lastPos {
 		return fail("global position does not increase: previous was %d", v.lastPos)

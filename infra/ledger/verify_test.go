@@ -1,0 +1,84 @@
+package ledger_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/relais-health/relais/events"
+	"github.com/relais-health/relais/infra/ledger"
+)
+
+// chain seals n events on one stream as a backend would store them.
+func chain(t *testing.T, n int) []events.Event {
+	t.Helper()
+	evs := make([]events.Event, n)
+	for i := range evs {
+		evs[i] = events.MustNew(&events.ContactMade{ClientID: "c1", StaffID: "cm", Channel: "phone", At: time.Unix(int64(i), 0)}, events.Actor{ID: "cm", Role: "case_manager"})
+	}
+	if err := ledger.Validate("client-c1", evs); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ledger.Seal("client-c1", ledger.Head{}, time.Unix(0, 0).UTC(), evs); err != nil {
+		t.Fatal(err)
+	}
+	for i := range evs {
+		evs[i].Position = uint64(i + 1)
+	}
+	return evs
+}
+
+func TestVerifierNamesTheFirstBrokenLink(t *testing.T) {
+	tests := []struct {
+		name     string
+		tamper   func([]events.Event) []events.Event
+		wantPos  uint64
+		wantText string
+	}{
+		{"an intact chain passes", func(e []events.Event) []events.Event { return e }, 0, ""},
+		{"a changed body is caught by its hash", func(e []events.Event) []events.Event {
+			e[2].Raw = []byte(strings.Replace(string(e[2].Raw), "phone", "video", 1))
+			return e
+		}, 3, "hash"},
+		{"a body and hash rewritten together break the next link", func(e []events.Event) []events.Event {
+			e[1].Raw = []byte(strings.Replace(string(e[1].Raw), "phone", "video", 1))
+			e[1].Hash = events.HashOf(e[1].Raw)
+			return e
+		}, 3, "prev_hash"},
+		{"a removed event is a gap in the global sequence", func(e []events.Event) []events.Event {
+			return append(e[:1], e[2:]...)
+		}, 2, "missing"},
+		{"a replayed event is caught", func(e []events.Event) []events.Event {
+			dup := e[1]
+			dup.Position = 3
+			e[2] = dup
+			for i := 3; i < len(e); i++ {
+				e[i].Position = uint64(i + 1)
+			}
+			return e
+		}, 3, "revision"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			evs := tt.tamper(chain(t, 5))
+			v := ledger.NewVerifier()
+			var err error
+			for _, e := range evs {
+				if err = v.Check(e); err != nil {
+					break
+				}
+			}
+			if tt.wantPos == 0 {
+				if err != nil {
+					t.Fatalf("intact chain refused: %v", err)
+				}
+				return
+			}
+			var b *ledger.BrokenLinkError
+			if !errors.As(err, &b) || b.Position != tt.wantPos || !strings.Contains(b.Reason, tt.wantText) {
+				t.Fatalf("want broken link at %d mentioning %q, got %v", tt.wantPos, tt.wantText, err)
+			}
+		})
+	}
+}
