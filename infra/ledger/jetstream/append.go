@@ -119,6 +119,7 @@ func (s *Store) resolve(ctx context.Context, stream string, expected int64, evs 
 	if uint64(expected) <= uint64(len(stored)) && ledger.SameIDs(stored[expected:], evs) {
 		return ledger.ResultOf(stream, stored[expected:expected+int64(len(evs))]), nil
 	}
+	s.count.conflicts.Add(1)
 	return ledger.Result{}, &ledger.WrongRevisionError{Stream: stream, Expected: expected, Actual: uint64(len(stored))}
 }
 

@@ -168,6 +168,7 @@ func (s *Store) commitEach(parts []staged) {
 	for i, p := range parts {
 		pend[i].p = p
 		if len(p.msgs) == 1 {
+			s.count.batches.Add(1)
 			fut, err := s.js.PublishMsgAsync(p.msgs[0])
 			pend[i].fut, pend[i].err = fut, err
 			continue
@@ -210,6 +211,7 @@ func (s *Store) commitEach(parts []staged) {
 
 // publish writes msgs atomically and returns the sequence of the last one.
 func (s *Store) publish(msgs []*nats.Msg) (uint64, error) {
+	s.count.batches.Add(1)
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.Timeout)
 	defer cancel()
 	if len(msgs) == 1 {
@@ -248,6 +250,8 @@ func (s *Store) complete(parts []staged, last uint64) {
 		}
 		e := p.evs[len(p.evs)-1]
 		s.heads.advance(p.req.stream, head{Head: ledger.Head{Revision: e.Revision, Hash: e.Hash}, seq: pos})
+		s.count.appends.Add(1)
+		s.count.events.Add(uint64(len(p.evs)))
 		p.req.done <- appendResp{outcome: committed, res: ledger.ResultOf(p.req.stream, p.evs)}
 	}
 }
@@ -262,6 +266,7 @@ func (s *Store) fail(p staged, err error) {
 	case isDuplicate(err) || err == errDuplicate:
 		p.req.done <- appendResp{outcome: duplicate}
 	default:
+		s.count.failures.Add(1)
 		s.log.Warn("ledger append failed", zap.String("stream", p.req.stream), zap.Error(err))
 		p.req.done <- appendResp{outcome: failed, err: mapErr(err)}
 	}

@@ -63,6 +63,7 @@ type Store struct {
 	cfg   Config
 	log   *zap.Logger
 	heads *headCache
+	count counters
 
 	queue   chan *appendReq
 	stop    chan struct{}
