@@ -1,0 +1,259 @@
+// Package edintake records hospital ADT traffic in the ledger: ED
+// registrations (A04), admissions (A01), discharges (A03), updates (A08),
+// cancels (A11, A13) and merges (A40), whether they arrive as HL7 v2 over
+// MLLP or as JSON over HTTP. Patients are matched to clients by identifier;
+// visits of people who are not clients are recorded under a pseudonymous
+// key. A message is acknowledged only once its events are in the ledger,
+// and a message control id already processed is recorded once.
+package edintake
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/relais-health/relais/events"
+	"github.com/relais-health/relais/infra/ledger"
+)
+
+// Message is one ADT message, whatever its wire form.
+type Message struct {
+	// SendingApplication and SendingFacility are MSH-3 and MSH-4.
+	SendingApplication string `json:"sending_application,omitempty"`
+	SendingFacility    string `json:"facility"`
+	// ControlID is MSH-10: unique per message of a sending facility.
+	ControlID string `json:"control_id"`
+	// Trigger is the ADT event: A01, A03, A04, A08, A11, A13 or A40.
+	Trigger string    `json:"trigger"`
+	At      time.Time `json:"at"`
+	// Identifiers are PID-3 (repeated), with their assigning authority.
+	Identifiers []events.Identifier `json:"identifiers"`
+	// VisitNumber is PV1-19.
+	VisitNumber    string    `json:"visit_number,omitempty"`
+	PatientClass   string    `json:"patient_class,omitempty"`
+	Reason         string    `json:"reason,omitempty"`
+	ReasonCategory string    `json:"reason_category,omitempty"`
+	Unit           string    `json:"unit,omitempty"`
+	AdmitTime      time.Time `json:"admit_time,omitzero"`
+	DischargeTime  time.Time `json:"discharge_time,omitzero"`
+	Disposition    string    `json:"disposition,omitempty"`
+	// MergedIdentifiers are MRG-1 of an A40: the record merged away.
+	MergedIdentifiers []events.Identifier `json:"merged_identifiers,omitempty"`
+}
+
+// Supported lists the trigger events Relais records.
+var Supported = []string{"A01", "A03", "A04", "A08", "A11", "A13", "A40"}
+
+// ClientLookup finds the client a hospital identifier belongs to.
+type ClientLookup interface {
+	ClientByIdentifier(id events.Identifier) (clientID string, ok bool)
+}
+
+// Ledger is the slice of the ledger intake needs.
+type Ledger interface {
+	Append(ctx context.Context, stream string, expected int64, evs ...events.Event) (ledger.Result, error)
+	Read(ctx context.Context, stream string, from uint64) ([]events.Event, error)
+}
+
+// Config sets who may send and how patients are keyed.
+type Config struct {
+	// Facilities lists the accepted sending facilities (MSH-4); empty
+	// accepts none, which is refused at start.
+	Facilities []string
+	// Applications, when not empty, restricts MSH-3 too.
+	Applications []string
+	// PatientSecret keys the pseudonymous patient keys.
+	PatientSecret []byte
+	// KeyAuthorities ranks the identifier authorities used for the patient
+	// key (e.g. RAMQ before a hospital MRN); the first identifier otherwise.
+	KeyAuthorities []string
+	Now            func() time.Time
+}
+
+// Service records ADT messages.
+type Service struct {
+	l       Ledger
+	clients ClientLookup
+	cfg     Config
+}
+
+// New checks the configuration and returns the service.
+func New(l Ledger, clients ClientLookup, cfg Config) (*Service, error) {
+	if len(cfg.Facilities) == 0 {
+		return nil, errors.New("ed intake: no sending facility configured (--hl7-facilities)")
+	}
+	if len(cfg.PatientSecret) < 16 {
+		return nil, errors.New("ed intake: patient secret shorter than 16 bytes")
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Service{l: l, clients: clients, cfg: cfg}, nil
+}
+
+// Outcome is what recording a message did.
+type Outcome struct {
+	// Duplicate is true when the control id had already been recorded.
+	Duplicate bool   `json:"duplicate"`
+	Stream    string `json:"stream"`
+	Position  uint64 `json:"position"`
+	ClientID  string `json:"client_id,omitempty"`
+}
+
+// Record validates m and appends its event. The returned error wraps
+// ErrRefused (sender not accepted), ErrUnsupported or ErrMalformed for what
+// the sender must fix, or a ledger error.
+func (s *Service) Record(ctx context.Context, m Message) (Outcome, error) {
+	if err := s.accept(m); err != nil {
+		return Outcome{}, err
+	}
+	stream := streamOf(m)
+	out := Outcome{Stream: stream}
+	res, err := ledger.Update(ctx, s.l, stream, func(history []events.Event) ([]events.Event, error) {
+		admitted := false
+		for _, h := range history {
+			admitted = admitted || h.Type == events.TypeHospitalAdmitted
+		}
+		e, clientID, err := s.toEvent(m, admitted)
+		if err != nil {
+			return nil, err
+		}
+		out.Duplicate, out.ClientID = false, clientID
+		for _, h := range history {
+			if h.ID == e.ID {
+				out.Duplicate = true
+				out.Position = h.Position
+				return nil, nil
+			}
+		}
+		return []events.Event{e}, nil
+	})
+	if err != nil {
+		return Outcome{}, fmt.Errorf("record %s %s: %w", m.SendingFacility, m.ControlID, err)
+	}
+	if !out.Duplicate {
+		out.Position = res.Position
+	}
+	return out, nil
+}
+
+func (s *Service) accept(m Message) error {
+	if !slices.Contains(s.cfg.Facilities, m.SendingFacility) {
+		return fmt.Errorf("%w: sending facility %q (MSH-4) is not configured", ErrRefused, m.SendingFacility)
+	}
+	if len(s.cfg.Applications) > 0 && !slices.Contains(s.cfg.Applications, m.SendingApplication) {
+		return fmt.Errorf("%w: sending application %q (MSH-3) is not configured", ErrRefused, m.SendingApplication)
+	}
+	if !slices.Contains(Supported, m.Trigger) {
+		return fmt.Errorf("%w: trigger event %q (MSH-9); supported: %s", ErrUnsupported, m.Trigger, strings.Join(Supported, " "))
+	}
+	switch {
+	case m.ControlID == "":
+		return fmt.Errorf("%w: MSH-10: control id missing", ErrMalformed)
+	case len(m.Identifiers) == 0:
+		return fmt.Errorf("%w: PID-3: no patient identifier", ErrMalformed)
+	case m.Trigger != "A40" && m.VisitNumber == "":
+		return fmt.Errorf("%w: PV1-19: visit number missing", ErrMalformed)
+	case m.Trigger == "A40" && len(m.MergedIdentifiers) == 0:
+		return fmt.Errorf("%w: MRG-1: merged patient identifier missing", ErrMalformed)
+	}
+	return nil
+}
+
+// patientKey picks the identifier that keys the patient.
+func (s *Service) patientKey(ids []events.Identifier) (events.Identifier, string) {
+	chosen := ids[0]
+	for _, a := range s.cfg.KeyAuthorities {
+		if i := slices.IndexFunc(ids, func(id events.Identifier) bool { return id.Authority == a }); i >= 0 {
+			chosen = ids[i]
+			break
+		}
+	}
+	return chosen, events.PatientKey(s.cfg.PatientSecret, chosen)
+}
+
+// client finds the client among all of the patient's identifiers.
+func (s *Service) client(ids []events.Identifier) string {
+	for _, id := range ids {
+		if c, ok := s.clients.ClientByIdentifier(id); ok {
+			return c
+		}
+	}
+	return ""
+}
+
+func streamOf(m Message) string {
+	if m.Trigger == "A40" {
+		return "feed-" + m.SendingFacility
+	}
+	return events.VisitStream(m.SendingFacility, m.VisitNumber)
+}
+
+// toEvent maps the message to its event; admitted tells whether the visit
+// already has an admission (an A03 then discharges from hospital).
+func (s *Service) toEvent(m Message, admitted bool) (events.Event, string, error) {
+	at := m.At
+	if at.IsZero() {
+		at = s.cfg.Now().UTC()
+	}
+	actor := events.Actor{ID: "hl7-" + m.SendingFacility, Role: events.RoleSystem}
+	opts := []events.Option{
+		events.WithID(events.DeriveID("hl7", m.SendingFacility, m.ControlID)),
+		events.WithSource(m.SendingFacility, m.ControlID),
+		events.WithOccurredAt(at),
+	}
+	ident, key := s.patientKey(m.Identifiers)
+	clientID := s.client(m.Identifiers)
+	if m.Trigger == "A40" {
+		_, mkey := s.patientKey(m.MergedIdentifiers)
+		p := &events.PatientMerged{Facility: m.SendingFacility, SurvivingKey: key, MergedKey: mkey,
+			SurvivingClient: clientID, MergedClient: s.client(m.MergedIdentifiers)}
+		e, err := events.New(p, actor, opts...)
+		if err != nil {
+			return events.Event{}, "", fmt.Errorf("%w: %w", ErrMalformed, err)
+		}
+		return e, clientID, nil
+	}
+	v := events.Visit{ClientID: clientID, PatientKey: key, Facility: m.SendingFacility, VisitNumber: m.VisitNumber}
+	if clientID == "" {
+		// Not a client: the identifier is kept for the archivist's list only.
+		v.Identifier = &ident
+	}
+	var p events.Payload
+	switch m.Trigger {
+	case "A04":
+		arrived := m.AdmitTime
+		if arrived.IsZero() {
+			arrived = at
+		}
+		p = &events.EDVisitStarted{Visit: v, ArrivedAt: arrived, Reason: m.Reason, ReasonCategory: m.ReasonCategory}
+	case "A08":
+		p = &events.EDVisitUpdated{Visit: v, Reason: m.Reason, ReasonCategory: m.ReasonCategory}
+	case "A01":
+		admitted := m.AdmitTime
+		if admitted.IsZero() {
+			admitted = at
+		}
+		p = &events.HospitalAdmitted{Visit: v, AdmittedAt: admitted, Unit: m.Unit}
+	case "A03":
+		ended := m.DischargeTime
+		if ended.IsZero() {
+			ended = at
+		}
+		if admitted || m.PatientClass == "I" {
+			p = &events.HospitalDischarged{Visit: v, DischargedAt: ended, Disposition: m.Disposition}
+		} else {
+			p = &events.EDVisitEnded{Visit: v, EndedAt: ended, Disposition: m.Disposition}
+		}
+	case "A11", "A13":
+		p = &events.EDVisitCancelled{Visit: v, Trigger: m.Trigger, Reason: m.Reason}
+	}
+	e, err := events.New(p, actor, opts...)
+	if err != nil {
+		return events.Event{}, "", fmt.Errorf("%w: %w", ErrMalformed, err)
+	}
+	return e, clientID, nil
+}
