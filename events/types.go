@@ -66,7 +66,7 @@ const (
 )
 
 // StaffRoles lists the roles a staff member can be registered with.
-var StaffRoles = []string{RoleAdmin, RoleCaseManager, RolePivotWorker, RoleProgrammeManager, RoleArchivist, RoleAuditor}
+var StaffRoles = []string{RoleAdmin, RoleCaseManager, RolePivotWorker, RoleProgrammeManager, RoleArchivist, RoleAuditor, RoleSystem}
 
 // Alert priorities.
 const (
