@@ -1,0 +1,77 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/relais-health/relais/events"
+	"github.com/relais-health/relais/infra/ledger"
+)
+
+// adminStream holds the first administrator's directory entry.
+const adminStream = "staff-admin"
+
+// newToken returns a random bearer token.
+func newToken() (string, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("token: %w", err)
+	}
+	return "rls_" + base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+func hashToken(t string) string {
+	sum := sha256.Sum256([]byte(t))
+	return hex.EncodeToString(sum[:])
+}
+
+// ensureAdmin makes sure the directory has an administrator. With
+// RELAIS_ADMIN_TOKEN set, that token is the admin's (registered, or rotated
+// in if it changed); otherwise, on first start only, a token is generated
+// and printed once on w.
+func ensureAdmin(ctx context.Context, l ledger.Ledger, w io.Writer) error {
+	want := os.Getenv("RELAIS_ADMIN_TOKEN")
+	history, err := l.Read(ctx, adminStream, 1)
+	if err != nil && !errors.Is(err, ledger.ErrStreamNotFound) {
+		return fmt.Errorf("bootstrap admin: %w", err)
+	}
+	if len(history) > 0 {
+		p, err := history[len(history)-1].Payload()
+		if err != nil {
+			return fmt.Errorf("bootstrap admin: %w", err)
+		}
+		if want == "" || p.(*events.StaffRegistered).TokenHash == hashToken(want) {
+			return nil
+		}
+	}
+	token, generated := want, false
+	if token == "" {
+		if token, err = newToken(); err != nil {
+			return err
+		}
+		generated = true
+	}
+	if len(token) < 16 {
+		return errors.New("RELAIS_ADMIN_TOKEN: at least 16 characters")
+	}
+	e, err := events.New(&events.StaffRegistered{StaffID: "admin", Role: events.RoleAdmin, Name: "Administrateur / Administrator", TokenHash: hashToken(token)},
+		events.Actor{ID: "relais", Role: events.RoleSystem})
+	if err != nil {
+		return err
+	}
+	if _, err := l.Append(ctx, adminStream, int64(len(history)), e); err != nil {
+		return fmt.Errorf("bootstrap admin: %w", err)
+	}
+	if generated {
+		fmt.Fprintf(w, "\nPremier démarrage — jeton administrateur / first start — administrator token (shown once):\n\n    %s\n\n"+
+			"Use it as 'Authorization: Bearer <token>'. Set RELAIS_ADMIN_TOKEN to choose or rotate it.\n\n", token)
+	}
+	return nil
+}
