@@ -18,6 +18,8 @@ type serveFlags struct {
 	http       string
 	natsListen string
 	facilities string
+	demo       bool
+	demoEvery  time.Duration
 }
 
 func newServeCmd(g *globals) *cobra.Command {
@@ -34,6 +36,8 @@ func newServeCmd(g *globals) *cobra.Command {
 	fl.StringVar(&f.http, "http", envOr("RELAIS_HTTP", ":8080"), "HTTP listen address for the API, /healthz and /metrics (env RELAIS_HTTP)")
 	fl.StringVar(&f.natsListen, "nats-listen", envOr("RELAIS_NATS_LISTEN", "127.0.0.1:4222"), "client address of the embedded NATS server; port 0 picks a free one (env RELAIS_NATS_LISTEN)")
 	fl.StringVar(&f.facilities, "hl7-facilities", envOr("RELAIS_HL7_FACILITIES", "HSTA,HLAU"), "sending facilities (MSH-4) whose ADT messages are accepted, comma-separated (env RELAIS_HL7_FACILITIES)")
+	fl.BoolVar(&f.demo, "demo", false, "seed a small demo territory (2 case managers, partners, 30 flagged clients), play ED arrivals and print demo tokens")
+	fl.DurationVar(&f.demoEvery, "demo-every", 8*time.Second, "with --demo, time between played ED arrivals")
 	return cmd
 }
 
@@ -55,6 +59,12 @@ func runServe(ctx context.Context, g *globals, f *serveFlags) error {
 	defer b.Close()
 	if err := ensureAdmin(ctx, b.Store, os.Stderr); err != nil {
 		return err
+	}
+	if f.demo {
+		log.Warn("demo mode: demo tokens are public, never use --demo in production")
+		if err := seedDemo(ctx, b.Store); err != nil {
+			return fmt.Errorf("--demo: %w", err)
+		}
 	}
 	a, err := newApp(b, log, appConfig{facilities: facilities, secret: secret})
 	if err != nil {
@@ -78,6 +88,10 @@ func runServe(ctx context.Context, g *globals, f *serveFlags) error {
 		zap.Bool("embedded_nats", b.Embedded),
 		zap.String("durability", g.durability),
 		zap.String("data", g.data))
+	if f.demo {
+		printDemoTokens(os.Stderr, ln.Addr().String())
+		grp.Go(func() error { return playArrivals(gctx, a.intake, log, f.demoEvery) })
+	}
 	grp.Go(func() error {
 		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 			return fmt.Errorf("http: %w", err)
