@@ -1,0 +1,171 @@
+package mllp
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"errors"
+	"io"
+	"math/big"
+	"net"
+	"testing"
+	"time"
+)
+
+func echoServer(t *testing.T, cfg *tls.Config, max int) (string, context.CancelFunc, chan error) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{TLSConfig: cfg, MaxSize: max, Handler: func(_ context.Context, _ string, msg []byte) []byte {
+		return append([]byte("ACK:"), msg...)
+	}}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx, ln) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return ln.Addr().String(), cancel, done
+}
+
+func TestServerAnswersEachMessageInOrder(t *testing.T) {
+	addr, _, _ := echoServer(t, nil, 0)
+	c, err := Dial(context.Background(), addr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for _, m := range []string{"MSH|1", "MSH|2é", "MSH|3"} {
+		reply, err := c.Send(context.Background(), []byte(m))
+		if err != nil || string(reply) != "ACK:"+m {
+			t.Fatalf("send %q: %q %v", m, reply, err)
+		}
+	}
+}
+
+func TestServerOverTLS(t *testing.T) {
+	cert := selfSigned(t)
+	addr, _, _ := echoServer(t, &tls.Config{Certificates: []tls.Certificate{cert}}, 0)
+	pool := x509.NewCertPool()
+	leaf, _ := x509.ParseCertificate(cert.Certificate[0])
+	pool.AddCert(leaf)
+	c, err := Dial(context.Background(), addr, &tls.Config{RootCAs: pool, ServerName: "localhost"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if reply, err := c.Send(context.Background(), []byte("MSH|tls")); err != nil || string(reply) != "ACK:MSH|tls" {
+		t.Fatalf("%q %v", reply, err)
+	}
+	// A plain-text peer gets nothing from a TLS listener.
+	plain, err := Dial(context.Background(), addr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plain.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if _, err := plain.Send(ctx, []byte("MSH|plain")); err == nil {
+		t.Fatal("plain text peer was answered by a TLS server")
+	}
+}
+
+func TestServerClosesOnOversizedFrameAndSurvivesBrokenPeers(t *testing.T) {
+	addr, _, _ := echoServer(t, nil, 16)
+	raw, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	WriteFrame(raw, bytes.Repeat([]byte("x"), 100)) //nolint:errcheck
+	raw.SetReadDeadline(time.Now().Add(2 * time.Second))
+	if _, err := NewReader(raw, 0).ReadFrame(); err == nil {
+		t.Fatal("oversized frame was answered")
+	}
+	raw.Close()
+	// A peer that disconnects in the middle of a frame.
+	half, _ := net.Dial("tcp", addr)
+	half.Write([]byte{startBlock, 'M', 'S'}) //nolint:errcheck
+	half.Close()
+	// The server still serves others.
+	c, err := Dial(context.Background(), addr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if reply, err := c.Send(context.Background(), []byte("ok")); err != nil || string(reply) != "ACK:ok" {
+		t.Fatalf("%q %v", reply, err)
+	}
+}
+
+func TestServeStopsWhenContextEnds(t *testing.T) {
+	addr, cancel, done := echoServer(t, nil, 0)
+	c, err := Dial(context.Background(), addr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	cancel()
+	select {
+	case err := <-done:
+		done <- err // for the cleanup
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Serve did not return after cancel with a connection open")
+	}
+}
+
+func TestReaderSkipsJunkAndNamesFramingErrors(t *testing.T) {
+	r := NewReader(bytes.NewReader([]byte("junk\x0bMSH|1\x1c\x0d\x0bMSH|2\x1cX")), 0)
+	m, err := r.ReadFrame()
+	if err != nil || string(m) != "MSH|1" || r.Skipped != 4 {
+		t.Fatalf("%q %v skipped %d", m, err, r.Skipped)
+	}
+	if _, err := r.ReadFrame(); !errors.Is(err, ErrFraming) {
+		t.Fatalf("want framing error, got %v", err)
+	}
+	r = NewReader(bytes.NewReader([]byte("\x0bMSH")), 0)
+	if _, err := r.ReadFrame(); !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Fatalf("want unexpected EOF, got %v", err)
+	}
+}
+
+func FuzzReadFrame(f *testing.F) {
+	f.Add([]byte("\x0bMSH|^~\\&|A\x1c\x0d"))
+	f.Add([]byte("junk\x0b\x1c\x0d"))
+	f.Add([]byte("\x0b\x0b\x1c"))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		r := NewReader(bytes.NewReader(in), 64)
+		for range 100 {
+			m, err := r.ReadFrame()
+			if err != nil {
+				return
+			}
+			if len(m) > 64 || bytes.IndexByte(m, startBlock) >= 0 {
+				t.Fatalf("bad frame %q", m)
+			}
+		}
+	})
+}
+
+func selfSigned(t *testing.T) tls.Certificate {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "localhost"}, DNSNames: []string{"localhost"},
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+}
