@@ -54,6 +54,7 @@ type server struct {
 	Data     string
 	HTTP     string
 	NATS     string
+	MLLP     string
 	mu       sync.Mutex
 	stderr   strings.Builder
 	exited   chan struct{}
@@ -64,8 +65,8 @@ type server struct {
 // /healthz answers.
 func startServe(t *testing.T, data string, args ...string) *server {
 	t.Helper()
-	s := &server{Data: data, HTTP: freeAddr(t), NATS: freeAddr(t), exited: make(chan struct{})}
-	full := append([]string{"serve", "--data", data, "--http", s.HTTP, "--nats-listen", s.NATS}, args...)
+	s := &server{Data: data, HTTP: freeAddr(t), NATS: freeAddr(t), MLLP: freeAddr(t), exited: make(chan struct{})}
+	full := append([]string{"serve", "--data", data, "--http", s.HTTP, "--nats-listen", s.NATS, "--mllp", s.MLLP}, args...)
 	s.cmd = exec.Command(relaisBin, full...)
 	pipe, err := s.cmd.StderrPipe()
 	if err != nil {

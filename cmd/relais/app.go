@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -37,6 +38,7 @@ type app struct {
 	index   *clientindex.Index
 	runners []*projections.Runner
 	intake  *edintake.Service
+	hl7     *edintake.HL7Handler
 	api     *httpapi.Server
 	handler http.Handler
 }
@@ -58,6 +60,11 @@ func newApp(b *backend, log *zap.Logger, cfg appConfig) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
+	loc, err := time.LoadLocation("America/Toronto")
+	if err != nil {
+		return nil, fmt.Errorf("time zone America/Toronto: %w", err)
+	}
+	a.hl7 = &edintake.HL7Handler{S: a.intake, Location: loc, Log: log.Named("hl7")}
 	a.api = httpapi.NewServer(authenticator{a.dir}, log)
 	a.api.RegisterMe(allRoles)
 	a.api.RegisterIntake(a.intake)

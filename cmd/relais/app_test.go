@@ -122,7 +122,6 @@ func TestRoleEndpointMatrix(t *testing.T) {
 	}
 }
 
-
 func TestUnknownTokenIsRefused(t *testing.T) {
 	ta := startTestApp(t)
 	req, _ := http.NewRequest("GET", ta.srv.URL+"/v1/me", nil)

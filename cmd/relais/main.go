@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	_ "time/tzdata" // HL7 times without offset are read in America/Toronto
 
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -10,6 +11,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/relais-health/relais/infra/mllp"
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
 )
@@ -18,6 +21,9 @@ type serveFlags struct {
 	http       string
 	natsListen string
 	facilities string
+	mllp       string
+	tlsCert    string
+	tlsKey     string
 	demo       bool
 	demoEvery  time.Duration
 }
@@ -36,6 +42,9 @@ func newServeCmd(g *globals) *cobra.Command {
 	fl.StringVar(&f.http, "http", envOr("RELAIS_HTTP", ":8080"), "HTTP listen address for the API, /healthz and /metrics (env RELAIS_HTTP)")
 	fl.StringVar(&f.natsListen, "nats-listen", envOr("RELAIS_NATS_LISTEN", "127.0.0.1:4222"), "client address of the embedded NATS server; port 0 picks a free one (env RELAIS_NATS_LISTEN)")
 	fl.StringVar(&f.facilities, "hl7-facilities", envOr("RELAIS_HL7_FACILITIES", "HSTA,HLAU"), "sending facilities (MSH-4) whose ADT messages are accepted, comma-separated (env RELAIS_HL7_FACILITIES)")
+	fl.StringVar(&f.mllp, "mllp", envOr("RELAIS_MLLP", ":2575"), "HL7 v2 MLLP listen address for ADT feeds (env RELAIS_MLLP)")
+	fl.StringVar(&f.tlsCert, "mllp-tls-cert", os.Getenv("RELAIS_MLLP_TLS_CERT"), "PEM certificate: serve MLLP over TLS (with --mllp-tls-key)")
+	fl.StringVar(&f.tlsKey, "mllp-tls-key", os.Getenv("RELAIS_MLLP_TLS_KEY"), "PEM private key for --mllp-tls-cert")
 	fl.BoolVar(&f.demo, "demo", false, "seed a small demo territory (2 case managers, partners, 30 flagged clients), play ED arrivals and print demo tokens")
 	fl.DurationVar(&f.demoEvery, "demo-every", 8*time.Second, "with --demo, time between played ED arrivals")
 	return cmd
@@ -75,6 +84,11 @@ func runServe(ctx context.Context, g *globals, f *serveFlags) error {
 	if err != nil {
 		return fmt.Errorf("--http %s: %w", f.http, err)
 	}
+	mllpSrv, mllpLn, err := newMLLP(f, a, log)
+	if err != nil {
+		ln.Close()
+		return err
+	}
 	srv := &http.Server{Handler: a.handler, ReadHeaderTimeout: 10 * time.Second}
 
 	grp, gctx := errgroup.WithContext(ctx)
@@ -88,6 +102,8 @@ func runServe(ctx context.Context, g *globals, f *serveFlags) error {
 		zap.Bool("embedded_nats", b.Embedded),
 		zap.String("durability", g.durability),
 		zap.String("data", g.data))
+	grp.Go(func() error { return mllpSrv.Serve(gctx, mllpLn) })
+	log.Info("hl7 mllp listening", zap.String("mllp", mllpLn.Addr().String()), zap.Bool("tls", mllpSrv.TLSConfig != nil), zap.Strings("facilities", facilities))
 	if f.demo {
 		printDemoTokens(os.Stderr, ln.Addr().String())
 		grp.Go(func() error { return playArrivals(gctx, a.intake, log, f.demoEvery) })
@@ -106,4 +122,24 @@ func runServe(ctx context.Context, g *globals, f *serveFlags) error {
 		return srv.Shutdown(sctx)
 	})
 	return grp.Wait()
+}
+
+// newMLLP listens for HL7 feeds; a TLS certificate turns on TLS.
+func newMLLP(f *serveFlags, a *app, log *zap.Logger) (*mllp.Server, net.Listener, error) {
+	srv := &mllp.Server{Handler: a.hl7.Handle, Logger: log.Named("mllp")}
+	if (f.tlsCert == "") != (f.tlsKey == "") {
+		return nil, nil, &exitErr{exitUsage, errors.New("--mllp-tls-cert and --mllp-tls-key go together")}
+	}
+	if f.tlsCert != "" {
+		cert, err := tls.LoadX509KeyPair(f.tlsCert, f.tlsKey)
+		if err != nil {
+			return nil, nil, fmt.Errorf("--mllp-tls-cert: %w", err)
+		}
+		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	ln, err := net.Listen("tcp", f.mllp)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--mllp %s: %w", f.mllp, err)
+	}
+	return srv, ln, nil
 }

@@ -1,0 +1,107 @@
+package edintake
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/relais-health/relais/events"
+	"github.com/relais-health/relais/infra/hl7"
+)
+
+// HL7Handler answers MLLP messages: AA once the message's event is durably
+// in the ledger (or was already), AE for a malformed message or a ledger
+// that cannot write now (the sender retries), AR for a sender or message
+// type that is not accepted.
+type HL7Handler struct {
+	S        *Service
+	Location *time.Location // for HL7 times without offset
+	Log      *zap.Logger
+	Now      func() time.Time
+}
+
+// Handle is an mllp.Handler.
+func (h *HL7Handler) Handle(ctx context.Context, remote string, raw []byte) []byte {
+	now := time.Now
+	if h.Now != nil {
+		now = h.Now
+	}
+	adt, err := hl7.ParseADT(raw, h.Location)
+	if err == nil {
+		var out Outcome
+		out, err = h.S.Record(ctx, FromADT(adt))
+		if err == nil {
+			h.Log.Debug("hl7 recorded", zap.String("facility", adt.SendingFacility), zap.String("control_id", adt.ControlID),
+				zap.String("trigger", adt.Trigger), zap.Bool("duplicate", out.Duplicate), zap.Uint64("position", out.Position))
+			return hl7.BuildACK(raw, hl7.AA, "", now())
+		}
+	}
+	code := hl7.AE
+	if errors.Is(err, hl7.ErrUnsupported) || errors.Is(err, ErrUnsupported) || errors.Is(err, ErrRefused) {
+		code = hl7.AR
+	}
+	h.Log.Warn("hl7 not accepted", zap.String("remote", remote), zap.String("facility", adt.SendingFacility),
+		zap.String("control_id", adt.ControlID), zap.String("ack", code), zap.Error(err))
+	return hl7.BuildACK(raw, code, err.Error(), now())
+}
+
+// FromADT maps a parsed ADT message to an intake message.
+func FromADT(a hl7.ADT) Message {
+	at := a.EventTime
+	if at.IsZero() {
+		at = a.MessageTime
+	}
+	m := Message{
+		SendingApplication: a.SendingApplication, SendingFacility: a.SendingFacility, ControlID: a.ControlID,
+		Trigger: a.Trigger, At: at.UTC(), VisitNumber: a.VisitNumber, PatientClass: a.PatientClass,
+		Reason: strings.TrimSpace(a.ReasonText), ReasonCategory: reasonCategory(a.ReasonCode), Unit: a.Location,
+		AdmitTime: a.AdmitTime.UTC(), DischargeTime: a.DischargeTime.UTC(), Disposition: a.Disposition,
+	}
+	if a.AdmitTime.IsZero() {
+		m.AdmitTime = time.Time{}
+	}
+	if a.DischargeTime.IsZero() {
+		m.DischargeTime = time.Time{}
+	}
+	for _, id := range a.Identifiers {
+		m.Identifiers = append(m.Identifiers, events.Identifier{Authority: authority(id), Value: id.Value})
+	}
+	for _, id := range a.Merged {
+		m.MergedIdentifiers = append(m.MergedIdentifiers, events.Identifier{Authority: authority(id), Value: id.Value})
+	}
+	return m
+}
+
+func authority(id hl7.CX) string {
+	if id.Authority != "" {
+		return id.Authority
+	}
+	if id.Type != "" {
+		return id.Type
+	}
+	return "UNKNOWN"
+}
+
+// reasonCategory classifies an ICD-10 reason code for reports: chapter O is
+// pregnancy, childbirth and the puerperium.
+func reasonCategory(code string) string {
+	c := strings.ToUpper(strings.TrimSpace(code))
+	switch {
+	case c == "":
+		return ""
+	case strings.HasPrefix(c, "O"):
+		return "obstetric"
+	case strings.HasPrefix(c, "F1"):
+		return "addiction"
+	case strings.HasPrefix(c, "F"):
+		return "mental_health"
+	case strings.HasPrefix(c, "J"):
+		return "respiratory"
+	case strings.HasPrefix(c, "I"):
+		return "cardio"
+	}
+	return "other"
+}
