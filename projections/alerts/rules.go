@@ -1,0 +1,345 @@
+package alerts
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/relais-health/relais/events"
+	"github.com/relais-health/relais/infra/ledger"
+)
+
+// derived is an alert fact to append to the ledger.
+type derived struct {
+	alertID string
+	ev      events.Event
+}
+
+// system is the actor of derived alert facts.
+var system = events.Actor{ID: "relais-alerts", Role: events.RoleSystem}
+
+func alertStream(id string) string { return "alert-" + compact(id) }
+
+func compact(id string) string {
+	b := make([]byte, 0, len(id))
+	for i := 0; i < len(id); i++ {
+		if id[i] != '-' {
+			b = append(b, id[i])
+		}
+	}
+	return string(b)
+}
+
+// raise builds an alert.raised fact with a deterministic id.
+func (p *Projection) raise(cause events.Event, thread, recipient, priority, kind, clientID, summary, amends string) derived {
+	correction := ""
+	if amends != "" {
+		correction = cause.ID // one amendment per correction
+	}
+	id := events.DeriveID("alert", thread, recipient, kind, amends, correction)
+	pl := &events.AlertRaised{AlertID: id, ThreadID: thread, RecipientID: recipient, Priority: priority, Kind: kind,
+		ClientID: clientID, Summary: summary, CauseID: cause.ID, RaisedAt: cause.OccurredAt, Amends: amends}
+	e, err := events.New(pl, system, events.WithID(events.DeriveID(id, "raised")), events.WithOccurredAt(cause.OccurredAt),
+		events.WithCorrelation(thread, cause.ID))
+	if err != nil {
+		p.cfg.Log.Sugar().Errorw("alert rule built an invalid alert", "kind", kind, "error", err)
+		return derived{}
+	}
+	return derived{alertID: id, ev: e}
+}
+
+// withdraw builds an alert.withdrawn fact.
+func withdraw(alertID, reason string, at time.Time, causeID string) derived {
+	e := events.MustNew(&events.AlertWithdrawn{AlertID: alertID, Reason: reason}, system,
+		events.WithID(events.DeriveID(alertID, "withdrawn")), events.WithOccurredAt(at), events.WithCorrelation(alertID, causeID))
+	return derived{alertID: alertID, ev: e}
+}
+
+// live reports whether an event is fresh enough to page anyone: a history
+// import or a simulation records events long after they happened.
+func (p *Projection) live(e events.Event) bool {
+	return e.RecordedAt.Sub(e.OccurredAt) < p.cfg.MaxAge
+}
+
+// derive runs the rules for e against the state before e. It returns the
+// facts to append and the thread notes to send. Lock held.
+func (p *Projection) derive(e events.Event) ([]derived, []Update) {
+	pl, err := e.Payload()
+	if err != nil {
+		return nil, nil
+	}
+	var out []derived
+	add := func(d derived) {
+		if d.alertID != "" {
+			out = append(out, d)
+		}
+	}
+	s := p.st
+	switch v := pl.(type) {
+	case *events.EDVisitStarted:
+		if !p.live(e) {
+			break
+		}
+		p.feedGap(e, add)
+		c, ok := s.clients[v.ClientID]
+		if !ok || v.ClientID == "" || c.closed || (c.enrolled == "" && len(c.programmes) == 0) {
+			break
+		}
+		p.edArrival(e, v, c, add)
+	case *events.EDVisitUpdated:
+		if !p.live(e) {
+			break
+		}
+		p.feedGap(e, add)
+		t, ok := s.threads[threadID(v.Facility, v.VisitNumber)]
+		if ok && v.Reason != "" && v.Reason != t.reason {
+			// A correction: amend what each recipient was told.
+			for _, id := range t.alerts {
+				a := p.alerts[id]
+				if a == nil || a.Withdrawn || a.Amends != "" {
+					continue
+				}
+				c := s.client(t.clientID)
+				add(p.raise(e, t.id, a.RecipientID, events.PriorityFYI, "ed.arrival.amended", t.clientID,
+					p.arrivalSummary(c, t.clientID, a.RecipientID, v.Facility, e.OccurredAt, v.Reason, "Correction"), a.ID))
+			}
+		}
+	case *events.EDVisitCancelled:
+		if !p.live(e) {
+			break
+		}
+		p.feedGap(e, add)
+		if v.Trigger == "A11" {
+			if t, ok := s.threads[threadID(v.Facility, v.VisitNumber)]; ok {
+				for _, id := range t.alerts {
+					if a := p.alerts[id]; a != nil && !a.Withdrawn {
+						add(withdraw(id, "Visite annulée par l'hôpital (A11) / visit cancelled by the hospital", e.OccurredAt, e.ID))
+					}
+				}
+			}
+		}
+	case *events.PharmacistConcernRaised:
+		c := s.client(v.ClientID)
+		recipient := p.caseManagerOrOnCall(c)
+		add(p.raise(e, e.ID, recipient, events.PriorityNormal, "pharmacist.concern", v.ClientID,
+			fmt.Sprintf("Préoccupation du pharmacien / pharmacist concern (client %s): %s%s", v.ClientID, v.Concern, evalNote(v.NeedsMedicalEvaluation)), ""))
+	case *events.ObjectiveMet:
+		c := s.client(v.ClientID)
+		summary := fmt.Sprintf("Objectif atteint / objective met (client %s, %s)", v.ClientID, v.ObjectiveID)
+		if c.doctor != "" && c.consented(events.CategoryDoctor) {
+			add(p.raise(e, e.ID, c.doctor, events.PriorityFYI, "objective.met", v.ClientID, summary, ""))
+		}
+		if rp := c.objectives[v.ObjectiveID]; rp != "" && rp != c.doctor {
+			if cat, ok := s.partners[rp]; ok && c.consented(cat) {
+				add(p.raise(e, e.ID, rp, events.PriorityFYI, "objective.met", v.ClientID, summary, ""))
+			}
+		}
+	case *events.ReferralSent:
+		c := s.client(v.ClientID)
+		if c.consented(v.Category) {
+			add(p.raise(e, e.ID, v.PartnerID, events.PriorityNormal, "referral.received", v.ClientID,
+				fmt.Sprintf("Nouvelle demande de service / new referral (client %s, %s): %s", v.ClientID, v.ReferralID, v.Reason), ""))
+		}
+	case *events.ReferralAccepted, *events.ReferralDeclined:
+		var ans events.ReferralAnswer
+		verdict := "acceptée / accepted"
+		if a, ok := v.(*events.ReferralAccepted); ok {
+			ans = a.ReferralAnswer
+		} else {
+			ans = v.(*events.ReferralDeclined).ReferralAnswer
+			verdict = "refusée / declined"
+		}
+		c := s.client(ans.ClientID)
+		add(p.raise(e, e.ID, p.caseManagerOrOnCall(c), events.PriorityFYI, "referral.answered", ans.ClientID,
+			fmt.Sprintf("Demande %s %s par %s (client %s) %s", ans.ReferralID, verdict, ans.PartnerID, ans.ClientID, ans.Note), ""))
+	case *events.ConsentRevoked:
+		// Withdraw what is pending for partners of that category.
+		for _, a := range p.alerts {
+			if a.ClientID == v.ClientID && a.Pending() && s.partners[a.RecipientID] == v.Category {
+				add(withdraw(a.ID, "Consentement retiré / consent revoked ("+v.Category+")", e.OccurredAt, e.ID))
+			}
+		}
+	case *events.HospitalAdmitted, *events.EDVisitEnded, *events.HospitalDischarged:
+		if p.live(e) {
+			p.feedGap(e, add)
+		}
+	}
+	return out, p.threadNotes(e, pl)
+}
+
+// edArrival pages the case manager and tells the consented partners.
+func (p *Projection) edArrival(e events.Event, v *events.EDVisitStarted, c *client, add func(derived)) {
+	t := threadID(v.Facility, v.VisitNumber)
+	if th, ok := p.st.threads[t]; ok && len(th.alerts) > 0 {
+		return // the thread already paged: A04 sent twice under two control ids
+	}
+	cm := p.caseManagerOrOnCall(c)
+	add(p.raise(e, t, cm, events.PriorityHigh, "ed.arrival", v.ClientID,
+		p.arrivalSummary(c, v.ClientID, cm, v.Facility, v.ArrivedAt, v.Reason, ""), ""))
+	if c.doctor != "" && c.consented(events.CategoryDoctor) {
+		add(p.raise(e, t, c.doctor, events.PriorityFYI, "ed.arrival", v.ClientID,
+			p.arrivalSummary(c, v.ClientID, c.doctor, v.Facility, v.ArrivedAt, v.Reason, ""), ""))
+	}
+	if c.consented(events.CategoryRehab) {
+		for _, r := range sortedReferrals(c) {
+			if r.category == events.CategoryRehab && (r.state == "sent" || r.state == "accepted") {
+				add(p.raise(e, t, r.partner, events.PriorityFYI, "ed.arrival", v.ClientID,
+					p.arrivalSummary(c, v.ClientID, r.partner, v.Facility, v.ArrivedAt, v.Reason, ""), ""))
+			}
+		}
+	}
+}
+
+// arrivalSummary says what the recipient needs and no more: staff get the
+// reason and the family note; a doctor the place and time; others only that
+// the client is at the ED.
+func (p *Projection) arrivalSummary(c *client, clientID, recipient, facility string, at time.Time, reason, prefix string) string {
+	when := at.In(p.cfg.Location).Format("2006-01-02 15:04")
+	head := "Arrivée à l'urgence / ED arrival"
+	if prefix != "" {
+		head = prefix + " — " + head
+	}
+	switch p.st.partners[recipient] {
+	case events.CategoryDoctor:
+		return fmt.Sprintf("%s: votre patient(e) / your patient %s — %s, %s", head, clientID, facility, when)
+	case "":
+		family := "Ne pas contacter la famille (pas de consentement) / do not contact family (no consent)"
+		if c.consented(events.CategoryFamily) {
+			family = "Famille : consentement donné / family may be contacted"
+		}
+		name := c.name
+		if name != "" {
+			name = " (" + name + ")"
+		}
+		r := ""
+		if reason != "" {
+			r = " — motif / reason: " + reason
+		}
+		return fmt.Sprintf("%s: client %s%s — %s, %s%s. %s", head, clientID, name, facility, when, r, family)
+	default:
+		return fmt.Sprintf("%s: client %s — %s", head, clientID, when)
+	}
+}
+
+func evalNote(needs bool) string {
+	if needs {
+		return " — évaluation médicale requise / needs medical evaluation"
+	}
+	return ""
+}
+
+func (p *Projection) caseManagerOrOnCall(c *client) string {
+	if c.cm != "" {
+		return c.cm
+	}
+	return onCall(c.programme())
+}
+
+func onCall(programme string) string {
+	if programme == "" {
+		programme = "general"
+	}
+	return "oncall-" + programme
+}
+
+func sortedReferrals(c *client) []*referral {
+	ids := make([]string, 0, len(c.referrals))
+	for id := range c.referrals {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	out := make([]*referral, len(ids))
+	for i, id := range ids {
+		out[i] = c.referrals[id]
+	}
+	return out
+}
+
+// feedGap raises an alert when a sending facility skips control ids.
+func (p *Projection) feedGap(e events.Event, add func(derived)) {
+	n, err := strconv.ParseUint(e.Source.MessageID, 10, 64)
+	if err != nil || e.Source.System == "" {
+		return
+	}
+	f := p.st.feeds[e.Source.System]
+	if f == nil || f.lastCtl == 0 || n <= f.lastCtl+1 {
+		return
+	}
+	for _, pm := range p.managers() {
+		add(p.raise(e, events.DeriveID("feed.gap", e.Source.System, strconv.FormatUint(f.lastCtl, 10)), pm, events.PriorityHigh, "feed.gap", "",
+			fmt.Sprintf("Flux HL7 %s : messages manquants / missing messages %d à/to %d — des arrivées ont pu être manquées / arrivals may have been missed",
+				e.Source.System, f.lastCtl+1, n-1), ""))
+	}
+}
+
+// managers are the programme managers, or the general on-call queue.
+func (p *Projection) managers() []string {
+	if pms := p.st.roles[events.RoleProgrammeManager]; len(pms) > 0 {
+		return pms
+	}
+	return []string{onCall("")}
+}
+
+// threadNotes tells everyone alerted on a visit thread that it moved on,
+// without paging them again. Lock held; state not yet folded.
+func (p *Projection) threadNotes(e events.Event, pl events.Payload) []Update {
+	var v events.Visit
+	status := ""
+	switch x := pl.(type) {
+	case *events.EDVisitUpdated:
+		v, status = x.Visit, "updated"
+	case *events.HospitalAdmitted:
+		v, status = x.Visit, "admitted"
+	case *events.EDVisitEnded:
+		v, status = x.Visit, "ended"
+	case *events.HospitalDischarged:
+		v, status = x.Visit, "discharged"
+	case *events.EDVisitCancelled:
+		v, status = x.Visit, "cancelled"
+		if x.Trigger == "A13" {
+			status = "discharge cancelled"
+		}
+	default:
+		return nil
+	}
+	t, ok := p.st.threads[threadID(v.Facility, v.VisitNumber)]
+	if !ok {
+		return nil
+	}
+	var out []Update
+	for _, id := range t.alerts {
+		a := p.alerts[id]
+		if a == nil {
+			continue
+		}
+		a.Status = status
+		a.Position = e.Position
+		out = append(out, p.recordLocked(a, "thread", e.Position)...)
+	}
+	return out
+}
+
+// append writes a derived fact idempotently: the same id appended twice
+// (a replay, a second instance) returns the original.
+func (p *Projection) append(ctx context.Context, d derived) error {
+	stream := alertStream(d.alertID)
+	var err error
+	if d.ev.Type == events.TypeAlertRaised {
+		_, err = p.l.Append(ctx, stream, ledger.NoStream, d.ev)
+	} else {
+		_, err = ledger.Update(ctx, p.l, stream, func(history []events.Event) ([]events.Event, error) {
+			for _, h := range history {
+				if h.ID == d.ev.ID {
+					return nil, nil
+				}
+			}
+			return []events.Event{d.ev}, nil
+		})
+	}
+	if err != nil {
+		return fmt.Errorf("alert %s: %w", d.alertID, err)
+	}
+	return nil
+}
