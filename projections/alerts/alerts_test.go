@@ -137,7 +137,9 @@ func (w *world) queue(recipient string, ok func([]alerts.Alert) bool) []alerts.A
 	}
 }
 
-func count(n int) func([]alerts.Alert) bool { return func(q []alerts.Alert) bool { return len(q) == n } }
+func count(n int) func([]alerts.Alert) bool {
+	return func(q []alerts.Alert) bool { return len(q) == n }
+}
 
 func kind(k string, n int) func([]alerts.Alert) bool {
 	return func(q []alerts.Alert) bool { return len(ofKind(q, k)) == n }
