@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -14,9 +15,13 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/relais-health/relais/events"
 	"github.com/relais-health/relais/infra/httpapi"
+	"github.com/relais-health/relais/infra/sse"
 	"github.com/relais-health/relais/projections"
+	"github.com/relais-health/relais/projections/alerts"
 	"github.com/relais-health/relais/projections/clientindex"
 	"github.com/relais-health/relais/projections/directory"
 	"github.com/relais-health/relais/services/edintake"
@@ -25,8 +30,12 @@ import (
 // appConfig is what serve (and the benchmarks that run Relais in-process)
 // configure.
 type appConfig struct {
-	facilities []string
-	secret     []byte
+	facilities    []string
+	secret        []byte
+	escalateAfter time.Duration
+	feedSilence   time.Duration
+	escalateEvery time.Duration
+	heartbeat     time.Duration
 }
 
 // app is Relais assembled: the ledger, the projections and their runners,
@@ -39,6 +48,11 @@ type app struct {
 	runners []*projections.Runner
 	intake  *edintake.Service
 	hl7     *edintake.HL7Handler
+	alerts  *alerts.Projection
+	alertsR *projections.Runner
+	hub     *sse.Hub
+	fan     *fanout
+	cfg     appConfig
 	api     *httpapi.Server
 	handler http.Handler
 }
@@ -50,10 +64,18 @@ var allRoles = append(append([]string{}, events.StaffRoles...), events.CategoryD
 var staffRoles = events.StaffRoles
 
 func newApp(b *backend, log *zap.Logger, cfg appConfig) (*app, error) {
-	a := &app{log: log, b: b, dir: directory.New(), index: clientindex.New()}
+	if cfg.escalateEvery == 0 {
+		cfg.escalateEvery = 30 * time.Second
+	}
+	a := &app{log: log, b: b, dir: directory.New(), index: clientindex.New(), hub: sse.NewHub(), cfg: cfg}
+	a.fan = &fanout{hub: a.hub, nc: b.Conn, log: log}
+	a.alerts = alerts.New(b.Store, alerts.Config{EscalateAfter: cfg.escalateAfter, FeedSilence: cfg.feedSilence,
+		Facilities: cfg.facilities, Notifier: a.fan, Log: log.Named("alerts")})
+	a.alertsR = &projections.Runner{Name: "alerts", L: b.Store, P: a.alerts, Log: log}
 	a.runners = []*projections.Runner{
 		{Name: "directory", L: b.Store, P: a.dir, Log: log},
 		{Name: "clientindex", L: b.Store, P: a.index, Log: log},
+		a.alertsR,
 	}
 	var err error
 	a.intake, err = edintake.New(b.Store, a.index, edintake.Config{Facilities: cfg.facilities, PatientSecret: cfg.secret, KeyAuthorities: []string{"RAMQ"}})
@@ -68,6 +90,7 @@ func newApp(b *backend, log *zap.Logger, cfg appConfig) (*app, error) {
 	a.api = httpapi.NewServer(authenticator{a.dir}, log)
 	a.api.RegisterMe(allRoles)
 	a.api.RegisterIntake(a.intake)
+	a.api.RegisterAlerts(a.alerts, a.alertsR, a.hub, cfg.heartbeat)
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -88,6 +111,35 @@ func newApp(b *backend, log *zap.Logger, cfg appConfig) (*app, error) {
 func (a *app) run(ctx context.Context, g *errgroup.Group) {
 	for _, r := range a.runners {
 		g.Go(func() error { return r.Resume(ctx) })
+	}
+	g.Go(func() error {
+		select {
+		case <-a.alertsR.Ready():
+		case <-ctx.Done():
+			return nil
+		}
+		a.fan.live.Store(true)
+		return a.alerts.RunEscalator(ctx, a.cfg.escalateEvery, time.Now)
+	})
+}
+
+// fanout delivers alert changes: to SSE subscribers, and on the NATS
+// subject relais.alerts.<recipient-id> for partner systems (only once the
+// projection has caught up, so a restart does not re-publish history).
+type fanout struct {
+	hub  *sse.Hub
+	nc   *nats.Conn
+	log  *zap.Logger
+	live atomic.Bool
+}
+
+func (f *fanout) Notify(u alerts.Update) {
+	ev := httpapi.EncodeUpdate(u)
+	f.hub.Publish(u.Recipient, ev)
+	if f.live.Load() && f.nc != nil {
+		if err := f.nc.Publish("relais.alerts."+u.Recipient, ev.Data); err != nil {
+			f.log.Warn("publish alert on nats", zap.String("recipient", u.Recipient), zap.Error(err))
+		}
 	}
 }
 

@@ -26,6 +26,8 @@ type serveFlags struct {
 	tlsKey     string
 	demo       bool
 	demoEvery  time.Duration
+	escalate   time.Duration
+	silence    time.Duration
 }
 
 func newServeCmd(g *globals) *cobra.Command {
@@ -45,8 +47,10 @@ func newServeCmd(g *globals) *cobra.Command {
 	fl.StringVar(&f.mllp, "mllp", envOr("RELAIS_MLLP", ":2575"), "HL7 v2 MLLP listen address for ADT feeds (env RELAIS_MLLP)")
 	fl.StringVar(&f.tlsCert, "mllp-tls-cert", os.Getenv("RELAIS_MLLP_TLS_CERT"), "PEM certificate: serve MLLP over TLS (with --mllp-tls-key)")
 	fl.StringVar(&f.tlsKey, "mllp-tls-key", os.Getenv("RELAIS_MLLP_TLS_KEY"), "PEM private key for --mllp-tls-cert")
+	fl.DurationVar(&f.escalate, "escalate-after", envDuration("RELAIS_ESCALATE_AFTER", 15*time.Minute), "escalate a high-priority alert not acknowledged within this delay (env RELAIS_ESCALATE_AFTER)")
+	fl.DurationVar(&f.silence, "feed-silence", envDuration("RELAIS_FEED_SILENCE", 2*time.Hour), "alert when a hospital feed is silent this long between 07:00 and 23:00 (env RELAIS_FEED_SILENCE)")
 	fl.BoolVar(&f.demo, "demo", false, "seed a small demo territory (2 case managers, partners, 30 flagged clients), play ED arrivals and print demo tokens")
-	fl.DurationVar(&f.demoEvery, "demo-every", 8*time.Second, "with --demo, time between played ED arrivals")
+	fl.DurationVar(&f.demoEvery, "demo-every", 8*time.Second, "with --demo, time between played ED arrivals (0: none)")
 	return cmd
 }
 
@@ -75,7 +79,8 @@ func runServe(ctx context.Context, g *globals, f *serveFlags) error {
 			return fmt.Errorf("--demo: %w", err)
 		}
 	}
-	a, err := newApp(b, log, appConfig{facilities: facilities, secret: secret})
+	a, err := newApp(b, log, appConfig{facilities: facilities, secret: secret, escalateAfter: f.escalate, feedSilence: f.silence,
+		escalateEvery: min(30*time.Second, max(f.escalate/4, 100*time.Millisecond))})
 	if err != nil {
 		return err
 	}
@@ -106,7 +111,9 @@ func runServe(ctx context.Context, g *globals, f *serveFlags) error {
 	log.Info("hl7 mllp listening", zap.String("mllp", mllpLn.Addr().String()), zap.Bool("tls", mllpSrv.TLSConfig != nil), zap.Strings("facilities", facilities))
 	if f.demo {
 		printDemoTokens(os.Stderr, ln.Addr().String())
-		grp.Go(func() error { return playArrivals(gctx, a.intake, log, f.demoEvery) })
+		if f.demoEvery > 0 {
+			grp.Go(func() error { return playArrivals(gctx, a.intake, log, f.demoEvery) })
+		}
 	}
 	grp.Go(func() error {
 		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {

@@ -86,6 +86,10 @@ func (a Alert) Pending() bool { return !a.Acknowledged && !a.Withdrawn }
 
 // Update is one change of an alert for one recipient.
 type Update struct {
+	// Seq orders a recipient's updates: ledger position × 1000 plus the
+	// rank among that recipient's updates from the same event. It is the
+	// SSE event id, stable across restarts and instances.
+	Seq       uint64 `json:"seq"`
 	Position  uint64 `json:"position"`
 	Recipient string `json:"recipient"`
 	// Change: raised, acknowledged, escalated, withdrawn, thread.
@@ -188,13 +192,13 @@ func (p *Projection) Get(id string) (Alert, bool) {
 	return *a, true
 }
 
-// Since returns the recipient's alert changes after a ledger position, in
-// order (the backlog of a resumed SSE stream).
-func (p *Projection) Since(recipient string, pos uint64) []Update {
+// Since returns the recipient's alert changes after seq (see Update.Seq),
+// in order: the backlog of a resumed SSE stream.
+func (p *Projection) Since(recipient string, seq uint64) []Update {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
 	log := p.updates[recipient]
-	i := sort.Search(len(log), func(i int) bool { return log[i].Position > pos })
+	i := sort.Search(len(log), func(i int) bool { return log[i].Seq > seq })
 	return append([]Update(nil), log[i:]...)
 }
 

@@ -78,7 +78,11 @@ func (p *Projection) recordLocked(a *Alert, change string, pos uint64) []Update 
 		if r == "" {
 			continue
 		}
-		u := Update{Position: pos, Recipient: r, Change: change, Alert: *a}
+		seq := pos * 1000
+		if log := p.updates[r]; len(log) > 0 && log[len(log)-1].Position == pos {
+			seq = log[len(log)-1].Seq + 1
+		}
+		u := Update{Seq: seq, Position: pos, Recipient: r, Change: change, Alert: *a}
 		log := append(p.updates[r], u)
 		if len(log) > maxUpdates {
 			log = log[len(log)-maxUpdates:]
