@@ -245,6 +245,7 @@ func TestEscalationAcknowledgementAndReplayWithoutDuplicates(t *testing.T) {
 	w.hl7(&events.EDVisitStarted{Visit: visit("c1", "V1"), ArrivedAt: time.Now()})
 	w.hl7(&events.EDVisitStarted{Visit: visit("c2", "V2"), ArrivedAt: time.Now()})
 	a := w.queue("cm-1", count(1))[0]
+	w.queue("oncall-defi-sante", count(1))
 
 	_, err := w.p.Acknowledge(context.Background(), events.Actor{ID: "doc-1", Role: "doctor"}, a.ID)
 	if !errors.Is(err, alerts.ErrForbidden) {
