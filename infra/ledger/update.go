@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
+	"time"
 
 	"github.com/relais-health/relais/events"
 )
@@ -20,14 +22,23 @@ type Appender interface {
 }
 
 // MaxUpdateAttempts bounds the optimistic-concurrency retries of Update.
-const MaxUpdateAttempts = 5
+const MaxUpdateAttempts = 25
 
 // Update loads stream, lets decide choose the new events, and appends them
 // with the expected revision, retrying on a concurrent write. A decide that
 // returns no events appends nothing and returns a zero Result.
 func Update(ctx context.Context, l Appender, stream string, decide Decide) (Result, error) {
 	var lastErr error
-	for range MaxUpdateAttempts {
+	for attempt := range MaxUpdateAttempts {
+		if attempt > 0 {
+			// Back off a little, with jitter, so contending writers spread out.
+			d := time.Duration(rand.Int64N(int64(time.Millisecond) << min(attempt, 6)))
+			select {
+			case <-time.After(d):
+			case <-ctx.Done():
+				return Result{}, fmt.Errorf("update %s: %w", stream, ctx.Err())
+			}
+		}
 		history, err := l.Read(ctx, stream, 1)
 		if err != nil && !errors.Is(err, ErrStreamNotFound) {
 			return Result{}, fmt.Errorf("load %s: %w", stream, err)
