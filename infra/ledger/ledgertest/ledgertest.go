@@ -468,7 +468,9 @@ func testSubscribeOptions(t *testing.T, l ledger.Ledger) {
 	}
 	cctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
-	go func() { done <- l.Subscribe(cctx, positions[9]+1, func(context.Context, events.Event) error { return nil }) }()
+	go func() {
+		done <- l.Subscribe(cctx, positions[9]+1, func(context.Context, events.Event) error { return nil })
+	}()
 	time.Sleep(50 * time.Millisecond) // let it reach the live tail
 	cancel()
 	select {
