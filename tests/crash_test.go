@@ -14,6 +14,7 @@ import (
 	"github.com/relais-health/relais/events"
 	"github.com/relais-health/relais/infra/ledger"
 	"github.com/relais-health/relais/infra/ledger/jetstream"
+	"github.com/relais-health/relais/infra/natsembed"
 )
 
 // Killing the server (kill -9) in the middle of a stream of appends loses
@@ -79,7 +80,11 @@ func appendUntilKilled(t *testing.T, srv *server) (map[string]bool, int) {
 	defer nc.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	st, err := jetstream.Open(ctx, nc, jetstream.Config{Timeout: 2 * time.Second, SyncAlways: true})
+	y, err := natsembed.NewStreamSyncer(srv.Data, jetstream.StreamName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := jetstream.Open(ctx, nc, jetstream.Config{Timeout: 2 * time.Second, Syncer: y})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -70,7 +70,10 @@ func openBackend(ctx context.Context, g *globals, log *zap.Logger, o openOptions
 		if err != nil {
 			return nil, err
 		}
-		srv, err := natsembed.Start(natsembed.Config{DataDir: g.data, Host: host, Port: port, SyncAlways: g.durability == "strict", Logger: log, NoListen: !o.publish})
+		// Strict durability with the embedded server is Relais's own group
+		// commit (one fsync of the ledger stream per group, below), so the
+		// server itself runs with its default flush.
+		srv, err := natsembed.Start(natsembed.Config{DataDir: g.data, Host: host, Port: port, Logger: log, NoListen: !o.publish})
 		if err != nil {
 			return nil, fmt.Errorf("--data %s: %w", g.data, err)
 		}
@@ -89,7 +92,22 @@ func openBackend(ctx context.Context, g *globals, log *zap.Logger, o openOptions
 			}
 		}
 	}
-	st, err := jetstream.Open(ctx, b.Conn, jetstream.Config{Replicas: g.replicas, Logger: log, SyncAlways: g.durability == "strict"})
+	cfg := jetstream.Config{Replicas: g.replicas, Logger: log}
+	if g.durability == "strict" {
+		if g.natsURL != "" {
+			// External server: its sync_interval must be always; appends
+			// are then group-committed into atomic batches (one fsync each).
+			cfg.SyncAlways = true
+		} else {
+			y, err := natsembed.NewStreamSyncer(g.data, jetstream.StreamName)
+			if err != nil {
+				b.Close()
+				return nil, err
+			}
+			cfg.Syncer = y
+		}
+	}
+	st, err := jetstream.Open(ctx, b.Conn, cfg)
 	if err != nil {
 		b.Close()
 		return nil, err

@@ -9,6 +9,10 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -133,3 +137,96 @@ func (z *zapLogger) Tracef(format string, v ...any)  {}
 // InProcessConn returns a connection that bypasses TCP, for nats.Connect's
 // nats.InProcessServer option.
 func (s *Server) InProcessConn() (net.Conn, error) { return s.ns.InProcessConn() }
+
+// StreamSyncer fsyncs the message files of one JetStream stream of the
+// global account, for group commit done by Relais: the server writes each
+// message to the OS before acknowledging it, and one Sync then makes every
+// acknowledged message of a group durable with one fsync instead of one per
+// message.
+type StreamSyncer struct {
+	dir  string
+	mu   sync.Mutex
+	last string   // highest block file synced last time
+	f    *os.File // that block, kept open
+}
+
+// StreamSyncer returns the syncer of stream's message directory.
+func (s *Server) StreamSyncer(stream string) *StreamSyncer {
+	return &StreamSyncer{dir: filepath.Join(s.ns.JetStreamConfig().StoreDir, "$G", "streams", stream, "msgs")}
+}
+
+// NewStreamSyncer returns the syncer of stream in the embedded server's
+// data directory dataDir, for a process that shares the machine with the
+// server holding it (a CLI command beside `relais serve`).
+func NewStreamSyncer(dataDir, stream string) (*StreamSyncer, error) {
+	dir, err := filepath.Abs(dataDir)
+	if err != nil {
+		return nil, err
+	}
+	return &StreamSyncer{dir: filepath.Join(dir, "jetstream", "$G", "streams", stream, "msgs")}, nil
+}
+
+// Sync fsyncs the block being written (and the previous one and the
+// directory when a new block appeared since the last call).
+func (y *StreamSyncer) Sync() error {
+	y.mu.Lock()
+	defer y.mu.Unlock()
+	entries, err := os.ReadDir(y.dir)
+	if err != nil {
+		return fmt.Errorf("sync %s: %w", y.dir, err)
+	}
+	var blocks []string
+	for _, e := range entries {
+		if strings.HasSuffix(e.Name(), ".blk") {
+			blocks = append(blocks, e.Name())
+		}
+	}
+	if len(blocks) == 0 {
+		return nil
+	}
+	sort.Slice(blocks, func(i, j int) bool { return blockIndex(blocks[i]) < blockIndex(blocks[j]) })
+	highest := blocks[len(blocks)-1]
+	todo := []string{highest}
+	if highest != y.last {
+		if y.last != "" {
+			todo = append(todo, y.last)
+		}
+		if len(blocks) > 1 {
+			todo = append(todo, blocks[len(blocks)-2])
+		}
+	}
+	if highest == y.last && y.f != nil {
+		if err := y.f.Sync(); err != nil {
+			return fmt.Errorf("sync %s: %w", highest, err)
+		}
+		return nil
+	}
+	for _, b := range todo {
+		if err := fsyncPath(filepath.Join(y.dir, b)); err != nil && !os.IsNotExist(err) {
+			return fmt.Errorf("sync %s: %w", b, err)
+		}
+	}
+	if err := fsyncPath(y.dir); err != nil {
+		return fmt.Errorf("sync %s: %w", y.dir, err)
+	}
+	if y.f != nil {
+		y.f.Close()
+	}
+	y.last = highest
+	y.f, _ = os.Open(filepath.Join(y.dir, highest))
+	return nil
+}
+
+func blockIndex(name string) int {
+	n, _ := strconv.Atoi(strings.TrimSuffix(name, ".blk"))
+	return n
+}
+
+func fsyncPath(p string) error {
+	f, err := os.Open(p)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return f.Sync()
+}

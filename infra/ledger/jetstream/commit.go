@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -16,41 +15,62 @@ import (
 	"github.com/relais-health/relais/infra/ledger"
 )
 
-// commitLoop is the group committer: it takes every append waiting in the
-// queue (up to MaxBatch events), checks each against the cached stream
-// heads, seals the hash chains and writes them all as one JetStream atomic
-// batch, so under SyncAlways one fsync covers every caller in the batch.
-// While a batch is in flight the next one accumulates.
+// commitLoop is the group committer. It takes every append waiting in the
+// queue, checks each against the cached stream heads, seals the hash chains
+// and writes the group without waiting for the previous group's answers:
+// appends are pipelined. A second append to a stream whose previous append
+// is still in flight waits for it (its expected revision and chain depend on
+// it). The completer answers groups in order; with a Syncer it fsyncs once
+// for every group that has come back, which is the group commit.
 func (s *Store) commitLoop() {
 	defer close(s.stopped)
+	flights := make(chan *flight, 256)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.completeLoop(flights)
+	}()
+	defer func() {
+		close(flights)
+		<-done
+	}()
 	var carry []*appendReq
 	for {
-		batch := carry
-		carry = nil
-		if len(batch) == 0 {
+		if len(carry) == 0 {
 			select {
 			case r := <-s.queue:
-				batch = append(batch, r)
+				carry = append(carry, r)
 			case <-s.stop:
 				s.drain()
 				return
 			}
-		}
-		n := 0
-		for _, r := range batch {
-			n += len(r.evs)
-		}
-	fill:
-		for n < MaxBatch {
+		} else {
 			select {
 			case r := <-s.queue:
-				batch = append(batch, r)
-				n += len(r.evs)
+				carry = append(carry, r)
+			case <-s.released:
+			case <-s.stop:
+				for _, r := range carry {
+					r.done <- appendResp{outcome: failed, err: ledger.ErrClosed}
+				}
+				s.drain()
+				return
+			}
+		}
+	fill:
+		for len(carry) < 4*MaxBatch {
+			select {
+			case r := <-s.queue:
+				carry = append(carry, r)
 			default:
 				break fill
 			}
 		}
-		carry = s.commit(batch)
+		var f *flight
+		f, carry = s.commit(carry)
+		if f != nil {
+			flights <- f
+		}
 	}
 }
 
@@ -66,23 +86,30 @@ func (s *Store) drain() {
 	}
 }
 
-// staged is one append placed in the current batch.
+// staged is one append placed in a group.
 type staged struct {
 	req  *appendReq
 	evs  []events.Event
 	msgs []*nats.Msg
 }
 
-// commit writes what fits of batch and returns the requests left for the
-// next round (a second append to a stream already in this batch waits, so
-// its expected revision is checked against the first one's result).
-func (s *Store) commit(batch []*appendReq) (carry []*appendReq) {
+// flight is a written group waiting for its answers.
+type flight struct {
+	parts []staged
+	wait  func() []written
+}
+
+// commit stages what it can of batch and writes it; it returns the flight
+// and the requests that must wait (their stream is in flight, or the group
+// is full).
+func (s *Store) commit(batch []*appendReq) (*flight, []*appendReq) {
 	now := s.cfg.Now().UTC()
-	inBatch := make(map[string]bool, len(batch))
+	var carry []*appendReq
 	var parts []staged
-	var msgs []*nats.Msg
+	n := 0
+	s.flightMu.Lock()
 	for _, r := range batch {
-		if inBatch[r.stream] || len(msgs)+len(r.evs) > MaxBatch {
+		if s.inflight[r.stream] || n+len(r.evs) > MaxBatch {
 			carry = append(carry, r)
 			continue
 		}
@@ -90,32 +117,51 @@ func (s *Store) commit(batch []*appendReq) (carry []*appendReq) {
 		if !ok {
 			continue
 		}
-		inBatch[r.stream] = true
+		s.inflight[r.stream] = true
 		parts = append(parts, p)
-		msgs = append(msgs, p.msgs...)
+		n += len(p.msgs)
 	}
-	if len(msgs) == 0 {
-		return carry
+	s.flightMu.Unlock()
+	if len(parts) == 0 {
+		return nil, carry
 	}
-	if !s.cfg.SyncAlways || len(parts) == 1 {
-		s.commitEach(parts)
-		return carry
+	if s.cfg.Syncer == nil && s.cfg.SyncAlways && len(parts) > 1 {
+		return s.writeAtomic(parts), carry
 	}
-	last, err := s.publish(msgs)
-	switch {
-	case err == nil:
-		s.complete(parts, last)
-	case isWrongLastSeq(err) || isDuplicate(err):
-		// Another writer moved a stream, or an id was already recorded: the
-		// batch as a whole was refused. Commit each append on its own so
-		// only the one at fault sees it.
-		s.commitEach(parts)
-	default:
-		for _, p := range parts {
-			s.fail(p, err)
+	return s.writeEach(parts), carry
+}
+
+// completeLoop answers flights in order. With a Syncer, it first collects
+// every flight already waiting, then fsyncs once for all of them.
+func (s *Store) completeLoop(flights <-chan *flight) {
+	for f := range flights {
+		ws := f.wait()
+		if s.cfg.Syncer != nil {
+		more:
+			for {
+				select {
+				case g, ok := <-flights:
+					if !ok {
+						break more
+					}
+					ws = append(ws, g.wait()...)
+				default:
+					break more
+				}
+			}
+			s.syncWritten(ws)
+		}
+		s.finish(ws)
+		s.flightMu.Lock()
+		for _, w := range ws {
+			delete(s.inflight, w.p.req.stream)
+		}
+		s.flightMu.Unlock()
+		select {
+		case s.released <- struct{}{}:
+		default:
 		}
 	}
-	return carry
 }
 
 // stage checks r against its stream's cached head and seals its events.
@@ -141,7 +187,13 @@ func (s *Store) stage(r *appendReq, now time.Time) (staged, bool) {
 	for i := range evs {
 		m := nats.NewMsg(subj)
 		m.Data = bodies[i]
-		m.Header.Set(jetstream.MsgIDHeader, evs[i].ID)
+		if r.expected == ledger.Any {
+			// An append with an expected revision cannot land twice: its
+			// first event carries the expected last sequence, and a retry
+			// that finds its own events there returns the original result.
+			// Only Any appends need JetStream's de-duplication by id.
+			m.Header.Set(jetstream.MsgIDHeader, evs[i].ID)
+		}
 		m.Header.Set(HashHeader, evs[i].Hash)
 		if i == 0 {
 			m.Header.Set(jetstream.ExpectedLastSubjSeqHeader, formatSeq(h.seq))
@@ -151,67 +203,156 @@ func (s *Store) stage(r *appendReq, now time.Time) (staged, bool) {
 	return staged{req: r, evs: evs, msgs: msgs}, true
 }
 
-// commitEach writes every staged append on its own, all in flight at once:
-// a single event as a plain asynchronous publish, several as their own
-// atomic batch. Without SyncAlways there is no fsync to share, so this
-// pipelining is what makes appends fast; each append succeeds or fails
-// alone.
-func (s *Store) commitEach(parts []staged) {
-	type pending struct {
-		p    staged
-		fut  jetstream.PubAckFuture
+// writeAtomic writes every staged append as one JetStream atomic batch:
+// with SyncAlways the server then fsyncs once for the whole batch.
+func (s *Store) writeAtomic(parts []staged) *flight {
+	var msgs []*nats.Msg
+	for _, p := range parts {
+		msgs = append(msgs, p.msgs...)
+	}
+	type result struct {
 		last uint64
 		err  error
 	}
-	pend := make([]pending, len(parts))
-	var wg sync.WaitGroup
+	ch := make(chan result, 1)
+	go func() {
+		last, err := s.publish(msgs)
+		ch <- result{last, err}
+	}()
+	return &flight{parts: parts, wait: func() []written {
+		r := <-ch
+		switch {
+		case r.err == nil:
+			ws := make([]written, len(parts))
+			pos := r.last - uint64(len(msgs))
+			for i, p := range parts {
+				pos += uint64(len(p.msgs))
+				ws[i] = written{p: p, last: pos}
+			}
+			return ws
+		case isWrongLastSeq(r.err) || isDuplicate(r.err):
+			// Another writer moved a stream, or an id was already recorded:
+			// the batch as a whole was refused. Write each append on its
+			// own so only the one at fault sees it.
+			return s.writeEach(parts).wait()
+		default:
+			ws := make([]written, len(parts))
+			for i, p := range parts {
+				ws[i] = written{p: p, err: r.err}
+			}
+			return ws
+		}
+	}}
+}
+
+// written is one staged append after its write.
+type written struct {
+	p    staged
+	last uint64
+	err  error
+}
+
+// writeEach writes every staged append on its own, all in flight at once:
+// a single event as an asynchronous publish, several as their own atomic
+// batch. Each append succeeds or fails alone.
+func (s *Store) writeEach(parts []staged) *flight {
+	out := make([]written, len(parts))
+	futs := make([]jetstream.PubAckFuture, len(parts))
+	batches := make([]chan written, len(parts))
 	for i, p := range parts {
-		pend[i].p = p
+		out[i].p = p
 		if len(p.msgs) == 1 {
 			s.count.batches.Add(1)
-			fut, err := s.js.PublishMsgAsync(p.msgs[0])
-			pend[i].fut, pend[i].err = fut, err
+			futs[i], out[i].err = s.js.PublishMsgAsync(p.msgs[0])
 			continue
 		}
-		wg.Add(1)
+		batches[i] = make(chan written, 1)
 		go func() {
-			defer wg.Done()
-			pend[i].last, pend[i].err = s.publish(p.msgs)
+			last, err := s.publish(p.msgs)
+			batches[i] <- written{p: p, last: last, err: err}
 		}()
 	}
-	timeout := time.NewTimer(s.cfg.Timeout)
-	defer timeout.Stop()
-	for i := range pend {
-		if pend[i].fut == nil || pend[i].err != nil {
-			continue
-		}
-		select {
-		case ack := <-pend[i].fut.Ok():
-			if ack.Duplicate {
-				pend[i].err = errDuplicate
-			} else {
-				pend[i].last = ack.Sequence
+	return &flight{parts: parts, wait: func() []written {
+		timeout := time.NewTimer(s.cfg.Timeout)
+		defer timeout.Stop()
+		expired := false
+		for i := range out {
+			switch {
+			case batches[i] != nil:
+				out[i] = <-batches[i]
+			case futs[i] == nil || out[i].err != nil:
+			case expired:
+				select {
+				case ack := <-futs[i].Ok():
+					out[i].last, out[i].err = ackSeq(ack)
+				case err := <-futs[i].Err():
+					out[i].err = err
+				default:
+					out[i].err = fmt.Errorf("publish: %w", context.DeadlineExceeded)
+				}
+			default:
+				select {
+				case ack := <-futs[i].Ok():
+					out[i].last, out[i].err = ackSeq(ack)
+				case err := <-futs[i].Err():
+					out[i].err = err
+				case <-timeout.C:
+					expired = true
+					out[i].err = fmt.Errorf("publish: %w", context.DeadlineExceeded)
+				}
 			}
-		case err := <-pend[i].fut.Err():
-			pend[i].err = err
-		case <-timeout.C:
-			pend[i].err = fmt.Errorf("publish: %w", context.DeadlineExceeded)
-			timeout.Reset(0)
+		}
+		return out
+	}}
+}
+
+func ackSeq(ack *jetstream.PubAck) (uint64, error) {
+	if ack.Duplicate {
+		return 0, errDuplicate
+	}
+	return ack.Sequence, nil
+}
+
+// syncWritten makes the successful writes durable with one fsync; if it
+// fails they are reported as failed (written, durability unknown).
+func (s *Store) syncWritten(ws []written) {
+	ok := false
+	for _, w := range ws {
+		ok = ok || w.err == nil
+	}
+	if !ok {
+		return
+	}
+	s.count.syncs.Add(1)
+	if err := s.cfg.Syncer.Sync(); err != nil {
+		err = fmt.Errorf("written but not made durable: %w", err)
+		for i := range ws {
+			if ws[i].err == nil {
+				ws[i].err = err
+			}
 		}
 	}
-	wg.Wait()
-	for _, pd := range pend {
-		if pd.err != nil {
-			s.fail(pd.p, pd.err)
+}
+
+// finish answers each written append.
+func (s *Store) finish(ws []written) {
+	for _, w := range ws {
+		if w.err != nil {
+			s.fail(w.p, w.err)
 			continue
 		}
-		s.complete([]staged{pd.p}, pd.last)
+		s.complete([]staged{w.p}, w.last)
 	}
 }
 
 // publish writes msgs atomically and returns the sequence of the last one.
 func (s *Store) publish(msgs []*nats.Msg) (uint64, error) {
 	s.count.batches.Add(1)
+	if len(msgs) > 1 {
+		// The server keeps few atomic batches in flight per stream.
+		s.batchSlots <- struct{}{}
+		defer func() { <-s.batchSlots }()
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.Timeout)
 	defer cancel()
 	if len(msgs) == 1 {

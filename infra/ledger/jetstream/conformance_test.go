@@ -16,3 +16,7 @@ func TestConformance(t *testing.T) {
 func TestConformanceStrict(t *testing.T) {
 	ledgertest.Run(t, func(t *testing.T) ledger.Ledger { return jstest.Start(t, jstest.Options{Strict: true}).Store })
 }
+
+func TestConformanceServerSync(t *testing.T) {
+	ledgertest.Run(t, func(t *testing.T) ledger.Ledger { return jstest.Start(t, jstest.Options{ServerSync: true}).Store })
+}

@@ -9,10 +9,11 @@ type Stats struct {
 	Batches   uint64 // JetStream writes (atomic batches or single publishes)
 	Conflicts uint64 // appends refused for a wrong expected revision
 	Failures  uint64 // appends that failed (unavailable, timeout)
+	Syncs     uint64 // group fsyncs (with a Syncer)
 }
 
 type counters struct {
-	appends, events, batches, conflicts, failures atomic.Uint64
+	appends, events, batches, conflicts, failures, syncs atomic.Uint64
 }
 
 // Stats returns the counters.
@@ -23,5 +24,6 @@ func (s *Store) Stats() Stats {
 		Batches:   s.count.batches.Load(),
 		Conflicts: s.count.conflicts.Load(),
 		Failures:  s.count.failures.Load(),
+		Syncs:     s.count.syncs.Load(),
 	}
 }

@@ -41,6 +41,11 @@ var _ ledger.Ledger = (*Store)(nil)
 
 // Config tunes the backend.
 type Config struct {
+	// Syncer, when set, makes every write durable before callers are
+	// answered: appends are pipelined, then one Sync (an fsync of the
+	// stream's files, see natsembed.StreamSyncer) covers the whole group.
+	// This is strict durability with the embedded server.
+	Syncer interface{ Sync() error }
 	// SyncAlways says the server fsyncs every write (strict durability):
 	// concurrent appends are then coalesced into one atomic batch so one
 	// fsync covers them all. Without it appends are pipelined one by one.
@@ -65,10 +70,15 @@ type Store struct {
 	heads *headCache
 	count counters
 
-	queue   chan *appendReq
-	stop    chan struct{}
-	stopped chan struct{}
-	once    sync.Once
+	queue    chan *appendReq
+	released chan struct{}
+	// batchSlots bounds atomic batches in flight.
+	batchSlots chan struct{}
+	flightMu   sync.Mutex
+	inflight   map[string]bool
+	stop       chan struct{}
+	stopped    chan struct{}
+	once       sync.Once
 }
 
 // Open creates (or checks) the ledger stream and checkpoint bucket on the
@@ -127,10 +137,13 @@ func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Store, error) {
 	}
 	s := &Store{
 		nc: nc, js: js, st: st, kv: kv, cfg: cfg, log: cfg.Logger,
-		heads:   newHeadCache(200_000),
-		queue:   make(chan *appendReq, 4096),
-		stop:    make(chan struct{}),
-		stopped: make(chan struct{}),
+		heads:      newHeadCache(200_000),
+		queue:      make(chan *appendReq, 4096),
+		released:   make(chan struct{}, 1),
+		batchSlots: make(chan struct{}, 8),
+		inflight:   map[string]bool{},
+		stop:       make(chan struct{}),
+		stopped:    make(chan struct{}),
 	}
 	go s.commitLoop()
 	return s, nil

@@ -26,8 +26,13 @@ type Options struct {
 	// Dir reuses a data directory (to restart on the same store); default a
 	// new temporary one.
 	Dir string
-	// Strict turns on SyncAlways.
+	// Strict makes every append durable before it is acknowledged, the way
+	// `relais serve` does with its embedded server: group commit with one
+	// fsync per group (natsembed.StreamSyncer).
 	Strict bool
+	// ServerSync runs the server with SyncAlways and the ledger in atomic
+	// batch group commit, the way Relais runs on an external strict server.
+	ServerSync bool
 }
 
 // Start runs a server and opens the ledger; everything stops at cleanup.
@@ -36,7 +41,7 @@ func Start(t testing.TB, o Options) *Env {
 	if o.Dir == "" {
 		o.Dir = t.TempDir()
 	}
-	srv, err := natsembed.Start(natsembed.Config{DataDir: o.Dir, Port: -1, SyncAlways: o.Strict})
+	srv, err := natsembed.Start(natsembed.Config{DataDir: o.Dir, Port: -1, SyncAlways: o.ServerSync})
 	if err != nil {
 		t.Fatalf("start embedded nats: %v", err)
 	}
@@ -45,7 +50,11 @@ func Start(t testing.TB, o Options) *Env {
 		srv.Shutdown()
 		t.Fatalf("connect: %v", err)
 	}
-	st, err := jetstream.Open(context.Background(), nc, jetstream.Config{SyncAlways: o.Strict})
+	cfg := jetstream.Config{SyncAlways: o.ServerSync}
+	if o.Strict {
+		cfg.Syncer = srv.StreamSyncer(jetstream.StreamName)
+	}
+	st, err := jetstream.Open(context.Background(), nc, cfg)
 	if err != nil {
 		nc.Close()
 		srv.Shutdown()

@@ -1,0 +1,432 @@
+// Package ledgerbench measures the Relais ledger side by side with raw
+// JetStream on the same embedded server and payload size, in one run: the
+// figures `relais bench ledger` prints and docs/BENCHMARKS.md records.
+package ledgerbench
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/relais-health/relais/events"
+	"github.com/relais-health/relais/infra/ledger"
+	rjs "github.com/relais-health/relais/infra/ledger/jetstream"
+	"github.com/relais-health/relais/infra/natsembed"
+)
+
+// Config sizes the run.
+type Config struct {
+	// Dir holds the temporary data directories (default os.TempDir()).
+	Dir string
+	// Duration of each timed write phase (default 3s).
+	Duration time.Duration
+	// Writers in the strict phase (default 64).
+	Writers int
+	// Pipeline: concurrent appenders in the pipelined phase (default 256).
+	Pipeline int
+	// ReplayEvents in the replay phase (default 1,000,000).
+	ReplayEvents int
+	// Progress receives a line per phase; nil for none.
+	Progress io.Writer
+}
+
+// Result is one side-by-side figure.
+type Result struct {
+	Name     string        `json:"name"`
+	Unit     string        `json:"unit"`
+	Raw      float64       `json:"raw"`
+	Relais   float64       `json:"relais"`
+	Ratio    float64       `json:"ratio"`
+	Target   float64       `json:"target"`
+	Met      bool          `json:"met"`
+	RawP50   time.Duration `json:"raw_p50_ns,omitempty"`
+	RawP99   time.Duration `json:"raw_p99_ns,omitempty"`
+	RelP50   time.Duration `json:"relais_p50_ns,omitempty"`
+	RelP99   time.Duration `json:"relais_p99_ns,omitempty"`
+	Note     string        `json:"note,omitempty"`
+	Duration time.Duration `json:"-"`
+}
+
+// Report is the whole run.
+type Report struct {
+	PayloadBytes int      `json:"payload_bytes"`
+	Results      []Result `json:"results"`
+}
+
+// env is one embedded server with a raw stream and the Relais ledger.
+type env struct {
+	srv *natsembed.Server
+	nc  *nats.Conn
+	js  jetstream.JetStream
+	st  *rjs.Store
+	dir string
+}
+
+// start runs a server; serverSync turns on the server's SyncAlways (raw
+// JetStream's strict durability), relaisStrict Relais's own group commit
+// with one fsync per group (how `relais serve --durability strict` runs).
+func start(ctx context.Context, base string, serverSync, relaisStrict bool) (*env, error) {
+	dir, err := os.MkdirTemp(base, "relais-bench-")
+	if err != nil {
+		return nil, err
+	}
+	srv, err := natsembed.Start(natsembed.Config{DataDir: dir, Port: -1, SyncAlways: serverSync, NoListen: true})
+	if err != nil {
+		return nil, err
+	}
+	// Both sides use the same in-process connection, as `relais serve` does.
+	nc, err := nats.Connect(srv.ClientURL(), nats.InProcessServer(srv))
+	if err != nil {
+		srv.Shutdown()
+		return nil, err
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "RAW", Subjects: []string{"raw.>"}, Storage: jetstream.FileStorage}); err != nil {
+		return nil, err
+	}
+	cfg := rjs.Config{SyncAlways: serverSync}
+	if relaisStrict {
+		cfg.Syncer = srv.StreamSyncer(rjs.StreamName)
+	}
+	st, err := rjs.Open(ctx, nc, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &env{srv: srv, nc: nc, js: js, st: st, dir: dir}, nil
+}
+
+func (e *env) close() {
+	e.st.Close()
+	e.nc.Close()
+	e.srv.Shutdown()
+	os.RemoveAll(e.dir)
+}
+
+// template is the bench event: a real catalog event, built once like an
+// application builds its events; each append gets a fresh id.
+var template = events.MustNew(&events.ContactMade{ClientID: "client-bench", StaffID: "cm-1", Channel: "phone",
+	At: time.Unix(1_700_000_000, 0).UTC(), Note: "Appel de suivi"}, events.Actor{ID: "cm-1", Role: events.RoleCaseManager})
+
+var ids atomic.Uint64
+
+// event returns the template with a new, unique UUID.
+func event(int) events.Event {
+	e := template
+	n := ids.Add(1)
+	e.ID = fmt.Sprintf("01900000-%04x-7%03x-8%03x-%012x", (n>>40)&0xffff, (n>>28)&0xfff, (n>>16)&0xfff, n&0xffffffffffff)
+	return e
+}
+
+// payloadSize is the stored body size of a bench event.
+func payloadSize() int {
+	evs := []events.Event{event(1)}
+	if err := ledger.Validate("client-bench-00000", evs); err != nil {
+		panic(err)
+	}
+	bodies, err := ledger.Seal("client-bench-00000", ledger.Head{Revision: 41, Hash: "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"}, time.Now().UTC(), evs)
+	if err != nil {
+		panic(err)
+	}
+	return len(bodies[0])
+}
+
+func (c *Config) defaults() {
+	if c.Duration == 0 {
+		c.Duration = 3 * time.Second
+	}
+	if c.Writers == 0 {
+		c.Writers = 64
+	}
+	if c.Pipeline == 0 {
+		c.Pipeline = 1024
+	}
+	if c.ReplayEvents == 0 {
+		c.ReplayEvents = 1_000_000
+	}
+	if c.Dir == "" {
+		c.Dir = os.TempDir()
+	}
+	if c.Progress == nil {
+		c.Progress = io.Discard
+	}
+}
+
+// Run measures everything.
+func Run(ctx context.Context, cfg Config) (Report, error) {
+	cfg.defaults()
+	size := payloadSize()
+	payload := make([]byte, size)
+	rand.Read(payload) //nolint:errcheck
+	rep := Report{PayloadBytes: size}
+	phases := []func(context.Context, Config, []byte) (Result, error){strictConcurrent, relaxedSync, relaxedPipelined, replay}
+	for _, ph := range phases {
+		r, err := ph(ctx, cfg, payload)
+		if err != nil {
+			return rep, err
+		}
+		r.Ratio = r.Relais / r.Raw
+		r.Met = r.Ratio >= r.Target
+		rep.Results = append(rep.Results, r)
+		fmt.Fprintf(cfg.Progress, "  %-46s raw %12.0f  relais %12.0f  ratio %6.2f (target ≥ %.1f)\n", r.Name, r.Raw, r.Relais, r.Ratio, r.Target)
+	}
+	return rep, nil
+}
+
+// timed runs fn on n goroutines until d has passed; fn returns false to
+// stop early on error. It returns the operations counted per second.
+func timed(d time.Duration, n int, fn func(w, i int) error) (float64, error) {
+	var count atomic.Int64
+	var firstErr error
+	var once sync.Once
+	stop := time.Now().Add(d)
+	start := time.Now()
+	var wg sync.WaitGroup
+	for w := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; time.Now().Before(stop); i++ {
+				if err := fn(w, i); err != nil {
+					once.Do(func() { firstErr = err })
+					return
+				}
+				count.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	return float64(count.Load()) / time.Since(start).Seconds(), firstErr
+}
+
+func strictConcurrent(ctx context.Context, cfg Config, payload []byte) (Result, error) {
+	fmt.Fprintf(cfg.Progress, "strict durability, %d concurrent writers on distinct streams...\n", cfg.Writers)
+	// Raw JetStream's strict durability is the server's SyncAlways: one
+	// fsync per message.
+	rawEnv, err := start(ctx, cfg.Dir, true, false)
+	if err != nil {
+		return Result{}, err
+	}
+	raw, err := timed(cfg.Duration, cfg.Writers, func(w, i int) error {
+		_, err := rawEnv.js.Publish(ctx, fmt.Sprintf("raw.w%d", w), payload)
+		return err
+	})
+	rawEnv.close()
+	if err != nil {
+		return Result{}, fmt.Errorf("raw strict: %w", err)
+	}
+	// Relais strict, as `relais serve` runs it: group commit, one fsync
+	// per group of concurrent appends.
+	e, err := start(ctx, cfg.Dir, false, true)
+	if err != nil {
+		return Result{}, err
+	}
+	defer e.close()
+	rel, err := timed(cfg.Duration, cfg.Writers, func(w, i int) error {
+		_, err := e.st.Append(ctx, fmt.Sprintf("client-w%d", w), int64(i), event(i))
+		return err
+	})
+	if err != nil {
+		return Result{}, fmt.Errorf("relais strict: %w", err)
+	}
+	st := e.st.Stats()
+	return Result{Name: fmt.Sprintf("strict, %d writers, events/s", cfg.Writers), Unit: "events/s", Raw: raw, Relais: rel, Target: 10,
+		Note: fmt.Sprintf("raw: server SyncAlways, one fsync per message; relais: group commit, %d events in %d fsync'd groups (%.1f per fsync)",
+			st.Events, st.Syncs, float64(st.Events)/float64(max(st.Syncs, 1)))}, nil
+}
+
+func relaxedSync(ctx context.Context, cfg Config, payload []byte) (Result, error) {
+	fmt.Fprintln(cfg.Progress, "relaxed durability, one synchronous append at a time...")
+	e, err := start(ctx, cfg.Dir, false, false)
+	if err != nil {
+		return Result{}, err
+	}
+	defer e.close()
+	var rawLat, relLat []time.Duration
+	raw, err := timed(cfg.Duration, 1, func(_, i int) error {
+		t := time.Now()
+		_, err := e.js.Publish(ctx, "raw.one", payload)
+		rawLat = append(rawLat, time.Since(t))
+		return err
+	})
+	if err != nil {
+		return Result{}, fmt.Errorf("raw sync: %w", err)
+	}
+	rel, err := timed(cfg.Duration, 1, func(_, i int) error {
+		t := time.Now()
+		_, err := e.st.Append(ctx, "client-one", int64(i), event(i))
+		relLat = append(relLat, time.Since(t))
+		return err
+	})
+	if err != nil {
+		return Result{}, fmt.Errorf("relais sync: %w", err)
+	}
+	r := Result{Name: "relaxed, synchronous, events/s", Unit: "events/s", Raw: raw, Relais: rel, Target: 0.8}
+	r.RawP50, r.RawP99 = pct(rawLat, 50), pct(rawLat, 99)
+	r.RelP50, r.RelP99 = pct(relLat, 50), pct(relLat, 99)
+	r.Note = fmt.Sprintf("p50 raw %v relais %v; p99 raw %v relais %v", r.RawP50, r.RelP50, r.RawP99, r.RelP99)
+	return r, nil
+}
+
+func pct(d []time.Duration, p int) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	s := append([]time.Duration(nil), d...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	return s[min(len(s)-1, len(s)*p/100)]
+}
+
+func relaxedPipelined(ctx context.Context, cfg Config, payload []byte) (Result, error) {
+	fmt.Fprintf(cfg.Progress, "relaxed durability, pipelined (%d appenders vs raw async publish)...\n", cfg.Pipeline)
+	e, err := start(ctx, cfg.Dir, false, false)
+	if err != nil {
+		return Result{}, err
+	}
+	defer e.close()
+	raw, err := rawAsync(ctx, e.js, cfg.Duration, payload)
+	if err != nil {
+		return Result{}, fmt.Errorf("raw async: %w", err)
+	}
+	rel, err := timed(cfg.Duration, cfg.Pipeline, func(w, i int) error {
+		_, err := e.st.Append(ctx, fmt.Sprintf("client-p%d", w), int64(i), event(i))
+		return err
+	})
+	if err != nil {
+		return Result{}, fmt.Errorf("relais pipelined: %w", err)
+	}
+	return Result{Name: "relaxed, pipelined, events/s", Unit: "events/s", Raw: raw, Relais: rel, Target: 0.8,
+		Note: fmt.Sprintf("raw: PublishAsync, 4,000 in flight; relais: %d concurrent appenders", cfg.Pipeline)}, nil
+}
+
+// rawAsync publishes with PublishAsync for d and returns acknowledged/s.
+func rawAsync(ctx context.Context, js jetstream.JetStream, d time.Duration, payload []byte) (float64, error) {
+	start := time.Now()
+	stop := start.Add(d)
+	n := 0
+	for time.Now().Before(stop) {
+		for range 1000 {
+			if _, err := js.PublishAsync("raw.async", payload, jetstream.WithStallWait(5*time.Second)); err != nil {
+				return 0, err
+			}
+			n++
+		}
+	}
+	select {
+	case <-js.PublishAsyncComplete():
+	case <-time.After(30 * time.Second):
+		return 0, fmt.Errorf("async publishes not acknowledged")
+	}
+	return float64(n) / time.Since(start).Seconds(), nil
+}
+
+func replay(ctx context.Context, cfg Config, payload []byte) (Result, error) {
+	n := cfg.ReplayEvents
+	fmt.Fprintf(cfg.Progress, "full replay of %d events (writing them first)...\n", n)
+	e, err := start(ctx, cfg.Dir, false, false)
+	if err != nil {
+		return Result{}, err
+	}
+	defer e.close()
+	for i := 0; i < n; i++ {
+		if _, err := e.js.PublishAsync("raw.replay", payload, jetstream.WithStallWait(5*time.Second)); err != nil {
+			return Result{}, err
+		}
+	}
+	<-e.js.PublishAsyncComplete()
+	var written atomic.Int64
+	per := n / cfg.Pipeline
+	var wg sync.WaitGroup
+	var werr error
+	var once sync.Once
+	for w := range cfg.Pipeline {
+		count := per
+		if w == 0 {
+			count += n - per*cfg.Pipeline
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < count; i++ {
+				if _, err := e.st.Append(ctx, fmt.Sprintf("client-r%d", w), int64(i), event(i)); err != nil {
+					once.Do(func() { werr = err })
+					return
+				}
+				written.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if werr != nil {
+		return Result{}, werr
+	}
+	fmt.Fprintf(cfg.Progress, "  written; reading back...\n")
+
+	// Raw: an ordered consumer reading every message, as in nats.go's usage.
+	t0 := time.Now()
+	cons, err := e.js.OrderedConsumer(ctx, "RAW", jetstream.OrderedConsumerConfig{FilterSubjects: []string{"raw.replay"}})
+	if err != nil {
+		return Result{}, err
+	}
+	it, err := cons.Messages(jetstream.PullMaxMessages(4096))
+	if err != nil {
+		return Result{}, err
+	}
+	var bytesRead int
+	for i := 0; i < n; i++ {
+		m, err := it.Next()
+		if err != nil {
+			return Result{}, err
+		}
+		bytesRead += len(m.Data())
+	}
+	it.Stop()
+	raw := float64(n) / time.Since(t0).Seconds()
+
+	// Relais: Subscribe into a trivial projection (count per type, sum of
+	// revisions).
+	t1 := time.Now()
+	perType := map[string]int{}
+	var sum uint64
+	err = e.st.Subscribe(ctx, 1, func(_ context.Context, ev events.Event) error {
+		perType[ev.Type]++
+		sum += ev.Revision
+		return nil
+	}, ledger.StopAtHead())
+	if err != nil {
+		return Result{}, err
+	}
+	rel := float64(n) / time.Since(t1).Seconds()
+	if perType[events.TypeContactMade] != n {
+		return Result{}, fmt.Errorf("replay counted %d events, wrote %d", perType[events.TypeContactMade], n)
+	}
+	return Result{Name: fmt.Sprintf("replay %d events, events/s", n), Unit: "events/s", Raw: raw, Relais: rel, Target: 0.8,
+		Note: "raw: ordered consumer; relais: Subscribe decoding every envelope into a trivial projection"}, nil
+}
+
+// WriteTable prints the report as a table.
+func (r Report) WriteTable(w io.Writer) {
+	fmt.Fprintf(w, "payload: %d bytes per event (stored body)\n\n", r.PayloadBytes)
+	fmt.Fprintf(w, "%-44s %14s %14s %8s %8s %s\n", "measure", "raw JetStream", "Relais", "ratio", "target", "")
+	for _, x := range r.Results {
+		mark := "met"
+		if !x.Met {
+			mark = "MISSED"
+		}
+		fmt.Fprintf(w, "%-44s %14.0f %14.0f %8.2f %8s %s\n", x.Name, x.Raw, x.Relais, x.Ratio, fmt.Sprintf("≥%.1f", x.Target), mark)
+		if x.Note != "" {
+			fmt.Fprintf(w, "    %s\n", x.Note)
+		}
+	}
+}
