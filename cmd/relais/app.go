@@ -24,7 +24,10 @@ import (
 	"github.com/relais-health/relais/projections/alerts"
 	"github.com/relais-health/relais/projections/clientindex"
 	"github.com/relais-health/relais/projections/directory"
+	"github.com/relais-health/relais/services/casemgmt"
+	svcdirectory "github.com/relais-health/relais/services/directory"
 	"github.com/relais-health/relais/services/edintake"
+	"github.com/relais-health/relais/services/pharmacy"
 )
 
 // appConfig is what serve (and the benchmarks that run Relais in-process)
@@ -91,6 +94,7 @@ func newApp(b *backend, log *zap.Logger, cfg appConfig) (*app, error) {
 	a.api.RegisterMe(allRoles)
 	a.api.RegisterIntake(a.intake)
 	a.api.RegisterAlerts(a.alerts, a.alertsR, a.hub, cfg.heartbeat)
+	a.api.RegisterCare(casemgmt.New(b.Store, nil), pharmacy.New(b.Store), svcdirectory.New(b.Store))
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

@@ -1,0 +1,138 @@
+package httpapi
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/relais-health/relais/events"
+	"github.com/relais-health/relais/infra/ledger"
+	"github.com/relais-health/relais/services"
+	"github.com/relais-health/relais/services/casemgmt"
+	"github.com/relais-health/relais/services/directory"
+	"github.com/relais-health/relais/services/pharmacy"
+)
+
+// careRoles may run the programme's commands.
+var careRoles = []string{events.RoleCaseManager, events.RolePivotWorker, events.RoleProgrammeManager, events.RoleAdmin}
+
+// partnerRoles are the outside organizations.
+var partnerRoles = []string{events.CategoryDoctor, events.CategoryPharmacy, events.CategoryCommunity, events.CategoryRehab}
+
+// recorded is what a command answers.
+type recorded struct {
+	Stream   string `json:"stream"`
+	Revision uint64 `json:"revision"`
+	Position uint64 `json:"position"`
+	Events   int    `json:"events"`
+	ID       string `json:"id,omitempty"`
+}
+
+// command registers one command route: decode the body into T, let set fill
+// what the path says, run, answer with what was recorded.
+func command[T any](s *Server, method, pattern string, roles []string, set func(*http.Request, *T), run func(context.Context, events.Actor, T) (ledger.Result, error), id func(T) string) {
+	s.Handle(method, pattern, roles, func(w http.ResponseWriter, r *http.Request, p Principal) error {
+		var req T
+		if r.ContentLength != 0 {
+			if err := decode(r, &req); err != nil {
+				return err
+			}
+		}
+		if set != nil {
+			set(r, &req)
+		}
+		ctx, cancel := requestContext(r)
+		defer cancel()
+		res, err := run(ctx, p.Actor(), req)
+		if err != nil {
+			return err
+		}
+		out := recorded{Stream: res.Stream, Revision: res.Revision, Position: res.Position, Events: len(res.Events)}
+		if id != nil {
+			out.ID = id(req)
+		}
+		status := http.StatusOK
+		if method == "POST" && len(res.Events) > 0 {
+			status = http.StatusCreated
+		}
+		return ok(w, status, out)
+	})
+}
+
+func pathClient(r *http.Request) string { return r.PathValue("id") }
+
+// RegisterCare adds the case-management, pharmacy and directory commands.
+func (s *Server) RegisterCare(cm *casemgmt.Service, ph *pharmacy.Service, dir *directory.Service) {
+	s.MapError(services.ErrBadRequest, http.StatusBadRequest)
+	s.MapError(services.ErrForbidden, http.StatusForbidden)
+	s.MapError(services.ErrNotFound, http.StatusNotFound)
+	s.MapError(services.ErrRuleBroken, http.StatusConflict)
+
+	s.Handle("POST", "/v1/staff", []string{events.RoleAdmin}, func(w http.ResponseWriter, r *http.Request, p Principal) error {
+		var req events.StaffRegistered
+		if err := decode(r, &req); err != nil {
+			return err
+		}
+		ctx, cancel := requestContext(r)
+		defer cancel()
+		reg, err := dir.RegisterStaff(ctx, p.Actor(), req)
+		if err != nil {
+			return err
+		}
+		return ok(w, http.StatusCreated, reg)
+	})
+	s.Handle("POST", "/v1/partners", []string{events.RoleAdmin, events.RoleProgrammeManager}, func(w http.ResponseWriter, r *http.Request, p Principal) error {
+		var req events.PartnerRegistered
+		if err := decode(r, &req); err != nil {
+			return err
+		}
+		ctx, cancel := requestContext(r)
+		defer cancel()
+		reg, err := dir.RegisterPartner(ctx, p.Actor(), req)
+		if err != nil {
+			return err
+		}
+		return ok(w, http.StatusCreated, reg)
+	})
+
+	command(s, "POST", "/v1/clients", careRoles, nil, cm.RegisterClient, nil)
+	command(s, "POST", "/v1/clients/{id}/flag", careRoles, func(r *http.Request, q *events.ClientFlagged) { q.ClientID = pathClient(r) }, cm.Flag, nil)
+	command(s, "POST", "/v1/clients/{id}/unflag", careRoles, func(r *http.Request, q *events.ClientUnflagged) { q.ClientID = pathClient(r) }, cm.Unflag, nil)
+	command(s, "POST", "/v1/clients/{id}/contacts", careRoles, func(r *http.Request, q *events.ContactMade) { q.ClientID = pathClient(r) }, cm.RecordContact, nil)
+	command(s, "POST", "/v1/clients/{id}/assessments", careRoles, func(r *http.Request, q *events.AssessmentCompleted) { q.ClientID = pathClient(r) }, cm.CompleteAssessment, nil)
+	command(s, "POST", "/v1/clients/{id}/enrolment", careRoles, func(r *http.Request, q *events.ClientEnrolled) { q.ClientID = pathClient(r) }, cm.Enrol, nil)
+	command(s, "POST", "/v1/clients/{id}/consents", careRoles, func(r *http.Request, q *events.ConsentGranted) { q.ClientID = pathClient(r) }, cm.GrantConsent, nil)
+	command(s, "DELETE", "/v1/clients/{id}/consents/{category}", careRoles, func(r *http.Request, q *events.ConsentRevoked) {
+		q.ClientID, q.Category = pathClient(r), r.PathValue("category")
+	}, cm.RevokeConsent, nil)
+	command(s, "PUT", "/v1/clients/{id}/case-manager", careRoles, func(r *http.Request, q *events.CaseManagerAssigned) { q.ClientID = pathClient(r) }, cm.AssignCaseManager, nil)
+	command(s, "PUT", "/v1/clients/{id}/pivot-worker", careRoles, func(r *http.Request, q *events.PivotWorkerAssigned) { q.ClientID = pathClient(r) }, cm.AssignPivotWorker, nil)
+	command(s, "POST", "/v1/clients/{id}/plans", careRoles, func(r *http.Request, q *events.PlanCreated) { q.ClientID = pathClient(r) }, cm.CreatePlan,
+		func(q events.PlanCreated) string { return q.PlanID })
+	command(s, "POST", "/v1/clients/{id}/objectives", careRoles, func(r *http.Request, q *events.ObjectiveAdded) { q.ClientID = pathClient(r) }, cm.AddObjective,
+		func(q events.ObjectiveAdded) string { return q.ObjectiveID })
+	command(s, "POST", "/v1/clients/{id}/objectives/{oid}/met", careRoles, func(r *http.Request, q *events.ObjectiveMet) {
+		q.ClientID, q.ObjectiveID = pathClient(r), r.PathValue("oid")
+	}, cm.MeetObjective, nil)
+	command(s, "POST", "/v1/clients/{id}/objectives/{oid}/abandoned", careRoles, func(r *http.Request, q *events.ObjectiveAbandoned) {
+		q.ClientID, q.ObjectiveID = pathClient(r), r.PathValue("oid")
+	}, cm.AbandonObjective, nil)
+	command(s, "POST", "/v1/clients/{id}/referrals", careRoles, func(r *http.Request, q *events.ReferralSent) { q.ClientID = pathClient(r) }, cm.SendReferral,
+		func(q events.ReferralSent) string { return q.ReferralID })
+	answerRoles := append(append([]string{}, careRoles...), partnerRoles...)
+	for _, answer := range []string{"accepted", "declined", "completed"} {
+		command(s, "POST", "/v1/clients/{id}/referrals/{rid}/"+answer, answerRoles, func(r *http.Request, q *events.ReferralAnswer) {
+			q.ClientID, q.ReferralID = pathClient(r), r.PathValue("rid")
+		}, func(ctx context.Context, a events.Actor, q events.ReferralAnswer) (ledger.Result, error) {
+			return cm.AnswerReferral(ctx, a, answer, q)
+		}, nil)
+	}
+	command(s, "POST", "/v1/clients/{id}/doctor/notify", careRoles, func(r *http.Request, q *events.DoctorNotified) { q.ClientID = pathClient(r) }, cm.NotifyDoctor, nil)
+	command(s, "POST", "/v1/clients/{id}/doctor/confirm", append([]string{events.CategoryDoctor}, careRoles...), func(r *http.Request, q *events.DoctorConfirmed) {
+		q.ClientID = pathClient(r)
+	}, cm.ConfirmDoctor, nil)
+	command(s, "POST", "/v1/clients/{id}/close", careRoles, func(r *http.Request, q *events.CaseClosed) { q.ClientID = pathClient(r) }, cm.Close, nil)
+
+	pharmacyRoles := append([]string{events.CategoryPharmacy}, careRoles...)
+	command(s, "PUT", "/v1/clients/{id}/medications", pharmacyRoles, func(r *http.Request, q *events.MedicationProfileUpdated) { q.ClientID = pathClient(r) }, ph.UpdateProfile, nil)
+	command(s, "POST", "/v1/clients/{id}/concerns", pharmacyRoles, func(r *http.Request, q *events.PharmacistConcernRaised) { q.ClientID = pathClient(r) }, ph.RaiseConcern, nil)
+}

@@ -1,0 +1,102 @@
+// Package casemgmt is the case manager's side of Relais: register and flag
+// clients, record contacts and assessments, enrol with consents, assign the
+// case manager and pivot worker, keep the individualized service plan and
+// its objectives, send referrals and record their answers, close the case.
+// The Client aggregate is a pure fold of the client's stream; each command
+// decides on it and appends through ledger.Update.
+package casemgmt
+
+import (
+	"github.com/relais-health/relais/events"
+)
+
+// Client is the aggregate: what the rules need to know of one client.
+type Client struct {
+	ID          string
+	Registered  bool
+	Closed      bool
+	Flagged     map[string]bool
+	Enrolled    string
+	Consents    map[string]string // category -> partner id ("" = any)
+	CaseManager string
+	PivotWorker string
+	Plans       map[string]bool
+	Objectives  map[string]string // id -> open, met, abandoned
+	Referrals   map[string]*Referral
+	Medications []events.Medication
+}
+
+// Referral is a referral's state.
+type Referral struct {
+	PartnerID string
+	Category  string
+	State     string // sent, accepted, declined, completed
+}
+
+// Fold builds the client from its history.
+func Fold(history []events.Event) Client {
+	c := Client{Flagged: map[string]bool{}, Consents: map[string]string{}, Plans: map[string]bool{},
+		Objectives: map[string]string{}, Referrals: map[string]*Referral{}}
+	for _, e := range history {
+		p, err := e.Payload()
+		if err != nil {
+			continue
+		}
+		switch v := p.(type) {
+		case *events.ClientRegistered:
+			c.ID, c.Registered = v.ClientID, true
+		case *events.ClientFlagged:
+			c.Flagged[v.Programme] = true
+		case *events.ClientUnflagged:
+			delete(c.Flagged, v.Programme)
+		case *events.ClientEnrolled:
+			c.Enrolled, c.Closed = v.Programme, false
+			for _, cat := range v.Consents {
+				if _, ok := c.Consents[cat]; !ok {
+					c.Consents[cat] = ""
+				}
+			}
+		case *events.ConsentGranted:
+			c.Consents[v.Category] = v.PartnerID
+		case *events.ConsentRevoked:
+			delete(c.Consents, v.Category)
+		case *events.CaseManagerAssigned:
+			c.CaseManager = v.StaffID
+		case *events.PivotWorkerAssigned:
+			c.PivotWorker = v.StaffID
+		case *events.PlanCreated:
+			c.Plans[v.PlanID] = true
+		case *events.ObjectiveAdded:
+			c.Objectives[v.ObjectiveID] = "open"
+		case *events.ObjectiveMet:
+			c.Objectives[v.ObjectiveID] = "met"
+		case *events.ObjectiveAbandoned:
+			c.Objectives[v.ObjectiveID] = "abandoned"
+		case *events.ReferralSent:
+			c.Referrals[v.ReferralID] = &Referral{PartnerID: v.PartnerID, Category: v.Category, State: "sent"}
+		case *events.ReferralAccepted:
+			c.setReferral(v.ReferralID, "accepted")
+		case *events.ReferralDeclined:
+			c.setReferral(v.ReferralID, "declined")
+		case *events.ReferralCompleted:
+			c.setReferral(v.ReferralID, "completed")
+		case *events.MedicationProfileUpdated:
+			c.Medications = v.Medications
+		case *events.CaseClosed:
+			c.Closed = true
+		}
+	}
+	return c
+}
+
+func (c *Client) setReferral(id, state string) {
+	if r, ok := c.Referrals[id]; ok {
+		r.State = state
+	}
+}
+
+// Consented reports whether the client consented to a partner category.
+func (c Client) Consented(category string) bool {
+	_, ok := c.Consents[category]
+	return ok
+}

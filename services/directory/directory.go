@@ -1,0 +1,96 @@
+// Package directory registers the staff and partners who may use Relais,
+// each with a role and a bearer token. The token is returned once; the
+// ledger keeps only its SHA-256.
+package directory
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/url"
+
+	"github.com/relais-health/relais/events"
+	"github.com/relais-health/relais/infra/ledger"
+	"github.com/relais-health/relais/services"
+)
+
+// Service registers directory entries.
+type Service struct{ l ledger.Appender }
+
+// New returns the service.
+func New(l ledger.Appender) *Service { return &Service{l: l} }
+
+// NewToken returns a random bearer token.
+func NewToken() (string, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("token: %w", err)
+	}
+	return "rls_" + base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+// HashToken is what the ledger stores of a token.
+func HashToken(t string) string {
+	sum := sha256.Sum256([]byte(t))
+	return hex.EncodeToString(sum[:])
+}
+
+// Registered is a new entry and its token (shown once).
+type Registered struct {
+	ID    string `json:"id"`
+	Role  string `json:"role"`
+	Token string `json:"token"`
+}
+
+func (s *Service) register(ctx context.Context, actor events.Actor, stream string, p events.Payload) error {
+	e, err := events.New(p, actor)
+	if err != nil {
+		return fmt.Errorf("%w: %w", services.ErrBadRequest, err)
+	}
+	if !events.ValidStreamName(stream) {
+		return fmt.Errorf("%w: id in %q", services.ErrBadRequest, stream)
+	}
+	_, err = s.l.Append(ctx, stream, ledger.NoStream, e)
+	if err != nil && errorsIsWrongRevision(err) {
+		return fmt.Errorf("%w: %s is already registered", services.ErrRuleBroken, stream)
+	}
+	return err
+}
+
+// RegisterStaff adds a staff member with a role.
+func (s *Service) RegisterStaff(ctx context.Context, actor events.Actor, r events.StaffRegistered) (Registered, error) {
+	tok, err := NewToken()
+	if err != nil {
+		return Registered{}, err
+	}
+	r.TokenHash = HashToken(tok)
+	if err := s.register(ctx, actor, "staff-"+r.StaffID, &r); err != nil {
+		return Registered{}, err
+	}
+	return Registered{ID: r.StaffID, Role: r.Role, Token: tok}, nil
+}
+
+// RegisterPartner adds a partner organization of a category.
+func (s *Service) RegisterPartner(ctx context.Context, actor events.Actor, r events.PartnerRegistered) (Registered, error) {
+	if r.WebhookURL != "" {
+		u, err := url.Parse(r.WebhookURL)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return Registered{}, fmt.Errorf("%w: webhook_url %q is not an http(s) URL", services.ErrBadRequest, r.WebhookURL)
+		}
+	}
+	tok, err := NewToken()
+	if err != nil {
+		return Registered{}, err
+	}
+	r.TokenHash = HashToken(tok)
+	if err := s.register(ctx, actor, "partner-"+r.PartnerID, &r); err != nil {
+		return Registered{}, err
+	}
+	return Registered{ID: r.PartnerID, Role: r.Category, Token: tok}, nil
+}
+
+func errorsIsWrongRevision(err error) bool { return errors.Is(err, ledger.ErrWrongRevision) }

@@ -1,0 +1,93 @@
+// Package pharmacy records what community pharmacists bring: the client's
+// full medication profile (the event keeps what changed against the last
+// one) and concerns that call for a medical evaluation. A pharmacy acts
+// only for clients who consented to the pharmacy category.
+package pharmacy
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	"github.com/relais-health/relais/events"
+	"github.com/relais-health/relais/infra/ledger"
+	"github.com/relais-health/relais/services"
+	"github.com/relais-health/relais/services/casemgmt"
+)
+
+// Service handles pharmacy commands.
+type Service struct{ l ledger.Appender }
+
+// New returns the service.
+func New(l ledger.Appender) *Service { return &Service{l: l} }
+
+func (s *Service) update(ctx context.Context, actor events.Actor, clientID string, d func(c casemgmt.Client) (events.Payload, error)) (ledger.Result, error) {
+	if !events.ValidStreamName(clientID) {
+		return ledger.Result{}, fmt.Errorf("%w: client id %q", services.ErrBadRequest, clientID)
+	}
+	return ledger.Update(ctx, s.l, events.ClientStream(clientID), func(history []events.Event) ([]events.Event, error) {
+		c := casemgmt.Fold(history)
+		if !c.Registered {
+			return nil, fmt.Errorf("%w: client %s", services.ErrNotFound, clientID)
+		}
+		if actor.Role == events.CategoryPharmacy && !c.Consented(events.CategoryPharmacy) {
+			return nil, fmt.Errorf("%w: client %s has not consented to share with a pharmacy", services.ErrForbidden, clientID)
+		}
+		p, err := d(c)
+		if err != nil || p == nil {
+			return nil, err
+		}
+		e, err := events.New(p, actor)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", services.ErrBadRequest, err)
+		}
+		return []events.Event{e}, nil
+	})
+}
+
+// UpdateProfile records the full current medication list and what changed.
+func (s *Service) UpdateProfile(ctx context.Context, actor events.Actor, r events.MedicationProfileUpdated) (ledger.Result, error) {
+	if actor.Role == events.CategoryPharmacy {
+		r.PharmacyID = actor.ID
+	}
+	return s.update(ctx, actor, r.ClientID, func(c casemgmt.Client) (events.Payload, error) {
+		r.Added, r.Removed, r.Changed = Diff(c.Medications, r.Medications)
+		return &r, nil
+	})
+}
+
+// RaiseConcern records a pharmacist's concern.
+func (s *Service) RaiseConcern(ctx context.Context, actor events.Actor, r events.PharmacistConcernRaised) (ledger.Result, error) {
+	if actor.Role == events.CategoryPharmacy {
+		r.PharmacyID = actor.ID
+	}
+	return s.update(ctx, actor, r.ClientID, func(casemgmt.Client) (events.Payload, error) { return &r, nil })
+}
+
+// Diff compares two medication lists by name.
+func Diff(before, after []events.Medication) (added, removed, changed []string) {
+	old := map[string]events.Medication{}
+	for _, m := range before {
+		old[m.Name] = m
+	}
+	seen := map[string]bool{}
+	for _, m := range after {
+		seen[m.Name] = true
+		o, ok := old[m.Name]
+		switch {
+		case !ok:
+			added = append(added, m.Name)
+		case o != m:
+			changed = append(changed, m.Name)
+		}
+	}
+	for _, m := range before {
+		if !seen[m.Name] {
+			removed = append(removed, m.Name)
+		}
+	}
+	slices.Sort(added)
+	slices.Sort(removed)
+	slices.Sort(changed)
+	return added, removed, changed
+}
