@@ -69,7 +69,9 @@ func (s *Store) name(stream string) string { return s.prefix + stream }
 
 // checkpointStream holds a consumer's checkpoints; its prefix keeps it out
 // of Subscribe.
-func (s *Store) checkpointStream(consumer string) string { return s.prefix + "$$relais-ckpt-" + consumer }
+func (s *Store) checkpointStream(consumer string) string {
+	return s.prefix + "$$relais-ckpt-" + consumer
+}
 
 // meta is the event metadata Relais writes.
 type meta struct {
