@@ -20,6 +20,7 @@ import (
 	"github.com/relais-health/relais/events"
 	"github.com/relais-health/relais/infra/httpapi"
 	"github.com/relais-health/relais/infra/sse"
+	"github.com/relais-health/relais/infra/webhook"
 	"github.com/relais-health/relais/projections"
 	"github.com/relais-health/relais/projections/alerts"
 	"github.com/relais-health/relais/projections/clientindex"
@@ -39,6 +40,7 @@ type appConfig struct {
 	feedSilence   time.Duration
 	escalateEvery time.Duration
 	heartbeat     time.Duration
+	webhookSecret []byte
 }
 
 // app is Relais assembled: the ledger, the projections and their runners,
@@ -54,6 +56,7 @@ type app struct {
 	alerts  *alerts.Projection
 	alertsR *projections.Runner
 	hub     *sse.Hub
+	hooks   *webhook.Dispatcher
 	fan     *fanout
 	cfg     appConfig
 	api     *httpapi.Server
@@ -71,7 +74,8 @@ func newApp(b *backend, log *zap.Logger, cfg appConfig) (*app, error) {
 		cfg.escalateEvery = 30 * time.Second
 	}
 	a := &app{log: log, b: b, dir: directory.New(), index: clientindex.New(), hub: sse.NewHub(), cfg: cfg}
-	a.fan = &fanout{hub: a.hub, nc: b.Conn, log: log}
+	a.hooks = webhook.New(webhook.Config{Secret: cfg.webhookSecret, Log: log.Named("webhook")})
+	a.fan = &fanout{hub: a.hub, nc: b.Conn, log: log, hooks: a.hooks, dir: a.dir}
 	a.alerts = alerts.New(b.Store, alerts.Config{EscalateAfter: cfg.escalateAfter, FeedSilence: cfg.feedSilence,
 		Facilities: cfg.facilities, Notifier: a.fan, Log: log.Named("alerts")})
 	a.alertsR = &projections.Runner{Name: "alerts", L: b.Store, P: a.alerts, Log: log}
@@ -94,6 +98,7 @@ func newApp(b *backend, log *zap.Logger, cfg appConfig) (*app, error) {
 	a.api.RegisterMe(allRoles)
 	a.api.RegisterIntake(a.intake)
 	a.api.RegisterAlerts(a.alerts, a.alertsR, a.hub, cfg.heartbeat)
+	a.api.RegisterWebhooks(a.hooks)
 	a.api.RegisterCare(casemgmt.New(b.Store, nil), pharmacy.New(b.Store), svcdirectory.New(b.Store))
 
 	reg := prometheus.NewRegistry()
@@ -116,6 +121,7 @@ func (a *app) run(ctx context.Context, g *errgroup.Group) {
 	for _, r := range a.runners {
 		g.Go(func() error { return r.Resume(ctx) })
 	}
+	g.Go(func() error { return a.hooks.Run(ctx) })
 	g.Go(func() error {
 		select {
 		case <-a.alertsR.Ready():
@@ -131,19 +137,27 @@ func (a *app) run(ctx context.Context, g *errgroup.Group) {
 // subject relais.alerts.<recipient-id> for partner systems (only once the
 // projection has caught up, so a restart does not re-publish history).
 type fanout struct {
-	hub  *sse.Hub
-	nc   *nats.Conn
-	log  *zap.Logger
-	live atomic.Bool
+	hub   *sse.Hub
+	nc    *nats.Conn
+	log   *zap.Logger
+	hooks *webhook.Dispatcher
+	dir   *directory.Directory
+	live  atomic.Bool
 }
 
 func (f *fanout) Notify(u alerts.Update) {
 	ev := httpapi.EncodeUpdate(u)
 	f.hub.Publish(u.Recipient, ev)
-	if f.live.Load() && f.nc != nil {
+	if !f.live.Load() {
+		return
+	}
+	if f.nc != nil {
 		if err := f.nc.Publish("relais.alerts."+u.Recipient, ev.Data); err != nil {
 			f.log.Warn("publish alert on nats", zap.String("recipient", u.Recipient), zap.Error(err))
 		}
+	}
+	if e, ok := f.dir.Get(u.Recipient); ok && e.WebhookURL != "" && u.Change != "thread" {
+		f.hooks.Enqueue(webhook.Delivery{ID: fmt.Sprintf("%s-%d", u.Alert.ID, u.Seq), URL: e.WebhookURL, Recipient: u.Recipient, Body: ev.Data})
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/relais-health/relais/events"
 	"github.com/relais-health/relais/infra/ledger"
 	"github.com/relais-health/relais/infra/ledger/jetstream/jstest"
+	"github.com/relais-health/relais/infra/webhook"
 )
 
 // testApp runs the assembled app over a real embedded ledger and serves its
@@ -149,5 +150,56 @@ func TestUnknownTokenIsRefused(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("healthz %d", resp.StatusCode)
+	}
+}
+
+// A partner with a webhook gets its alerts as signed POSTs.
+func TestPartnerWebhookIsSigned(t *testing.T) {
+	got := make(chan []byte, 4)
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if err := webhook.Verify([]byte("whsec"), r.Header, body, time.Now(), time.Minute); err != nil {
+			t.Errorf("signature: %v", err)
+		}
+		got <- body
+	}))
+	defer recv.Close()
+	env := jstest.Start(t, jstest.Options{})
+	ctx := context.Background()
+	admin := events.Actor{ID: "admin", Role: "admin"}
+	put := func(stream string, ps ...events.Payload) {
+		for _, p := range ps {
+			if _, err := env.Store.Append(ctx, stream, ledger.Any, events.MustNew(p, admin)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	put("partner-org-1", &events.PartnerRegistered{PartnerID: "org-1", Category: "community", Name: "Org", WebhookURL: recv.URL})
+	a, err := newApp(&backend{Store: env.Store, Conn: env.Conn}, zap.NewNop(), appConfig{facilities: []string{"HSTA"}, secret: []byte("0123456789abcdef0123"), webhookSecret: []byte("whsec")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	var g errgroup.Group
+	a.run(rctx, &g)
+	defer func() { cancel(); g.Wait() }() //nolint:errcheck
+	if err := a.waitReady(rctx); err != nil {
+		t.Fatal(err)
+	}
+	checkLive := time.Now().Add(5 * time.Second)
+	for !a.fan.live.Load() && time.Now().Before(checkLive) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	put("client-c1",
+		&events.ClientRegistered{ClientID: "c1", GivenName: "A", FamilyName: "B", Identifiers: []events.Identifier{{Authority: "RAMQ", Value: "1"}}},
+		&events.ConsentGranted{ClientID: "c1", Category: "community"},
+		&events.ReferralSent{ClientID: "c1", ReferralID: "r1", PartnerID: "org-1", Category: "community", Reason: "isolement"})
+	select {
+	case b := <-got:
+		if !strings.Contains(string(b), "referral.received") {
+			t.Fatalf("webhook body %s", b)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no webhook delivery")
 	}
 }

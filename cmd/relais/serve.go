@@ -80,6 +80,7 @@ func runServe(ctx context.Context, g *globals, f *serveFlags) error {
 		}
 	}
 	a, err := newApp(b, log, appConfig{facilities: facilities, secret: secret, escalateAfter: f.escalate, feedSilence: f.silence,
+		webhookSecret: webhookSecret(),
 		escalateEvery: min(30*time.Second, max(f.escalate/4, 100*time.Millisecond))})
 	if err != nil {
 		return err
@@ -149,4 +150,13 @@ func newMLLP(f *serveFlags, a *app, log *zap.Logger) (*mllp.Server, net.Listener
 		return nil, nil, fmt.Errorf("--mllp %s: %w", f.mllp, err)
 	}
 	return srv, ln, nil
+}
+
+// webhookSecret signs partner webhooks: RELAIS_WEBHOOK_SECRET, or the
+// demo secret (partners must be told the production one).
+func webhookSecret() []byte {
+	if v := os.Getenv("RELAIS_WEBHOOK_SECRET"); v != "" {
+		return []byte(v)
+	}
+	return []byte("relais-demo-webhook-secret")
 }

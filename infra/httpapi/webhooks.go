@@ -1,0 +1,30 @@
+package httpapi
+
+import (
+	"net/http"
+
+	"github.com/relais-health/relais/events"
+	"github.com/relais-health/relais/infra/webhook"
+)
+
+// Hooks is the webhook dispatcher's dead-letter side.
+type Hooks interface {
+	DeadLetters() []webhook.DeadLetter
+	Retry(id string) error
+}
+
+// RegisterWebhooks adds the programme manager's view of failed webhook
+// deliveries and their retry.
+func (s *Server) RegisterWebhooks(h Hooks) {
+	s.MapError(webhook.ErrUnknownDelivery, http.StatusNotFound)
+	roles := []string{events.RoleProgrammeManager, events.RoleAdmin}
+	s.Handle("GET", "/v1/webhooks/dead-letters", roles, func(w http.ResponseWriter, r *http.Request, p Principal) error {
+		return ok(w, http.StatusOK, map[string]any{"dead_letters": h.DeadLetters()})
+	})
+	s.Handle("POST", "/v1/webhooks/dead-letters/{id}/retry", roles, func(w http.ResponseWriter, r *http.Request, p Principal) error {
+		if err := h.Retry(r.PathValue("id")); err != nil {
+			return err
+		}
+		return ok(w, http.StatusAccepted, map[string]string{"retried": r.PathValue("id")})
+	})
+}
