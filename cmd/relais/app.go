@@ -23,8 +23,11 @@ import (
 	"github.com/relais-health/relais/infra/webhook"
 	"github.com/relais-health/relais/projections"
 	"github.com/relais-health/relais/projections/alerts"
+	"github.com/relais-health/relais/projections/caseload"
+	"github.com/relais-health/relais/projections/clientfile"
 	"github.com/relais-health/relais/projections/clientindex"
 	"github.com/relais-health/relais/projections/directory"
+	"github.com/relais-health/relais/projections/reports"
 	"github.com/relais-health/relais/services/casemgmt"
 	svcdirectory "github.com/relais-health/relais/services/directory"
 	"github.com/relais-health/relais/services/edintake"
@@ -41,6 +44,9 @@ type appConfig struct {
 	escalateEvery time.Duration
 	heartbeat     time.Duration
 	webhookSecret []byte
+	// snapshots, when set, lets the file, caseload and report projections
+	// resume from their last snapshot instead of rebuilding.
+	snapshots projections.SnapshotStore
 }
 
 // app is Relais assembled: the ledger, the projections and their runners,
@@ -57,6 +63,9 @@ type app struct {
 	alertsR *projections.Runner
 	hub     *sse.Hub
 	hooks   *webhook.Dispatcher
+	files   *clientfile.Projection
+	loads   *caseload.Projection
+	reps    *reports.Projection
 	fan     *fanout
 	cfg     appConfig
 	api     *httpapi.Server
@@ -79,10 +88,14 @@ func newApp(b *backend, log *zap.Logger, cfg appConfig) (*app, error) {
 	a.alerts = alerts.New(b.Store, alerts.Config{EscalateAfter: cfg.escalateAfter, FeedSilence: cfg.feedSilence,
 		Facilities: cfg.facilities, Notifier: a.fan, Log: log.Named("alerts")})
 	a.alertsR = &projections.Runner{Name: "alerts", L: b.Store, P: a.alerts, Log: log}
+	a.files, a.loads, a.reps = clientfile.New(), caseload.New(caseload.Config{}), reports.New(reports.Config{})
 	a.runners = []*projections.Runner{
 		{Name: "directory", L: b.Store, P: a.dir, Log: log},
 		{Name: "clientindex", L: b.Store, P: a.index, Log: log},
 		a.alertsR,
+		{Name: "clientfile", L: b.Store, P: a.files, Log: log, Snapshots: cfg.snapshots},
+		{Name: "caseload", L: b.Store, P: a.loads, Log: log, Snapshots: cfg.snapshots},
+		{Name: "reports", L: b.Store, P: a.reps, Log: log, Snapshots: cfg.snapshots},
 	}
 	var err error
 	a.intake, err = edintake.New(b.Store, a.index, edintake.Config{Facilities: cfg.facilities, PatientSecret: cfg.secret, KeyAuthorities: []string{"RAMQ"}})
@@ -99,6 +112,7 @@ func newApp(b *backend, log *zap.Logger, cfg appConfig) (*app, error) {
 	a.api.RegisterIntake(a.intake)
 	a.api.RegisterAlerts(a.alerts, a.alertsR, a.hub, cfg.heartbeat)
 	a.api.RegisterWebhooks(a.hooks)
+	a.api.RegisterFiles(a.files, a.loads, a.reps, b.Store, time.Now)
 	a.api.RegisterCare(casemgmt.New(b.Store, nil), pharmacy.New(b.Store), svcdirectory.New(b.Store))
 
 	reg := prometheus.NewRegistry()

@@ -84,7 +84,7 @@ func newReplayCmd(g *globals) *cobra.Command {
 				if err := os.MkdirAll(out, 0o750); err != nil {
 					return fmt.Errorf("--out %s: %w", out, err)
 				}
-				if err := set.export(out); err != nil {
+				if err := set.export(out, stopAt); err != nil {
 					return err
 				}
 				meta := map[string]any{"until": until, "last_position": last, "last_recorded_at": lastAt, "events": n}

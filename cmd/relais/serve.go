@@ -79,8 +79,12 @@ func runServe(ctx context.Context, g *globals, f *serveFlags) error {
 			return fmt.Errorf("--demo: %w", err)
 		}
 	}
+	snaps, err := b.Store.Snapshots(ctx)
+	if err != nil {
+		return err
+	}
 	a, err := newApp(b, log, appConfig{facilities: facilities, secret: secret, escalateAfter: f.escalate, feedSilence: f.silence,
-		webhookSecret: webhookSecret(),
+		webhookSecret: webhookSecret(), snapshots: snaps,
 		escalateEvery: min(30*time.Second, max(f.escalate/4, 100*time.Millisecond))})
 	if err != nil {
 		return err

@@ -1,0 +1,187 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/relais-health/relais/events"
+	"github.com/relais-health/relais/infra/ledger"
+	"github.com/relais-health/relais/projections/caseload"
+	"github.com/relais-health/relais/projections/clientfile"
+	"github.com/relais-health/relais/projections/reports"
+)
+
+// Files is the shared client file read model.
+type Files interface {
+	FileFor(clientID string, v clientfile.Viewer) (clientfile.File, error)
+}
+
+// Caseloads is the caseload read model.
+type Caseloads interface {
+	Caseload(staffID string, now time.Time) caseload.Caseload
+	All(now time.Time) []caseload.Caseload
+}
+
+// Reports is the population reports read model.
+type Reports interface {
+	HighUtilizers(q reports.Query) []reports.Row
+	Outcomes(q reports.OutcomeQuery) reports.Outcomes
+}
+
+// AccessLog records every read of a client file (an event).
+type AccessLog interface {
+	Append(ctx context.Context, stream string, expected int64, evs ...events.Event) (ledger.Result, error)
+}
+
+// readers may open a client file: staff (the auditor read-only, the
+// archivist visits only) and partners (by consent).
+var readers = []string{events.RoleCaseManager, events.RolePivotWorker, events.RoleProgrammeManager, events.RoleAdmin,
+	events.RoleAuditor, events.RoleArchivist, events.CategoryDoctor, events.CategoryPharmacy, events.CategoryCommunity, events.CategoryRehab}
+
+// RegisterFiles adds the client file, caseload and report reads. Every read
+// of a client file appends a file.accessed event first: no record, no read.
+func (s *Server) RegisterFiles(files Files, loads Caseloads, reps Reports, log AccessLog, now func() time.Time) {
+	s.MapError(clientfile.ErrNoConsent, http.StatusForbidden)
+	s.MapError(clientfile.ErrNotFound, http.StatusNotFound)
+	s.MapError(errForbidden, http.StatusForbidden)
+	open := func(r *http.Request, p Principal, view string) (clientfile.File, error) {
+		id := r.PathValue("id")
+		f, err := files.FileFor(id, clientfile.Viewer{ActorID: p.ID, Role: p.Role})
+		if err != nil {
+			return f, err
+		}
+		e, err := events.New(&events.FileAccessed{ClientID: id, ActorID: p.ID, Role: p.Role, View: view}, p.Actor())
+		if err != nil {
+			return f, err
+		}
+		ctx, cancel := requestContext(r)
+		defer cancel()
+		if _, err := log.Append(ctx, "access-"+id, ledger.Any, e); err != nil {
+			return f, fmt.Errorf("record file access: %w", err)
+		}
+		return f, nil
+	}
+	s.Handle("GET", "/v1/clients/{id}", readers, func(w http.ResponseWriter, r *http.Request, p Principal) error {
+		f, err := open(r, p, "file")
+		if err != nil {
+			return err
+		}
+		return ok(w, http.StatusOK, f)
+	})
+	s.Handle("GET", "/v1/clients/{id}/timeline", readers, func(w http.ResponseWriter, r *http.Request, p Principal) error {
+		f, err := open(r, p, "timeline")
+		if err != nil {
+			return err
+		}
+		return ok(w, http.StatusOK, map[string]any{"client_id": r.PathValue("id"), "timeline": clientfile.Entries(f)})
+	})
+	s.Handle("GET", "/v1/caseloads", []string{events.RoleProgrammeManager, events.RoleAdmin}, func(w http.ResponseWriter, r *http.Request, p Principal) error {
+		return ok(w, http.StatusOK, map[string]any{"caseloads": loads.All(now())})
+	})
+	s.Handle("GET", "/v1/caseloads/{staff}", []string{events.RoleCaseManager, events.RolePivotWorker, events.RoleProgrammeManager, events.RoleAdmin}, func(w http.ResponseWriter, r *http.Request, p Principal) error {
+		staff := r.PathValue("staff")
+		if (p.Role == events.RoleCaseManager || p.Role == events.RolePivotWorker) && staff != p.ID {
+			return fmt.Errorf("%w: a case manager reads only their own caseload", errForbidden)
+		}
+		return ok(w, http.StatusOK, loads.Caseload(staff, now()))
+	})
+	s.Handle("GET", "/v1/reports/high-utilizers", []string{events.RoleArchivist, events.RoleProgrammeManager, events.RoleAdmin}, func(w http.ResponseWriter, r *http.Request, p Principal) error {
+		q, err := HighUtilizerQuery(r.URL.Query().Get("n"), r.URL.Query().Get("window"), r.URL.Query().Get("end"), r.URL.Query()["exclude"])
+		if err != nil {
+			return err
+		}
+		q.IncludeIdentifiers = p.Role == events.RoleArchivist
+		rows := reps.HighUtilizers(q)
+		if r.URL.Query().Get("format") == "csv" {
+			var b bytes.Buffer
+			if err := reports.WriteHighUtilizersCSV(&b, rows); err != nil {
+				return err
+			}
+			w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+			_, err := w.Write(b.Bytes())
+			return err
+		}
+		return ok(w, http.StatusOK, map[string]any{"rows": rows})
+	})
+	s.Handle("GET", "/v1/reports/outcomes", []string{events.RoleProgrammeManager, events.RoleAdmin, events.RoleAuditor}, func(w http.ResponseWriter, r *http.Request, p Principal) error {
+		var q reports.OutcomeQuery
+		if v := r.URL.Query().Get("as_of"); v != "" {
+			t, err := time.Parse(time.RFC3339, v)
+			if err != nil {
+				return fmt.Errorf("%w: as_of %q is not an RFC3339 time", ErrBadJSON, v)
+			}
+			q.AsOf = t
+		}
+		out := reps.Outcomes(q)
+		var b bytes.Buffer
+		switch r.URL.Query().Get("format") {
+		case "csv":
+			if err := reports.WriteCohortsCSV(&b, out); err != nil {
+				return err
+			}
+			w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+		case "svg":
+			if err := reports.WriteOutcomesSVG(&b, out, reports.MetricVisits); err != nil {
+				return err
+			}
+			w.Header().Set("Content-Type", "image/svg+xml")
+		default:
+			return ok(w, http.StatusOK, out)
+		}
+		_, err := w.Write(b.Bytes())
+		return err
+	})
+}
+
+var errForbidden = errors.New("forbidden")
+
+// HighUtilizerQuery reads the list's parameters (shared by the API and the
+// CLI): n, a window as a Go duration or "12m" months, an RFC3339 end, and
+// exclusion rules.
+func HighUtilizerQuery(n, window, end string, exclude []string) (reports.Query, error) {
+	var q reports.Query
+	if n != "" {
+		v, err := strconv.Atoi(n)
+		if err != nil || v <= 0 {
+			return q, fmt.Errorf("%w: n %q is not a positive number", ErrBadJSON, n)
+		}
+		q.N = v
+	}
+	if window != "" {
+		if months, ok := strings.CutSuffix(window, "m"); ok && !strings.ContainsAny(months, "hs") {
+			v, err := strconv.Atoi(months)
+			if err != nil || v <= 0 {
+				return q, fmt.Errorf("%w: window %q: months like 12m or a duration like 4380h", ErrBadJSON, window)
+			}
+			q.Window = time.Duration(v) * 30 * 24 * time.Hour
+		} else {
+			d, err := time.ParseDuration(window)
+			if err != nil || d <= 0 {
+				return q, fmt.Errorf("%w: window %q: months like 12m or a duration like 4380h", ErrBadJSON, window)
+			}
+			q.Window = d
+		}
+	}
+	if end != "" {
+		t, err := time.Parse(time.RFC3339, end)
+		if err != nil {
+			return q, fmt.Errorf("%w: end %q is not an RFC3339 time", ErrBadJSON, end)
+		}
+		q.End = t
+	}
+	if exclude != nil {
+		q.Exclude = []string{}
+		for _, x := range exclude {
+			if x != "" && x != "none" {
+				q.Exclude = append(q.Exclude, x)
+			}
+		}
+	}
+	return q, nil
+}
