@@ -1,0 +1,252 @@
+// Package clientfile builds the shared client file: one record per client
+// across sites (ED visits and admissions, medications, service plan and
+// objectives, referrals, consents, support network, assigned staff, flags,
+// enrolment and closure), its chronological timeline with bilingual labels,
+// and the view each caller may see of it (staff everything, a partner only
+// with the client's consent and only what its category needs).
+//
+// The projection is a pure fold over events in global order: it reads only
+// the events (their payloads and OccurredAt), never the clock, so a rebuild
+// from scratch equals the live one (compare Digest).
+//
+// Visits are linked to a client by Visit.ClientID, or by a patient key
+// already known to be the client's (registration, an earlier visit, a
+// merge) when the visit's event is applied. Encounters of people who are
+// not clients are not kept here: they are counted, compactly, by the
+// reports projection for the archivist's list.
+package clientfile
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"sync"
+
+	"github.com/relais-health/relais/events"
+)
+
+// snapshotVersion is the layout of Snapshot; Restore refuses others.
+const snapshotVersion = 1
+
+// Projection is the client file read model. Apply is called by one
+// goroutine at a time; queries may run concurrently with it.
+type Projection struct {
+	mu sync.RWMutex
+	st *state
+}
+
+// state is everything the fold keeps; Snapshot is its JSON.
+type state struct {
+	Version  int    `json:"version"`
+	Position uint64 `json:"position"`
+	// Files by client id.
+	Files map[string]*File `json:"files"`
+	// Keys maps a patient key to the client it belongs to.
+	Keys map[string]string `json:"keys"`
+	// Aliases maps a merged patient key to the key that survived it.
+	Aliases map[string]string `json:"aliases"`
+
+	// holders maps a visit (visitRef of facility and visit number) to the
+	// client whose file holds it; strs shares one copy of repeated
+	// strings. Both are rebuilt from Files on Restore.
+	holders map[uint64]string
+	strs    map[string]string
+}
+
+func newState() *state {
+	return &state{Version: snapshotVersion, Files: map[string]*File{}, Keys: map[string]string{},
+		Aliases: map[string]string{}, holders: map[uint64]string{}, strs: map[string]string{}}
+}
+
+// New returns an empty projection.
+func New() *Projection { return &Projection{st: newState()} }
+
+// Apply folds one event. Events at or below the position already applied
+// are skipped, so a redelivery after a restore never counts twice; events
+// of types the file does not use are ignored.
+func (p *Projection) Apply(_ context.Context, e events.Event) error {
+	var pl events.Payload
+	if used[e.Type] && !p.stranger(e) {
+		// Decode outside the lock: readers wait only for the fold itself.
+		var err error
+		if pl, err = e.Payload(); err != nil {
+			return fmt.Errorf("client file: apply %s at %d: %w", e.Type, e.Position, err)
+		}
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if e.Position != 0 && e.Position <= p.st.Position {
+		return nil
+	}
+	if pl != nil {
+		p.st.apply(e.Type, pl, e.OccurredAt.UTC())
+	}
+	if e.Position != 0 {
+		p.st.Position = e.Position
+	}
+	return nil
+}
+
+// stranger reports, without decoding the payload, that e is an encounter
+// event of someone who is not a client (most of the hospital feed): it
+// names no client, its patient key is linked to none and no file holds the
+// visit. Stored payloads are canonical JSON (events.Canonical), where a
+// field name followed by a colon cannot occur inside a string.
+func (p *Projection) stranger(e events.Event) bool {
+	switch e.Type {
+	case events.TypeEDVisitStarted, events.TypeEDVisitUpdated, events.TypeEDVisitEnded, events.TypeEDVisitCancelled,
+		events.TypeHospitalAdmitted, events.TypeHospitalDischarged:
+	default:
+		return false
+	}
+	if e.SchemaVersion != events.CurrentVersion(e.Type) || bytes.Contains(e.Data, []byte(`"client_id":`)) {
+		return false
+	}
+	key, ok1 := stringField(e.Data, "patient_key")
+	facility, ok2 := stringField(e.Data, "facility")
+	number, ok3 := stringField(e.Data, "visit_number")
+	if !ok1 || !ok2 || !ok3 {
+		return false
+	}
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if _, linked := p.st.Keys[p.st.resolve(key)]; linked {
+		return false
+	}
+	_, held := p.st.holders[visitRef(facility, number)]
+	return !held
+}
+
+// stringField finds "name":"value" in canonical JSON and returns value when
+// it has no escape.
+func stringField(data []byte, name string) (string, bool) {
+	tag := `"` + name + `":"`
+	i := bytes.Index(data, []byte(tag))
+	if i < 0 {
+		return "", false
+	}
+	rest := data[i+len(tag):]
+	j := bytes.IndexByte(rest, '"')
+	if j < 0 || bytes.IndexByte(rest[:j], '\\') >= 0 {
+		return "", false
+	}
+	return string(rest[:j]), true
+}
+
+// Position is the global position of the last applied event.
+func (p *Projection) Position() uint64 {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	return p.st.Position
+}
+
+// File returns a copy of the client's full file.
+func (p *Projection) File(clientID string) (File, bool) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	f, ok := p.st.Files[clientID]
+	if !ok {
+		return File{}, false
+	}
+	return f.clone(), true
+}
+
+// FileFor returns the client's file as viewer may see it: ErrNotFound when
+// there is no such client, an error wrapping ErrNoConsent or ErrForbidden
+// when viewer may not see it at all.
+func (p *Projection) FileFor(clientID string, viewer Viewer) (File, error) {
+	f, ok := p.File(clientID)
+	if !ok {
+		return File{}, fmt.Errorf("%w: %s", ErrNotFound, clientID)
+	}
+	return View(f, viewer)
+}
+
+// Timeline returns the client's full timeline, oldest first (nil when the
+// client is unknown). Use Entries on a viewed File for a caller's timeline.
+func (p *Projection) Timeline(clientID string) []Entry {
+	f, ok := p.File(clientID)
+	if !ok {
+		return nil
+	}
+	return Entries(f)
+}
+
+// Consented reports whether the client's consent for category is in force
+// (for any partner of the category, or for one named partner).
+func (p *Projection) Consented(clientID, category string) bool {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	f, ok := p.st.Files[clientID]
+	if !ok {
+		return false
+	}
+	_, ok = f.Consents[category]
+	return ok
+}
+
+// Clients lists the client ids that have a file, sorted.
+func (p *Projection) Clients() []string {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	return sortedKeys(p.st.Files)
+}
+
+// Snapshot returns the full state as JSON.
+func (p *Projection) Snapshot() ([]byte, error) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	b, err := json.Marshal(p.st)
+	if err != nil {
+		return nil, fmt.Errorf("client file: snapshot: %w", err)
+	}
+	return b, nil
+}
+
+// Restore replaces the state with a snapshot taken by Snapshot.
+func (p *Projection) Restore(b []byte) error {
+	st := newState()
+	if err := json.Unmarshal(b, st); err != nil {
+		return fmt.Errorf("client file: restore: %w", err)
+	}
+	if st.Version != snapshotVersion {
+		return fmt.Errorf("client file: restore: snapshot version %d, want %d", st.Version, snapshotVersion)
+	}
+	for _, m := range []*map[string]string{&st.Keys, &st.Aliases} {
+		if *m == nil {
+			*m = map[string]string{}
+		}
+	}
+	if st.Files == nil {
+		st.Files = map[string]*File{}
+	}
+	for id, f := range st.Files {
+		for i := range f.Visits {
+			v := &f.Visits[i]
+			st.internVisit(v)
+			st.holders[visitRef(v.Facility, v.VisitNumber)] = id
+		}
+		for i := range f.History {
+			f.History[i].Type, f.History[i].Subject = st.in(f.History[i].Type), st.in(f.History[i].Subject)
+		}
+	}
+	p.mu.Lock()
+	p.st = st
+	p.mu.Unlock()
+	return nil
+}
+
+// Digest is the SHA-256 (hex) of the canonical JSON of the state (map keys
+// sorted, lists in fold order): equal digests mean equal read models.
+func (p *Projection) Digest() string {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	h := sha256.New()
+	if err := json.NewEncoder(h).Encode(p.st); err != nil {
+		return "error: " + err.Error()
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
