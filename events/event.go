@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"sync/atomic"
 	"time"
 
 	fastjson "github.com/goccy/go-json"
@@ -57,6 +58,18 @@ type Event struct {
 	// canonicalized, so the ledger need not decode the payload again. Any
 	// change to Type, SchemaVersion or Data voids it.
 	checked fingerprint
+	// decoded caches the payload of an event read from the ledger, shared
+	// by the copies handed to each projection, so it is decoded once.
+	decoded *decodedPayload
+}
+
+type decodedPayload struct {
+	v atomic.Pointer[payloadAt]
+}
+
+type payloadAt struct {
+	fp fingerprint
+	p  Payload
 }
 
 type fingerprint struct {
@@ -216,7 +229,23 @@ func (e *Event) validateEnvelope() error {
 
 // Payload decodes the event's data into its typed payload, upcasting older
 // schema versions to the current one.
+//
+// The returned payload of an event read from a ledger is shared by every
+// copy of the event: treat it as read-only.
 func (e *Event) Payload() (Payload, error) {
+	if e.decoded != nil {
+		if c := e.decoded.v.Load(); c != nil && c.fp == fingerprintOf(e) {
+			return c.p, nil
+		}
+	}
+	p, err := e.decodePayload()
+	if err == nil && e.decoded != nil {
+		e.decoded.v.Store(&payloadAt{fp: fingerprintOf(e), p: p})
+	}
+	return p, err
+}
+
+func (e *Event) decodePayload() (Payload, error) {
 	d, ok := lookup(e.Type)
 	if !ok {
 		return nil, fmt.Errorf("%w: %q", ErrUnknownType, e.Type)
@@ -288,6 +317,7 @@ func Decode(b []byte) (Event, error) {
 	if err := fastjson.Unmarshal(b, &e); err != nil {
 		return Event{}, fmt.Errorf("decode event: %w", err)
 	}
+	e.decoded = &decodedPayload{}
 	return e, nil
 }
 

@@ -50,6 +50,7 @@ func (s *Server) RegisterFiles(files Files, loads Caseloads, reps Reports, log A
 	s.MapError(clientfile.ErrNoConsent, http.StatusForbidden)
 	s.MapError(clientfile.ErrNotFound, http.StatusNotFound)
 	s.MapError(errForbidden, http.StatusForbidden)
+	s.MapError(clientfile.ErrForbidden, http.StatusForbidden)
 	open := func(r *http.Request, p Principal, view string) (clientfile.File, error) {
 		id := r.PathValue("id")
 		f, err := files.FileFor(id, clientfile.Viewer{ActorID: p.ID, Role: p.Role})
@@ -159,7 +160,14 @@ func HighUtilizerQuery(n, window, end string, exclude []string) (reports.Query, 
 			if err != nil || v <= 0 {
 				return q, fmt.Errorf("%w: window %q: months like 12m or a duration like 4380h", ErrBadJSON, window)
 			}
-			q.Window = time.Duration(v) * 30 * 24 * time.Hour
+			// Calendar months back from the end of the window.
+			endT := time.Now()
+			if end != "" {
+				if t, err := time.Parse(time.RFC3339, end); err == nil {
+					endT = t
+				}
+			}
+			q.Window = endT.Sub(endT.AddDate(0, -v, 0))
 		} else {
 			d, err := time.ParseDuration(window)
 			if err != nil || d <= 0 {
