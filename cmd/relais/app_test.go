@@ -131,6 +131,21 @@ func TestRoleEndpointMatrix(t *testing.T) {
 	}
 }
 
+// Auditors and archivists only read: no route that writes lets them in.
+func TestAuditorsAndArchivistsAreReadOnly(t *testing.T) {
+	ta := startTestApp(t)
+	for _, rt := range ta.api.Routes() {
+		if rt.Method == "GET" {
+			continue
+		}
+		for _, ro := range []string{events.RoleAuditor, events.RoleArchivist} {
+			if slices.Contains(rt.Roles, ro) {
+				t.Errorf("%s %s lets the read-only role %s write", rt.Method, rt.Pattern, ro)
+			}
+		}
+	}
+}
+
 func TestUnknownTokenIsRefused(t *testing.T) {
 	ta := startTestApp(t)
 	req, _ := http.NewRequest("GET", ta.srv.URL+"/v1/me", nil)

@@ -45,7 +45,7 @@ func newBenchCmd(g *globals) *cobra.Command {
 	f.IntVar(&cfg.Pipeline, "pipeline", 1024, "concurrent appenders in the pipelined phase")
 	f.IntVar(&cfg.ReplayEvents, "replay-events", 1_000_000, "events in the replay phase")
 	f.StringVar(&cfg.Dir, "dir", os.TempDir(), "where the temporary data directories go (same disk as production data for meaningful strict figures)")
-	cmd.AddCommand(ledgerCmd, newBenchAlertsCmd(g))
+	cmd.AddCommand(ledgerCmd, newBenchAlertsCmd(g), newBenchReplayCmd())
 	_ = g
 	return cmd
 }

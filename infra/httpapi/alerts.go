@@ -55,7 +55,7 @@ func (s *Server) RegisterAlerts(a Alerts, w Waiter, hub *sse.Hub, heartbeat time
 			return out, nil
 		}, heartbeat)
 	})
-	s.Handle("POST", "/v1/alerts/{id}/ack", everyone, func(rw http.ResponseWriter, r *http.Request, p Principal) error {
+	s.Handle("POST", "/v1/alerts/{id}/ack", writers(everyone), func(rw http.ResponseWriter, r *http.Request, p Principal) error {
 		ctx, cancel := requestContext(r)
 		defer cancel()
 		id := r.PathValue("id")
@@ -99,4 +99,15 @@ func queueOf(r *http.Request, p Principal) (string, error) {
 func EncodeUpdate(u alerts.Update) sse.Event {
 	b, _ := json.Marshal(u)
 	return sse.Event{ID: u.Seq, Name: "alert." + u.Change, Data: b}
+}
+
+// writers drops the read-only roles (auditor, archivist) from roles.
+func writers(roles []string) []string {
+	var out []string
+	for _, r := range roles {
+		if r != events.RoleAuditor && r != events.RoleArchivist {
+			out = append(out, r)
+		}
+	}
+	return out
 }
