@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/synadia-io/orbit.go/jetstreamext"
@@ -112,27 +113,117 @@ func (s *Store) Subscribe(ctx context.Context, from uint64, fn func(context.Cont
 	defer it.Stop()
 	stopWatch := context.AfterFunc(ctx, it.Stop)
 	defer stopWatch()
-	for {
-		msg, err := it.Next()
-		if err != nil {
-			if ctx.Err() != nil || errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+
+	// A reader goroutine pulls messages and decodes them, in batches, while
+	// this goroutine applies the previous batch: decoding (the heavy part)
+	// runs beside the handler, in order.
+	batches := make(chan decodedBatch, 4)
+	done := make(chan struct{})
+	defer func() {
+		close(done)
+		it.Stop()
+		for range batches { // let the reader finish
+		}
+	}()
+	go s.readBatches(ctx, it, batches, done)
+	for b := range batches {
+		if b.err != nil {
+			if ctx.Err() != nil || errors.Is(b.err, jetstream.ErrMsgIteratorClosed) {
 				return nil
 			}
-			return fmt.Errorf("subscribe: %w", mapErr(err))
+			return b.err
 		}
-		meta, err := msg.Metadata()
+		for _, e := range b.evs {
+			if err := fn(ctx, e); err != nil {
+				return err
+			}
+			if stopAt > 0 && e.Position >= stopAt {
+				return nil
+			}
+		}
+	}
+	return nil
+}
+
+// decodedBatch is a run of consecutive events, or the error that ended
+// the subscription.
+type decodedBatch struct {
+	evs []events.Event
+	err error
+}
+
+// readBatches pulls messages in batches — during catch-up as many as the
+// stream says are pending (up to 256), live one at a time so nothing waits
+// — and decodes each batch on two goroutines, keeping the order.
+func (s *Store) readBatches(ctx context.Context, it jetstream.MessagesContext, out chan<- decodedBatch, done <-chan struct{}) {
+	defer close(out)
+	send := func(b decodedBatch) bool {
+		select {
+		case out <- b:
+			return true
+		case <-done:
+			return false
+		}
+	}
+	for {
+		msgs := make([]jetstream.Msg, 0, 256)
+		m, err := it.Next()
+		if err != nil {
+			send(decodedBatch{err: mapNextErr(ctx, err)})
+			return
+		}
+		msgs = append(msgs, m)
+		more := 0
+		if meta, err := m.Metadata(); err == nil {
+			more = int(min(meta.NumPending, uint64(cap(msgs)-1)))
+		}
+		for range more {
+			m, err := it.Next()
+			if err != nil {
+				send(decodedBatch{err: mapNextErr(ctx, err)})
+				return
+			}
+			msgs = append(msgs, m)
+		}
+		evs := make([]events.Event, len(msgs))
+		errs := make([]error, 2)
+		half := len(msgs) / 2
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[1] = decodeMsgs(msgs[half:], evs[half:])
+		}()
+		errs[0] = decodeMsgs(msgs[:half], evs[:half])
+		wg.Wait()
+		for _, err := range errs {
+			if err != nil {
+				send(decodedBatch{err: err})
+				return
+			}
+		}
+		if !send(decodedBatch{evs: evs}) {
+			return
+		}
+	}
+}
+
+func decodeMsgs(msgs []jetstream.Msg, out []events.Event) error {
+	for i, m := range msgs {
+		meta, err := m.Metadata()
 		if err != nil {
 			return fmt.Errorf("subscribe: metadata: %w", err)
 		}
-		e, err := decode(msg.Data(), meta.Sequence.Stream, msg.Headers().Get(HashHeader))
-		if err != nil {
+		if out[i], err = decode(m.Data(), meta.Sequence.Stream, m.Headers().Get(HashHeader)); err != nil {
 			return fmt.Errorf("subscribe: %w", err)
 		}
-		if err := fn(ctx, e); err != nil {
-			return err
-		}
-		if stopAt > 0 && e.Position >= stopAt {
-			return nil
-		}
 	}
+	return nil
+}
+
+func mapNextErr(ctx context.Context, err error) error {
+	if ctx.Err() != nil || errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+		return err
+	}
+	return fmt.Errorf("subscribe: %w", mapErr(err))
 }
