@@ -1,6 +1,9 @@
 package events
 
-import "time"
+import (
+	"slices"
+	"time"
+)
 
 // PlanCreated: an individualized service plan (PSI) was opened.
 type PlanCreated struct {
@@ -226,4 +229,33 @@ func (p ReferralCompleted) Validate() error {
 	var c check
 	c.referralAnswer(p.ReferralAnswer)
 	return c.result()
+}
+
+// DiffMedications compares two medication lists by name: what was added,
+// removed, or changed (dose or frequency), each sorted.
+func DiffMedications(before, after []Medication) (added, removed, changed []string) {
+	old := make(map[string]Medication, len(before))
+	for _, m := range before {
+		old[m.Name] = m
+	}
+	seen := make(map[string]bool, len(after))
+	for _, m := range after {
+		seen[m.Name] = true
+		o, ok := old[m.Name]
+		switch {
+		case !ok:
+			added = append(added, m.Name)
+		case o != m:
+			changed = append(changed, m.Name)
+		}
+	}
+	for _, m := range before {
+		if !seen[m.Name] {
+			removed = append(removed, m.Name)
+		}
+	}
+	slices.Sort(added)
+	slices.Sort(removed)
+	slices.Sort(changed)
+	return added, removed, changed
 }

@@ -2,10 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -13,24 +9,15 @@ import (
 
 	"github.com/relais-health/relais/events"
 	"github.com/relais-health/relais/infra/ledger"
+	svcdirectory "github.com/relais-health/relais/services/directory"
 )
 
 // adminStream holds the first administrator's directory entry.
 const adminStream = "staff-admin"
 
-// newToken returns a random bearer token.
-func newToken() (string, error) {
-	b := make([]byte, 32)
-	if _, err := rand.Read(b); err != nil {
-		return "", fmt.Errorf("token: %w", err)
-	}
-	return "rls_" + base64.RawURLEncoding.EncodeToString(b), nil
-}
+func newToken() (string, error) { return svcdirectory.NewToken() }
 
-func hashToken(t string) string {
-	sum := sha256.Sum256([]byte(t))
-	return hex.EncodeToString(sum[:])
-}
+func hashToken(t string) string { return svcdirectory.HashToken(t) }
 
 // ensureAdmin makes sure the directory has an administrator. With
 // RELAIS_ADMIN_TOKEN set, that token is the admin's (registered, or rotated

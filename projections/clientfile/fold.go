@@ -229,34 +229,10 @@ func (f *File) medications(v *events.MedicationProfileUpdated, at time.Time) {
 	ch := MedicationChange{At: at, PharmacyID: v.PharmacyID, Added: slices.Clone(v.Added),
 		Removed: slices.Clone(v.Removed), Changed: slices.Clone(v.Changed), Count: len(v.Medications)}
 	if len(ch.Added)+len(ch.Removed)+len(ch.Changed) == 0 {
-		ch.Added, ch.Removed, ch.Changed = diffMedications(f.Medications, v.Medications)
+		ch.Added, ch.Removed, ch.Changed = events.DiffMedications(f.Medications, v.Medications)
 	}
 	f.Medications = slices.Clone(v.Medications)
 	f.MedicationHistory = append(f.MedicationHistory, ch)
-}
-
-func diffMedications(old, cur []events.Medication) (added, removed, changed []string) {
-	before := make(map[string]events.Medication, len(old))
-	for _, m := range old {
-		before[m.Name] = m
-	}
-	now := make(map[string]bool, len(cur))
-	for _, m := range cur {
-		now[m.Name] = true
-		prev, ok := before[m.Name]
-		switch {
-		case !ok:
-			added = append(added, m.Name)
-		case prev != m:
-			changed = append(changed, m.Name)
-		}
-	}
-	for _, m := range old {
-		if !now[m.Name] {
-			removed = append(removed, m.Name)
-		}
-	}
-	return added, removed, changed
 }
 
 func sortedKeys[V any](m map[string]V) []string {

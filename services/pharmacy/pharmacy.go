@@ -7,7 +7,6 @@ package pharmacy
 import (
 	"context"
 	"fmt"
-	"slices"
 
 	"github.com/relais-health/relais/events"
 	"github.com/relais-health/relais/infra/ledger"
@@ -51,7 +50,7 @@ func (s *Service) UpdateProfile(ctx context.Context, actor events.Actor, r event
 		r.PharmacyID = actor.ID
 	}
 	return s.update(ctx, actor, r.ClientID, func(c casemgmt.Client) (events.Payload, error) {
-		r.Added, r.Removed, r.Changed = Diff(c.Medications, r.Medications)
+		r.Added, r.Removed, r.Changed = events.DiffMedications(c.Medications, r.Medications)
 		return &r, nil
 	})
 }
@@ -62,32 +61,4 @@ func (s *Service) RaiseConcern(ctx context.Context, actor events.Actor, r events
 		r.PharmacyID = actor.ID
 	}
 	return s.update(ctx, actor, r.ClientID, func(casemgmt.Client) (events.Payload, error) { return &r, nil })
-}
-
-// Diff compares two medication lists by name.
-func Diff(before, after []events.Medication) (added, removed, changed []string) {
-	old := map[string]events.Medication{}
-	for _, m := range before {
-		old[m.Name] = m
-	}
-	seen := map[string]bool{}
-	for _, m := range after {
-		seen[m.Name] = true
-		o, ok := old[m.Name]
-		switch {
-		case !ok:
-			added = append(added, m.Name)
-		case o != m:
-			changed = append(changed, m.Name)
-		}
-	}
-	for _, m := range before {
-		if !seen[m.Name] {
-			removed = append(removed, m.Name)
-		}
-	}
-	slices.Sort(added)
-	slices.Sort(removed)
-	slices.Sort(changed)
-	return added, removed, changed
 }
