@@ -65,7 +65,7 @@ func newBenchReplayCmd() *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().IntSliceVar(&people, "people", []int{200_000, 870_000}, "simulated population sizes (870,000 people over 3 years writes about 5,000,000 events)")
+	cmd.Flags().IntSliceVar(&people, "people", []int{200_000, 900_000}, "simulated population sizes (900,000 people over 3 years write about 5,000,000 events)")
 	cmd.Flags().IntVar(&years, "years", 3, "years of simulated history")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
