@@ -269,7 +269,7 @@ func (e *Event) decodePayload() (Payload, error) {
 		}
 	}
 	p := d.new()
-	dec := json.NewDecoder(bytes.NewReader(data))
+	dec := fastjson.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(p); err != nil {
 		return nil, &FieldError{Field: "data", Reason: err.Error()}
