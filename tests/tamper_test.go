@@ -12,6 +12,15 @@ import (
 // An event altered on disk after it was written is caught by relais verify,
 // which exits non-zero and names where the chain breaks.
 func TestVerifyCatchesAnEventTamperedOnDisk(t *testing.T) {
+	for _, tc := range []struct{ name, note, want string }{
+		{"an event in the middle", "note-2", "position 2"},
+		{"the last event", "note-3", "missing at the end"},
+	} {
+		t.Run(tc.name, func(t *testing.T) { tamperAndVerify(t, tc.note, tc.want) })
+	}
+}
+
+func tamperAndVerify(t *testing.T, note, want string) {
 	data := t.TempDir()
 	for i := 1; i <= 3; i++ {
 		payload := fmt.Sprintf(`{"client_id":"c1","staff_id":"cm-1","channel":"phone","at":"2026-11-0%dT10:00:00Z","note":"note-%d"}`, i, i)
@@ -31,11 +40,11 @@ func TestVerifyCatchesAnEventTamperedOnDisk(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	i := bytes.Index(b, []byte("note-2"))
+	i := bytes.Index(b, []byte(note))
 	if i < 0 {
-		t.Fatal("second event not found in the block")
+		t.Fatalf("%s not found in the block", note)
 	}
-	copy(b[i:], "NOTE-2")
+	copy(b[i:], strings.ToUpper(note))
 	if err := os.WriteFile(blocks[0], b, 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +53,7 @@ func TestVerifyCatchesAnEventTamperedOnDisk(t *testing.T) {
 	if code != 3 {
 		t.Fatalf("tampered ledger: exit %d, want 3\n%s", code, out)
 	}
-	if !strings.Contains(out, "BROKEN") || !strings.Contains(out, "position 2") {
-		t.Fatalf("verify does not name the broken link at position 2:\n%s", out)
+	if !strings.Contains(out, "BROKEN") || !strings.Contains(out, want) {
+		t.Fatalf("verify does not say %q:\n%s", want, out)
 	}
 }

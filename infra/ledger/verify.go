@@ -99,5 +99,13 @@ func Verify(ctx context.Context, l Ledger, progress func(pos uint64)) (VerifyRep
 		}
 		return nil
 	}, StopAtHead())
-	return v.Report(), err
+	if err != nil {
+		return v.Report(), err
+	}
+	// Events missing at the end (the last records lost) are a break too.
+	if head, herr := l.Head(ctx); herr == nil && v.Contiguous && v.lastPos < head {
+		return v.Report(), &BrokenLinkError{Position: v.lastPos + 1, Reason: fmt.Sprintf(
+			"events %d to %d are missing at the end of the ledger (head is %d)", v.lastPos+1, head, head)}
+	}
+	return v.Report(), nil
 }

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/synadia-io/orbit.go/jetstreamext"
 
@@ -125,7 +127,7 @@ func (s *Store) Subscribe(ctx context.Context, from uint64, fn func(context.Cont
 		for range batches { // let the reader finish
 		}
 	}()
-	go s.readBatches(ctx, it, batches, done)
+	go s.readBatches(ctx, it, batches, done, stopAt > 0)
 	for b := range batches {
 		if b.err != nil {
 			if ctx.Err() != nil || errors.Is(b.err, jetstream.ErrMsgIteratorClosed) {
@@ -155,7 +157,11 @@ type decodedBatch struct {
 // readBatches pulls messages in batches — during catch-up as many as the
 // stream says are pending (up to 256), live one at a time so nothing waits
 // — and decodes each batch on two goroutines, keeping the order.
-func (s *Store) readBatches(ctx context.Context, it jetstream.MessagesContext, out chan<- decodedBatch, done <-chan struct{}) {
+//
+// bounded (a replay up to a position) gives up after a few idle seconds: a
+// stored record that failed its checksum is never delivered, and the caller
+// (verify) must see the end rather than wait forever.
+func (s *Store) readBatches(ctx context.Context, it jetstream.MessagesContext, out chan<- decodedBatch, done <-chan struct{}, bounded bool) {
 	defer close(out)
 	send := func(b decodedBatch) bool {
 		select {
@@ -167,7 +173,14 @@ func (s *Store) readBatches(ctx context.Context, it jetstream.MessagesContext, o
 	}
 	for {
 		msgs := make([]jetstream.Msg, 0, 256)
-		m, err := it.Next()
+		var opts []jetstream.NextOpt
+		if bounded {
+			opts = append(opts, jetstream.NextMaxWait(5*time.Second))
+		}
+		m, err := it.Next(opts...)
+		if bounded && errors.Is(err, nats.ErrTimeout) {
+			return
+		}
 		if err != nil {
 			send(decodedBatch{err: mapNextErr(ctx, err)})
 			return
@@ -178,7 +191,12 @@ func (s *Store) readBatches(ctx context.Context, it jetstream.MessagesContext, o
 			more = int(min(meta.NumPending, uint64(cap(msgs)-1)))
 		}
 		for range more {
-			m, err := it.Next()
+			// Pending is a hint (a record that failed its checksum is
+			// counted but never delivered): never wait long for it.
+			m, err := it.Next(jetstream.NextMaxWait(50 * time.Millisecond))
+			if errors.Is(err, nats.ErrTimeout) {
+				break
+			}
 			if err != nil {
 				send(decodedBatch{err: mapNextErr(ctx, err)})
 				return
