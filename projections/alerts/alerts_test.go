@@ -211,14 +211,23 @@ func TestOneThreadPerVisitWithAmendmentsAndRetraction(t *testing.T) {
 	}
 	w.queue("doc-1", count(2)) // amended too, but still one page each
 
+	// An A11 after an admission cancels the admission only: no retraction.
+	w.hl7(&events.EDVisitStarted{Visit: visit("c1", "V7"), ArrivedAt: now})
+	w.hl7(&events.HospitalAdmitted{Visit: visit("c1", "V7"), AdmittedAt: now})
+	w.hl7(&events.EDVisitCancelled{Visit: visit("c1", "V7"), Trigger: "A11"})
+	q7 := w.queue("cm-1", func(q []alerts.Alert) bool { return len(q) == 3 && q[0].Status == "admission cancelled" })
+	if q7[0].Withdrawn {
+		t.Fatal("cancelling an admission retracted the ED arrival")
+	}
+
 	// A cancel retracts what everyone received.
 	w.hl7(&events.EDVisitStarted{Visit: visit("c1", "V9"), ArrivedAt: now})
-	w.queue("cm-1", count(3))
+	w.queue("cm-1", count(4))
 	w.hl7(&events.EDVisitCancelled{Visit: visit("c1", "V9"), Trigger: "A11"})
 	for _, r := range []string{"cm-1", "doc-1", "rehab-1"} {
 		w.queue(r, func(q []alerts.Alert) bool {
 			arr := ofKind(q, "ed.arrival")
-			return len(arr) == 2 && arr[0].Withdrawn && !arr[1].Withdrawn
+			return len(arr) == 3 && arr[0].Withdrawn && !arr[1].Withdrawn && !arr[2].Withdrawn
 		})
 	}
 }

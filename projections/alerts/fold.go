@@ -154,10 +154,14 @@ func (s *state) fold(e events.Event) {
 	case *events.HospitalDischarged:
 		s.thread(v.Visit).status = "discharged"
 	case *events.EDVisitCancelled:
-		if v.Trigger == "A13" {
-			s.thread(v.Visit).status = "discharge cancelled"
-		} else {
-			s.thread(v.Visit).status = "cancelled"
+		t := s.thread(v.Visit)
+		switch {
+		case v.Trigger == "A13":
+			t.status = "discharge cancelled"
+		case t.status == "admitted":
+			t.status = "admission cancelled"
+		default:
+			t.status = "cancelled"
 		}
 	case *events.PatientMerged:
 		for _, id := range s.byKey[v.MergedKey] {

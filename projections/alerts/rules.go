@@ -111,8 +111,11 @@ func (p *Projection) derive(e events.Event) ([]derived, []Update) {
 			break
 		}
 		p.feedGap(e, add)
+		// An A11 after an admission cancels the admission only: the ED
+		// visit happened and its alert stands (the client file reads it the
+		// same way). Otherwise it cancels the visit: retract.
 		if v.Trigger == "A11" {
-			if t, ok := s.threads[threadID(v.Facility, v.VisitNumber)]; ok {
+			if t, ok := s.threads[threadID(v.Facility, v.VisitNumber)]; ok && t.status != "admitted" {
 				for _, id := range t.alerts {
 					if a := p.alerts[id]; a != nil && !a.Withdrawn {
 						add(withdraw(id, "Visite annulée par l'hôpital (A11) / visit cancelled by the hospital", e.OccurredAt, e.ID))
@@ -300,6 +303,8 @@ func (p *Projection) threadNotes(e events.Event, pl events.Payload) []Update {
 		v, status = x.Visit, "cancelled"
 		if x.Trigger == "A13" {
 			status = "discharge cancelled"
+		} else if t, ok := p.st.threads[threadID(x.Facility, x.VisitNumber)]; ok && t.status == "admitted" {
+			status = "admission cancelled"
 		}
 	default:
 		return nil
