@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"regexp"
 	"sync/atomic"
 	"time"
 
@@ -168,14 +167,39 @@ func DeriveID(parts ...string) string {
 
 var relaisNamespace = uuid.MustParse("6f1d0c5e-5b8a-4f3e-9a57-52656c616973")
 
-var (
-	roleRe   = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,63}$`)
-	streamRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,199}$`)
-)
-
 // ValidStreamName reports whether s can name a ledger stream: 1 to 200
-// letters, digits, '-' or '_', starting with a letter or digit.
-func ValidStreamName(s string) bool { return streamRe.MatchString(s) }
+// letters, digits, '-' or '_', starting with a letter or digit (the
+// regular expression ^[A-Za-z0-9][A-Za-z0-9_-]{0,199}$, written by hand: it
+// runs on every append).
+func ValidStreamName(s string) bool {
+	if len(s) == 0 || len(s) > 200 || !alnum(s[0], true) {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		if c := s[i]; !alnum(c, true) && c != '-' && c != '_' {
+			return false
+		}
+	}
+	return true
+}
+
+// validRole: 1 to 64 lower-case letters, digits, '-' or '_', starting with
+// a letter (^[a-z][a-z0-9_-]{0,63}$ by hand).
+func validRole(s string) bool {
+	if len(s) == 0 || len(s) > 64 || s[0] < 'a' || s[0] > 'z' {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		if c := s[i]; !alnum(c, false) && c != '-' && c != '_' {
+			return false
+		}
+	}
+	return true
+}
+
+func alnum(c byte, upper bool) bool {
+	return c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || upper && c >= 'A' && c <= 'Z'
+}
 
 // Validate checks the envelope and the payload against the catalog. The error
 // wraps ErrInvalid (or ErrUnknownType) and names the offending field.
@@ -206,7 +230,7 @@ func (e *Event) validateEnvelope() error {
 	if len(e.Actor.ID) > 128 {
 		return fieldErr("actor.id", "longer than 128 characters")
 	}
-	if !roleRe.MatchString(e.Actor.Role) {
+	if !validRole(e.Actor.Role) {
 		return fieldErr("actor.role", "required, lower-case letters, digits, '-' or '_'")
 	}
 	if e.OccurredAt.IsZero() {
@@ -286,9 +310,12 @@ func (e *Event) decodePayload() (Payload, error) {
 // Encode expects Data to be canonical already (Canonicalize does that);
 // it does not re-check, because the ledger encodes on its commit path.
 func (e *Event) Encode() ([]byte, error) {
-	b, err := json.Marshal(e)
-	if err != nil {
-		return nil, fmt.Errorf("encode event %s: %w", e.ID, err)
+	b, ok := e.appendEnvelope(make([]byte, 0, 256+len(e.Data)))
+	if !ok {
+		var err error
+		if b, err = json.Marshal(e); err != nil {
+			return nil, fmt.Errorf("encode event %s: %w", e.ID, err)
+		}
 	}
 	if len(b) > MaxEventSize {
 		return nil, fieldErr("data", "encoded event is %d bytes, larger than %d", len(b), MaxEventSize)
