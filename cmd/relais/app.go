@@ -44,6 +44,8 @@ type appConfig struct {
 	escalateEvery time.Duration
 	heartbeat     time.Duration
 	webhookSecret []byte
+	// replicas of the webhook queue and dead letters (as of the ledger).
+	replicas int
 	// snapshots, when set, lets the file, caseload and report projections
 	// resume from their last snapshot instead of rebuilding.
 	snapshots projections.SnapshotStore
@@ -78,12 +80,16 @@ var allRoles = append(append([]string{}, events.StaffRoles...), events.CategoryD
 // staffRoles excludes partners.
 var staffRoles = events.StaffRoles
 
-func newApp(b *backend, log *zap.Logger, cfg appConfig) (*app, error) {
+func newApp(ctx context.Context, b *backend, log *zap.Logger, cfg appConfig) (*app, error) {
 	if cfg.escalateEvery == 0 {
 		cfg.escalateEvery = 30 * time.Second
 	}
 	a := &app{log: log, b: b, dir: directory.New(), index: clientindex.New(), hub: sse.NewHub(), cfg: cfg}
-	a.hooks = webhook.New(webhook.Config{Secret: cfg.webhookSecret, Log: log.Named("webhook")})
+	hooks, err := webhook.New(ctx, b.Conn, webhook.Config{Secret: cfg.webhookSecret, Replicas: cfg.replicas, Log: log.Named("webhook")})
+	if err != nil {
+		return nil, err
+	}
+	a.hooks = hooks
 	a.fan = &fanout{hub: a.hub, nc: b.Conn, log: log, hooks: a.hooks, dir: a.dir}
 	a.alerts = alerts.New(b.Store, alerts.Config{EscalateAfter: cfg.escalateAfter, FeedSilence: cfg.feedSilence,
 		Facilities: cfg.facilities, Notifier: a.fan, Log: log.Named("alerts")})
@@ -97,7 +103,6 @@ func newApp(b *backend, log *zap.Logger, cfg appConfig) (*app, error) {
 		{Name: "caseload", L: b.Store, P: a.loads, Log: log, Snapshots: cfg.snapshots},
 		{Name: "reports", L: b.Store, P: a.reps, Log: log, Snapshots: cfg.snapshots},
 	}
-	var err error
 	a.intake, err = edintake.New(b.Store, a.index, edintake.Config{Facilities: cfg.facilities, PatientSecret: cfg.secret, KeyAuthorities: []string{"RAMQ"}})
 	if err != nil {
 		return nil, err
@@ -162,15 +167,16 @@ type fanout struct {
 func (f *fanout) Notify(u alerts.Update) {
 	ev := httpapi.EncodeUpdate(u)
 	f.hub.Publish(u.Recipient, ev)
-	if !f.live.Load() {
-		return
-	}
-	if f.nc != nil {
+	if f.nc != nil && f.live.Load() {
 		if err := f.nc.Publish("relais.alerts."+u.Recipient, ev.Data); err != nil {
 			f.log.Warn("publish alert on nats", zap.String("recipient", u.Recipient), zap.Error(err))
 		}
 	}
-	if e, ok := f.dir.Get(u.Recipient); ok && e.WebhookURL != "" && u.Change != "thread" {
+	// Webhooks: live changes, and while catching up after a restart the
+	// recent ones (a change applied just before a crash may not have been
+	// queued; the queue drops those it already holds).
+	recent := !u.At.IsZero() && time.Since(u.At) < webhook.DedupeWindow-5*time.Minute
+	if e, ok := f.dir.Get(u.Recipient); ok && e.WebhookURL != "" && u.Change != "thread" && (f.live.Load() || recent) {
 		f.hooks.Enqueue(webhook.Delivery{ID: fmt.Sprintf("%s-%d", u.Alert.ID, u.Seq), URL: e.WebhookURL, Recipient: u.Recipient, Body: ev.Data})
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -43,7 +44,7 @@ func startTestApp(t *testing.T) *testApp {
 			t.Fatal(err)
 		}
 	}
-	a, err := newApp(b, zap.NewNop(), appConfig{facilities: []string{"HSTA"}, secret: []byte("0123456789abcdef0123")})
+	a, err := newApp(t.Context(), b, zap.NewNop(), appConfig{facilities: []string{"HSTA"}, secret: []byte("0123456789abcdef0123")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -190,7 +191,7 @@ func TestPartnerWebhookIsSigned(t *testing.T) {
 		}
 	}
 	put("partner-org-1", &events.PartnerRegistered{PartnerID: "org-1", Category: "community", Name: "Org", WebhookURL: recv.URL})
-	a, err := newApp(&backend{Store: env.Store, Conn: env.Conn}, zap.NewNop(), appConfig{facilities: []string{"HSTA"}, secret: []byte("0123456789abcdef0123"), webhookSecret: []byte("whsec")})
+	a, err := newApp(t.Context(), &backend{Store: env.Store, Conn: env.Conn}, zap.NewNop(), appConfig{facilities: []string{"HSTA"}, secret: []byte("0123456789abcdef0123"), webhookSecret: []byte("whsec")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -216,5 +217,61 @@ func TestPartnerWebhookIsSigned(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("no webhook delivery")
+	}
+}
+
+// An alert recorded just before a stop reaches the partner's webhook when
+// Relais catches up, and a restart that re-reads it does not send it twice
+// (the queue drops a delivery id it already holds).
+func TestWebhookAfterRestartIsSentOnce(t *testing.T) {
+	var mu sync.Mutex
+	var bodies []string
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		bodies = append(bodies, string(body))
+		mu.Unlock()
+	}))
+	defer recv.Close()
+	count := func() int { mu.Lock(); defer mu.Unlock(); return len(bodies) }
+	env := jstest.Start(t, jstest.Options{})
+	admin := events.Actor{ID: "admin", Role: "admin"}
+	for _, a := range []struct {
+		stream string
+		p      events.Payload
+	}{
+		{"partner-org-1", &events.PartnerRegistered{PartnerID: "org-1", Category: "community", Name: "Org", WebhookURL: recv.URL}},
+		{"client-c1", &events.ClientRegistered{ClientID: "c1", GivenName: "A", FamilyName: "B", Identifiers: []events.Identifier{{Authority: "RAMQ", Value: "1"}}}},
+		{"client-c1", &events.ConsentGranted{ClientID: "c1", Category: "community"}},
+		{"client-c1", &events.ReferralSent{ClientID: "c1", ReferralID: "r1", PartnerID: "org-1", Category: "community", Reason: "isolement"}},
+	} {
+		if _, err := env.Store.Append(t.Context(), a.stream, ledger.Any, events.MustNew(a.p, admin)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for run := 1; run <= 2; run++ {
+		a, err := newApp(t.Context(), &backend{Store: env.Store, Conn: env.Conn}, zap.NewNop(), appConfig{facilities: []string{"HSTA"}, secret: []byte("0123456789abcdef0123"), webhookSecret: []byte("whsec")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(t.Context())
+		var g errgroup.Group
+		a.run(ctx, &g)
+		if err := a.waitReady(ctx); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for count() == 0 && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		time.Sleep(300 * time.Millisecond) // a duplicate would arrive by now
+		cancel()
+		g.Wait() //nolint:errcheck
+		if n := count(); n != 1 {
+			t.Fatalf("run %d: %d webhook deliveries, want 1: %q", run, n, bodies)
+		}
+	}
+	if !strings.Contains(bodies[0], "referral.received") {
+		t.Fatalf("webhook body %s", bodies[0])
 	}
 }

@@ -122,7 +122,7 @@ func benchAlerts(ctx context.Context, g *globals, dur time.Duration, rate, recip
 	if err := seedBench(ctx, st, recipients); err != nil {
 		return res, err
 	}
-	a, err := newApp(&backend{Store: st, Conn: nc}, zap.NewNop(), appConfig{facilities: []string{"HSTA"}, secret: []byte("bench-secret-0123456789")})
+	a, err := newApp(ctx, &backend{Store: st, Conn: nc}, zap.NewNop(), appConfig{facilities: []string{"HSTA"}, secret: []byte("bench-secret-0123456789")})
 	if err != nil {
 		return res, err
 	}

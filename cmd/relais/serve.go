@@ -83,7 +83,7 @@ func runServe(ctx context.Context, g *globals, f *serveFlags) error {
 	if err != nil {
 		return err
 	}
-	a, err := newApp(b, log, appConfig{facilities: facilities, secret: secret, escalateAfter: f.escalate, feedSilence: f.silence,
+	a, err := newApp(ctx, b, log, appConfig{facilities: facilities, secret: secret, escalateAfter: f.escalate, feedSilence: f.silence, replicas: g.replicas,
 		webhookSecret: webhookSecret(), snapshots: snaps,
 		escalateEvery: min(30*time.Second, max(f.escalate/4, 100*time.Millisecond))})
 	if err != nil {

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"net/http"
 
 	"github.com/relais-health/relais/events"
@@ -9,8 +10,8 @@ import (
 
 // Hooks is the webhook dispatcher's dead-letter side.
 type Hooks interface {
-	DeadLetters() []webhook.DeadLetter
-	Retry(id string) error
+	DeadLetters(ctx context.Context) ([]webhook.DeadLetter, error)
+	Retry(ctx context.Context, id string) error
 }
 
 // RegisterWebhooks adds the programme manager's view of failed webhook
@@ -19,10 +20,14 @@ func (s *Server) RegisterWebhooks(h Hooks) {
 	s.MapError(webhook.ErrUnknownDelivery, http.StatusNotFound)
 	roles := []string{events.RoleProgrammeManager, events.RoleAdmin}
 	s.Handle("GET", "/v1/webhooks/dead-letters", roles, func(w http.ResponseWriter, r *http.Request, p Principal) error {
-		return ok(w, http.StatusOK, map[string]any{"dead_letters": h.DeadLetters()})
+		dl, err := h.DeadLetters(r.Context())
+		if err != nil {
+			return err
+		}
+		return ok(w, http.StatusOK, map[string]any{"dead_letters": dl})
 	})
 	s.Handle("POST", "/v1/webhooks/dead-letters/{id}/retry", roles, func(w http.ResponseWriter, r *http.Request, p Principal) error {
-		if err := h.Retry(r.PathValue("id")); err != nil {
+		if err := h.Retry(r.Context(), r.PathValue("id")); err != nil {
 			return err
 		}
 		return ok(w, http.StatusAccepted, map[string]string{"retried": r.PathValue("id")})

@@ -2,6 +2,13 @@
 // signed with HMAC-SHA256 over the timestamp and body, retried with
 // exponential backoff and jitter, and set aside in a dead-letter list the
 // programme manager can see (and retry) when they keep failing.
+//
+// Deliveries wait in a JetStream work-queue stream (RELAIS_WEBHOOKS) and
+// dead letters in a key-value bucket (RELAIS_WEBHOOK_DEAD), both on disk
+// beside the ledger: a delivery being retried, or set aside, survives a
+// restart. A delivery is taken off the queue only once the partner answered
+// 2xx or it was dead-lettered, so it is sent at least once; partners
+// de-duplicate on the Relais-Delivery header.
 package webhook
 
 import (
@@ -9,17 +16,22 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 )
 
@@ -28,6 +40,20 @@ const (
 	HeaderTimestamp = "Relais-Timestamp"
 	HeaderSignature = "Relais-Signature"
 	HeaderDelivery  = "Relais-Delivery"
+)
+
+// Where deliveries wait and dead letters are kept.
+const (
+	StreamName = "RELAIS_WEBHOOKS"
+	DeadBucket = "RELAIS_WEBHOOK_DEAD"
+	subject    = "relais.webhooks.deliver"
+	consumer   = "relais-webhooks"
+	// DedupeWindow is how long the queue remembers a delivery id: the same
+	// delivery enqueued again within it (after a restart) is dropped.
+	DedupeWindow = time.Hour
+
+	hdrURL       = "Relais-Url"
+	hdrRecipient = "Relais-Recipient"
 )
 
 var (
@@ -91,26 +117,21 @@ type Config struct {
 	BaseBackoff time.Duration // default 1s
 	MaxBackoff  time.Duration // default 5m
 	Workers     int           // default 4
+	Replicas    int           // of the queue stream and the bucket; default 1
 	Log         *zap.Logger
 	Now         func() time.Time
 }
 
-// Dispatcher sends deliveries.
+// Dispatcher sends deliveries from its durable queue.
 type Dispatcher struct {
-	cfg   Config
-	queue chan job
-	mu    sync.Mutex
-	dead  map[string]DeadLetter
+	cfg  Config
+	js   jetstream.JetStream
+	dead jetstream.KeyValue
 }
 
-type job struct {
-	d       Delivery
-	attempt int
-	at      time.Time
-}
-
-// New returns a dispatcher; Run starts it.
-func New(cfg Config) *Dispatcher {
+// New opens (creating them if needed) the delivery queue and the
+// dead-letter bucket on nc's JetStream; Run sends.
+func New(ctx context.Context, nc *nats.Conn, cfg Config) (*Dispatcher, error) {
 	if cfg.Client == nil {
 		cfg.Client = &http.Client{Timeout: 10 * time.Second}
 	}
@@ -126,71 +147,139 @@ func New(cfg Config) *Dispatcher {
 	if cfg.Workers == 0 {
 		cfg.Workers = 4
 	}
+	if cfg.Replicas == 0 {
+		cfg.Replicas = 1
+	}
 	if cfg.Log == nil {
 		cfg.Log = zap.NewNop()
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Dispatcher{cfg: cfg, queue: make(chan job, 10_000), dead: map[string]DeadLetter{}}
+	log := cfg.Log
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncErrHandler(func(_ jetstream.JetStream, m *nats.Msg, err error) {
+		log.Warn("webhook not queued", zap.String("delivery", m.Header.Get(HeaderDelivery)), zap.Error(err))
+	}))
+	if err != nil {
+		return nil, fmt.Errorf("webhook queue: %w", err)
+	}
+	if _, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name: StreamName, Subjects: []string{subject}, Retention: jetstream.WorkQueuePolicy,
+		Storage: jetstream.FileStorage, Replicas: cfg.Replicas, Duplicates: DedupeWindow,
+	}); err != nil {
+		return nil, fmt.Errorf("webhook queue %s: %w", StreamName, err)
+	}
+	dead, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket: DeadBucket, Storage: jetstream.FileStorage, Replicas: cfg.Replicas,
+		Description: "webhook deliveries that kept failing",
+	})
+	if err != nil {
+		return nil, fmt.Errorf("webhook dead letters %s: %w", DeadBucket, err)
+	}
+	return &Dispatcher{cfg: cfg, js: js, dead: dead}, nil
 }
 
-// Enqueue schedules a delivery (dropped with a log line if the queue is full:
-// the alert stays in the recipient's queue and SSE stream).
+// Enqueue queues a delivery without waiting; the queue drops an id it has
+// seen within DedupeWindow. A delivery that cannot be queued is logged (the
+// alert stays in the recipient's queue and SSE stream).
 func (d *Dispatcher) Enqueue(del Delivery) {
-	select {
-	case d.queue <- job{d: del, attempt: 1}:
-	default:
-		d.cfg.Log.Warn("webhook queue full", zap.String("delivery", del.ID))
+	d.publish(del, del.ID)
+}
+
+func (d *Dispatcher) publish(del Delivery, msgID string) {
+	m := nats.NewMsg(subject)
+	m.Data = del.Body
+	m.Header.Set(HeaderDelivery, del.ID)
+	m.Header.Set(hdrURL, del.URL)
+	m.Header.Set(hdrRecipient, del.Recipient)
+	m.Header.Set(jetstream.MsgIDHeader, msgID)
+	if _, err := d.js.PublishMsgAsync(m); err != nil {
+		d.cfg.Log.Warn("webhook not queued", zap.String("delivery", del.ID), zap.Error(err))
 	}
 }
 
 // Run delivers until ctx ends, then waits for its workers.
 func (d *Dispatcher) Run(ctx context.Context) error {
+	cons, err := d.js.CreateOrUpdateConsumer(ctx, StreamName, jetstream.ConsumerConfig{
+		Durable: consumer, AckPolicy: jetstream.AckExplicitPolicy, MaxDeliver: -1,
+		AckWait: d.cfg.Client.Timeout + 20*time.Second, MaxAckPending: 10_000,
+	})
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("webhook consumer: %w", err)
+	}
 	var wg sync.WaitGroup
+	errs := make(chan error, d.cfg.Workers)
 	for range d.cfg.Workers {
+		it, err := cons.Messages(jetstream.PullMaxMessages(1))
+		if err != nil {
+			errs <- fmt.Errorf("webhook consumer: %w", err)
+			break
+		}
+		stop := context.AfterFunc(ctx, it.Stop)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			defer stop()
+			defer it.Stop()
 			for {
-				select {
-				case <-ctx.Done():
+				m, err := it.Next()
+				if err != nil {
+					if ctx.Err() == nil && !errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+						errs <- fmt.Errorf("webhook consumer: %w", err)
+					}
 					return
-				case j := <-d.queue:
-					d.attempt(ctx, j)
 				}
+				d.attempt(ctx, m)
 			}
 		}()
 	}
 	wg.Wait()
-	return nil
+	select {
+	case err := <-errs:
+		return err
+	default:
+		return nil
+	}
 }
 
-func (d *Dispatcher) attempt(ctx context.Context, j job) {
-	if wait := time.Until(j.at); wait > 0 {
-		select {
-		case <-time.After(wait):
-		case <-ctx.Done():
-			return
-		}
+// attempt sends one queued delivery and acknowledges, reschedules or
+// dead-letters it.
+func (d *Dispatcher) attempt(ctx context.Context, m jetstream.Msg) {
+	h := m.Headers()
+	del := Delivery{ID: h.Get(HeaderDelivery), URL: h.Get(hdrURL), Recipient: h.Get(hdrRecipient), Body: m.Data()}
+	attempt := 1
+	if meta, err := m.Metadata(); err == nil {
+		attempt = int(meta.NumDelivered)
 	}
-	status, retryAfter, err := d.send(ctx, j.d)
+	status, retryAfter, err := d.send(ctx, del)
 	if err == nil {
+		d.settle(m.Ack, del)
 		return
 	}
+	if ctx.Err() != nil {
+		return // redelivered after the restart
+	}
 	host := ""
-	if u, perr := url.Parse(j.d.URL); perr == nil {
+	if u, perr := url.Parse(del.URL); perr == nil {
 		host = u.Host
 	}
 	permanent := status >= 400 && status < 500 && status != http.StatusRequestTimeout && status != http.StatusTooManyRequests
-	if permanent || j.attempt >= d.cfg.MaxAttempts {
-		d.mu.Lock()
-		d.dead[j.d.ID] = DeadLetter{Delivery: j.d, Attempts: j.attempt, LastError: err.Error(), LastStatus: status, FailedAt: d.cfg.Now().UTC()}
-		d.mu.Unlock()
-		d.cfg.Log.Warn("webhook dead letter", zap.String("delivery", j.d.ID), zap.String("host", host), zap.Int("status", status), zap.Int("attempts", j.attempt))
+	if permanent || attempt >= d.cfg.MaxAttempts {
+		dl := deadLetter{DeadLetter: DeadLetter{Delivery: del, Attempts: attempt, LastError: err.Error(), LastStatus: status, FailedAt: d.cfg.Now().UTC()}, Body: del.Body}
+		b, _ := json.Marshal(dl)
+		if _, perr := d.dead.Put(ctx, deadKey(del.ID), b); perr != nil {
+			d.cfg.Log.Error("webhook dead letter not kept; the delivery stays queued", zap.String("delivery", del.ID), zap.Error(perr))
+			d.settle(func() error { return m.NakWithDelay(d.cfg.MaxBackoff) }, del)
+			return
+		}
+		d.cfg.Log.Warn("webhook dead letter", zap.String("delivery", del.ID), zap.String("host", host), zap.Int("status", status), zap.Int("attempts", attempt))
+		d.settle(m.Term, del)
 		return
 	}
-	backoff := d.cfg.BaseBackoff << min(j.attempt-1, 20)
+	backoff := d.cfg.BaseBackoff << min(attempt-1, 20)
 	if backoff > d.cfg.MaxBackoff || backoff <= 0 {
 		backoff = d.cfg.MaxBackoff
 	}
@@ -198,14 +287,15 @@ func (d *Dispatcher) attempt(ctx context.Context, j job) {
 	if retryAfter > backoff {
 		backoff = retryAfter
 	}
-	j.attempt++
-	j.at = time.Now().Add(backoff)
-	go func() {
-		select {
-		case d.queue <- j:
-		case <-ctx.Done():
-		}
-	}()
+	d.settle(func() error { return m.NakWithDelay(backoff) }, del)
+}
+
+// settle tells the queue what became of a delivery; if that fails, the
+// queue sends it again after its acknowledgement wait.
+func (d *Dispatcher) settle(fn func() error, del Delivery) {
+	if err := fn(); err != nil {
+		d.cfg.Log.Warn("webhook queue not updated; the delivery will be sent again", zap.String("delivery", del.ID), zap.Error(err))
+	}
 }
 
 func (d *Dispatcher) send(ctx context.Context, del Delivery) (int, time.Duration, error) {
@@ -233,31 +323,67 @@ func (d *Dispatcher) send(ctx context.Context, del Delivery) (int, time.Duration
 	return resp.StatusCode, ra, fmt.Errorf("status %d", resp.StatusCode)
 }
 
-// DeadLetters lists what kept failing, oldest first.
-func (d *Dispatcher) DeadLetters() []DeadLetter {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	out := make([]DeadLetter, 0, len(d.dead))
-	for _, dl := range d.dead {
-		out = append(out, dl)
-	}
-	for i := 1; i < len(out); i++ {
-		for j := i; j > 0 && out[j].FailedAt.Before(out[j-1].FailedAt); j-- {
-			out[j], out[j-1] = out[j-1], out[j]
-		}
-	}
-	return out
+// deadLetter is a dead letter as kept in the bucket, with its body.
+type deadLetter struct {
+	DeadLetter
+	Body []byte `json:"body"`
 }
 
-// Retry takes a dead letter back into the queue.
-func (d *Dispatcher) Retry(id string) error {
-	d.mu.Lock()
-	dl, ok := d.dead[id]
-	delete(d.dead, id)
-	d.mu.Unlock()
-	if !ok {
+// deadKey is a valid bucket key for any delivery id.
+func deadKey(id string) string { return base64.RawURLEncoding.EncodeToString([]byte(id)) }
+
+// DeadLetters lists what kept failing, oldest first.
+func (d *Dispatcher) DeadLetters(ctx context.Context) ([]DeadLetter, error) {
+	keys, err := d.dead.ListKeys(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("dead letters: %w", err)
+	}
+	defer keys.Stop() //nolint:errcheck
+	out := []DeadLetter{}
+	for k := range keys.Keys() {
+		dl, err := d.deadLetter(ctx, k)
+		if errors.Is(err, ErrUnknownDelivery) {
+			continue // retried meanwhile
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, dl.DeadLetter)
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].FailedAt.Before(out[j].FailedAt) })
+	return out, nil
+}
+
+func (d *Dispatcher) deadLetter(ctx context.Context, key string) (deadLetter, error) {
+	e, err := d.dead.Get(ctx, key)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return deadLetter{}, ErrUnknownDelivery
+	}
+	if err != nil {
+		return deadLetter{}, fmt.Errorf("dead letter: %w", err)
+	}
+	var dl deadLetter
+	if err := json.Unmarshal(e.Value(), &dl); err != nil {
+		return deadLetter{}, fmt.Errorf("dead letter %s: %w", key, err)
+	}
+	dl.Delivery.Body = dl.Body
+	return dl, nil
+}
+
+// Retry takes a dead letter back into the queue, as a new first attempt.
+func (d *Dispatcher) Retry(ctx context.Context, id string) error {
+	dl, err := d.deadLetter(ctx, deadKey(id))
+	if errors.Is(err, ErrUnknownDelivery) {
 		return fmt.Errorf("%w: %s", ErrUnknownDelivery, id)
 	}
-	d.Enqueue(dl.Delivery)
+	if err != nil {
+		return err
+	}
+	if err := d.dead.Delete(ctx, deadKey(id)); err != nil {
+		return fmt.Errorf("retry %s: %w", id, err)
+	}
+	// A new queue id: the original one may still be in the de-duplication
+	// window. The partner still sees the same Relais-Delivery id.
+	d.publish(dl.Delivery, id+"/retry/"+strconv.FormatInt(time.Now().UnixNano(), 10))
 	return nil
 }

@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -9,6 +10,10 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/relais-health/relais/infra/natsembed"
 )
 
 var secret = []byte("partner-secret")
@@ -26,18 +31,68 @@ func receiver(t *testing.T, status func(n int32) int) (*httptest.Server, *atomic
 	return srv, &n
 }
 
-func run(t *testing.T, d *Dispatcher) {
+// server starts a real embedded NATS server with JetStream on dir.
+func server(t *testing.T, dir string) *nats.Conn {
+	nc, _ := serverStop(t, dir)
+	return nc
+}
+
+// serverStop is server with a stop (also run at cleanup).
+func serverStop(t *testing.T, dir string) (*nats.Conn, func()) {
+	t.Helper()
+	srv, err := natsembed.Start(natsembed.Config{DataDir: dir, Port: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := nats.Connect(srv.ClientURL())
+	if err != nil {
+		srv.Shutdown()
+		t.Fatal(err)
+	}
+	stop := func() { nc.Close(); srv.Shutdown() }
+	t.Cleanup(stop)
+	return nc, stop
+}
+
+func dispatcher(t *testing.T, nc *nats.Conn, cfg Config) *Dispatcher {
+	t.Helper()
+	cfg.Secret = secret
+	d, err := New(t.Context(), nc, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// run runs d until the returned stop is called (or the test ends).
+func run(t *testing.T, d *Dispatcher) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { d.Run(ctx); close(done) }() //nolint:errcheck
-	t.Cleanup(func() {
+	go func() {
+		defer close(done)
+		if err := d.Run(ctx); err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	stop = func() {
 		cancel()
 		select {
 		case <-done:
 		case <-time.After(5 * time.Second):
 			t.Error("Run did not stop")
 		}
-	})
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+func deadLetters(t *testing.T, d *Dispatcher) []DeadLetter {
+	t.Helper()
+	dl, err := d.DeadLetters(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dl
 }
 
 func waitFor(t *testing.T, cond func() bool) {
@@ -70,21 +125,89 @@ func TestDeliveriesAreSignedRetriedAndDeadLettered(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			srv, n := receiver(t, tt.status)
-			d := New(Config{Secret: secret, MaxAttempts: 4, BaseBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond})
+			d := dispatcher(t, server(t, t.TempDir()), Config{MaxAttempts: 4, BaseBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond})
 			run(t, d)
 			d.Enqueue(Delivery{ID: "a1", URL: srv.URL, Body: []byte(`{"alert":"x"}`)})
-			waitFor(t, func() bool { return n.Load() == tt.calls && (!tt.deadLast || len(d.DeadLetters()) == 1) })
-			time.Sleep(20 * time.Millisecond)
+			waitFor(t, func() bool { return n.Load() == tt.calls && (!tt.deadLast || len(deadLetters(t, d)) == 1) })
+			time.Sleep(50 * time.Millisecond)
 			if n.Load() != tt.calls {
 				t.Fatalf("%d calls, want %d", n.Load(), tt.calls)
 			}
-			if tt.deadLast {
-				if err := d.Retry("a1"); err != nil {
-					t.Fatal(err)
+			if !tt.deadLast {
+				if dl := deadLetters(t, d); len(dl) != 0 {
+					t.Fatalf("dead letters after a success: %+v", dl)
 				}
-				waitFor(t, func() bool { return n.Load() > tt.calls })
+				return
 			}
+			if dl := deadLetters(t, d)[0]; dl.Delivery.ID != "a1" || dl.Attempts != int(tt.calls) {
+				t.Fatalf("dead letter %+v, want a1 after %d attempts", dl, tt.calls)
+			}
+			if err := d.Retry(t.Context(), "a1"); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, func() bool { return n.Load() > tt.calls })
 		})
+	}
+}
+
+// A delivery being retried, and a dead letter, outlive a restart of Relais
+// and of its server.
+func TestPendingDeliveriesAndDeadLettersSurviveARestart(t *testing.T) {
+	dir := t.TempDir()
+	var up atomic.Bool
+	var delivered atomic.Int32
+	srv, n := receiver(t, func(int32) int {
+		if up.Load() {
+			delivered.Add(1)
+			return 204
+		}
+		return 503
+	})
+	gone, _ := receiver(t, func(int32) int { return 410 })
+
+	nc, shutdown := serverStop(t, dir)
+	d := dispatcher(t, nc, Config{MaxAttempts: 1000, BaseBackoff: 20 * time.Millisecond, MaxBackoff: 50 * time.Millisecond})
+	stop := run(t, d)
+	d.Enqueue(Delivery{ID: "pending", URL: srv.URL, Body: []byte(`{"alert":"p"}`)})
+	d.Enqueue(Delivery{ID: "dead", URL: gone.URL, Recipient: "pharm-1", Body: []byte(`{"alert":"d"}`)})
+	waitFor(t, func() bool { return n.Load() >= 2 && len(deadLetters(t, d)) == 1 })
+	stop()
+	shutdown()
+
+	// Restart on the same directory.
+	nc2 := server(t, dir)
+	up.Store(true)
+	d2 := dispatcher(t, nc2, Config{MaxAttempts: 1000, BaseBackoff: 20 * time.Millisecond, MaxBackoff: 50 * time.Millisecond})
+	run(t, d2)
+	waitFor(t, func() bool { return delivered.Load() == 1 })
+	dl := deadLetters(t, d2)
+	if len(dl) != 1 || dl[0].Delivery.ID != "dead" || dl[0].LastStatus != 410 || dl[0].Delivery.Recipient != "pharm-1" {
+		t.Fatalf("dead letters after restart: %+v", dl)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if delivered.Load() != 1 {
+		t.Fatalf("the pending delivery arrived %d times", delivered.Load())
+	}
+}
+
+func TestTheSameDeliveryIsQueuedOnce(t *testing.T) {
+	srv, n := receiver(t, func(int32) int { return 204 })
+	d := dispatcher(t, server(t, t.TempDir()), Config{})
+	for range 3 {
+		d.Enqueue(Delivery{ID: "same", URL: srv.URL, Body: []byte(`{}`)})
+	}
+	run(t, d)
+	waitFor(t, func() bool { return n.Load() >= 1 })
+	time.Sleep(100 * time.Millisecond)
+	if n.Load() != 1 {
+		t.Fatalf("%d deliveries of one id", n.Load())
+	}
+}
+
+func TestRetryOfAnUnknownDeadLetter(t *testing.T) {
+	d := dispatcher(t, server(t, t.TempDir()), Config{})
+	if err := d.Retry(t.Context(), "nope"); !errors.Is(err, ErrUnknownDelivery) {
+		t.Fatalf("got %v", err)
 	}
 }
 

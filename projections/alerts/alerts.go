@@ -95,6 +95,8 @@ type Update struct {
 	// Change: raised, acknowledged, escalated, withdrawn, thread.
 	Change string `json:"change"`
 	Alert  Alert  `json:"alert"`
+	// At is when the event that made the change was recorded.
+	At time.Time `json:"at"`
 }
 
 // maxUpdates bounds each recipient's change log kept for SSE resumption.

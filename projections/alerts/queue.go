@@ -34,7 +34,7 @@ func (p *Projection) applyAlert(ctx context.Context, e events.Event) error {
 		}
 		p.alerts[a.ID] = a
 		p.byRecipient[a.RecipientID] = append(p.byRecipient[a.RecipientID], a.ID)
-		notes = p.recordLocked(a, "raised", e.Position)
+		notes = p.recordLocked(a, "raised", e)
 		// The consent may have been revoked between the cause and this
 		// alert reaching the ledger: withdraw it at once.
 		if cat, partner := p.st.partners[a.RecipientID]; partner && a.ClientID != "" && !p.st.client(a.ClientID).consented(cat) {
@@ -43,18 +43,18 @@ func (p *Projection) applyAlert(ctx context.Context, e events.Event) error {
 	case *events.AlertAcknowledged:
 		if a := p.alerts[v.AlertID]; a != nil && !a.Acknowledged {
 			a.Acknowledged, a.AcknowledgedBy, a.AcknowledgedAt, a.Position = true, v.ActorID, e.OccurredAt, e.Position
-			notes = p.recordLocked(a, "acknowledged", e.Position)
+			notes = p.recordLocked(a, "acknowledged", e)
 		}
 	case *events.AlertEscalated:
 		if a := p.alerts[v.AlertID]; a != nil && a.EscalatedTo == "" {
 			a.EscalatedTo, a.Position = v.EscalatedTo, e.Position
 			p.byRecipient[v.EscalatedTo] = append(p.byRecipient[v.EscalatedTo], a.ID)
-			notes = p.recordLocked(a, "escalated", e.Position)
+			notes = p.recordLocked(a, "escalated", e)
 		}
 	case *events.AlertWithdrawn:
 		if a := p.alerts[v.AlertID]; a != nil && !a.Withdrawn {
 			a.Withdrawn, a.WithdrawReason, a.Position = true, v.Reason, e.Position
-			notes = p.recordLocked(a, "withdrawn", e.Position)
+			notes = p.recordLocked(a, "withdrawn", e)
 		}
 	}
 	p.lastPos = e.Position
@@ -72,7 +72,8 @@ func (p *Projection) applyAlert(ctx context.Context, e events.Event) error {
 
 // recordLocked logs a change for the alert's recipient and escalation
 // target and returns the updates to notify. Lock held.
-func (p *Projection) recordLocked(a *Alert, change string, pos uint64) []Update {
+func (p *Projection) recordLocked(a *Alert, change string, e events.Event) []Update {
+	pos := e.Position
 	var out []Update
 	for _, r := range []string{a.RecipientID, a.EscalatedTo} {
 		if r == "" {
@@ -82,7 +83,7 @@ func (p *Projection) recordLocked(a *Alert, change string, pos uint64) []Update 
 		if log := p.updates[r]; len(log) > 0 && log[len(log)-1].Position == pos {
 			seq = log[len(log)-1].Seq + 1
 		}
-		u := Update{Seq: seq, Position: pos, Recipient: r, Change: change, Alert: *a}
+		u := Update{Seq: seq, Position: pos, Recipient: r, Change: change, Alert: *a, At: e.RecordedAt}
 		log := append(p.updates[r], u)
 		if len(log) > maxUpdates {
 			log = log[len(log)-maxUpdates:]

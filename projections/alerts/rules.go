@@ -321,7 +321,7 @@ func (p *Projection) threadNotes(e events.Event, pl events.Payload) []Update {
 		}
 		a.Status = status
 		a.Position = e.Position
-		out = append(out, p.recordLocked(a, "thread", e.Position)...)
+		out = append(out, p.recordLocked(a, "thread", e)...)
 	}
 	return out
 }
