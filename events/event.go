@@ -339,10 +339,15 @@ func (e *Event) Canonicalize() error {
 // Decode parses stored bytes back into an event; the caller sets Position
 // and Hash from the storage metadata. It is on the replay hot path, so it
 // uses goccy/go-json (a drop-in, faster decoder) rather than encoding/json.
+//
+// Events laid out as the ledger writes them take a faster path
+// (decodeEnvelope); anything else goes through the general decoder.
 func Decode(b []byte) (Event, error) {
-	var e Event
-	if err := fastjson.Unmarshal(b, &e); err != nil {
-		return Event{}, fmt.Errorf("decode event: %w", err)
+	e, ok := decodeEnvelope(b)
+	if !ok {
+		if err := fastjson.Unmarshal(b, &e); err != nil {
+			return Event{}, fmt.Errorf("decode event: %w", err)
+		}
 	}
 	e.decoded = &decodedPayload{}
 	return e, nil

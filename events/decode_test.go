@@ -1,0 +1,103 @@
+package events
+
+import (
+	"encoding/json"
+	"reflect"
+	"testing"
+	"time"
+
+	fastjson "github.com/goccy/go-json"
+)
+
+// The fast envelope reader must read what the ledger writes, and read it
+// exactly as the general decoder does.
+func TestDecodeReadsWhatEncodeWrites(t *testing.T) {
+	base := MustNew(&ContactMade{ClientID: "c1", StaffID: "cm-1", Channel: "phone", At: time.Unix(1_700_000_000, 5).UTC(), Note: "Appel de suivi"}, cm)
+	base.Stream, base.Revision, base.RecordedAt, base.PrevHash = "client-c1", 42, time.Unix(1_700_000_100, 123456789).UTC(), "ab12"
+	tests := []struct {
+		name   string
+		mutate func(*Event)
+		fast   bool
+	}{
+		{"a plain event", func(*Event) {}, true},
+		{"with source, correlation and causation", func(e *Event) {
+			e.Source, e.CorrelationID, e.CausationID = Source{System: "HSTA", MessageID: "M1"}, "corr", "cause"
+		}, true},
+		{"a source with only a message id", func(e *Event) { e.Source = Source{MessageID: "M1"} }, true},
+		{"a source with only a system", func(e *Event) { e.Source = Source{System: "HSTA"} }, true},
+		{"the first event of a stream", func(e *Event) { e.Revision, e.PrevHash = 1, "" }, true},
+		{"a time with an offset", func(e *Event) { e.OccurredAt = time.Date(2026, 3, 1, 8, 0, 0, 0, time.FixedZone("EST", -5*3600)) }, true},
+		{"a payload with HTML characters (escaped by encoding/json)", func(e *Event) { e.Data = json.RawMessage(`{"note":"a<b"}`) }, true},
+		{"an actor with an accent (written by encoding/json)", func(e *Event) { e.Actor.ID = "gagné" }, false},
+		{"a message id with a quote", func(e *Event) { e.Source.MessageID = `M"1` }, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := base
+			tt.mutate(&e)
+			b, err := e.Encode()
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, ok := decodeEnvelope(b)
+			if ok != tt.fast {
+				t.Errorf("fast path taken = %v, want %v", ok, tt.fast)
+			}
+			got, err := Decode(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			assertSameAsGeneral(t, b, got)
+			again, err := got.Encode()
+			if err != nil || string(again) != string(b) {
+				t.Fatalf("re-encoding changed the bytes (%v):\n%s\n%s", err, again, b)
+			}
+		})
+	}
+}
+
+// assertSameAsGeneral checks that e is what the general decoder reads from b.
+func assertSameAsGeneral(t *testing.T, b []byte, e Event) {
+	t.Helper()
+	var want Event
+	if err := fastjson.Unmarshal(b, &want); err != nil {
+		t.Fatalf("general decoder refuses what the fast path read (%v): %s", err, b)
+	}
+	got := e
+	got.decoded, want.decoded = nil, nil
+	if string(got.Data) != string(want.Data) {
+		t.Fatalf("data %s, general decoder %s", got.Data, want.Data)
+	}
+	got.Data, want.Data = nil, nil
+	if !got.OccurredAt.Equal(want.OccurredAt) || !got.RecordedAt.Equal(want.RecordedAt) {
+		t.Fatalf("times %v %v, general decoder %v %v", got.OccurredAt, got.RecordedAt, want.OccurredAt, want.RecordedAt)
+	}
+	got.OccurredAt, want.OccurredAt, got.RecordedAt, want.RecordedAt = time.Time{}, time.Time{}, time.Time{}, time.Time{}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("fast path read %+v, general decoder %+v", got, want)
+	}
+}
+
+func FuzzDecodeEnvelopeMatchesGeneralDecoder(f *testing.F) {
+	e := MustNew(&ClientFlagged{ClientID: "c1", Programme: "defi-sante"}, cm, WithSource("HSTA", "M1"), WithCorrelation("a", "b"))
+	e.Stream, e.Revision, e.PrevHash = "client-c1", 3, "ff"
+	b, _ := e.Encode()
+	f.Add(b)
+	f.Add([]byte(`{"id":"x","type":"t","schema_version":01,"stream":"s","revision":1,"occurred_at":"2026-01-01T00:00:00Z","recorded_at":"2026-01-01T00:00:00Z","actor":{"id":"a","role":"r"},"prev_hash":"","data":{}}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		e, ok := decodeEnvelope(b)
+		if !ok {
+			return
+		}
+		var want Event
+		if err := fastjson.Unmarshal(b, &want); err != nil {
+			// The one difference allowed: the payload is checked when it
+			// is decoded, not here.
+			if json.Valid(e.Data) && json.Valid(b) {
+				t.Fatalf("fast path read what the general decoder refuses (%v): %s", err, b)
+			}
+			return
+		}
+		assertSameAsGeneral(t, b, e)
+	})
+}
