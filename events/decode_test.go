@@ -101,3 +101,29 @@ func FuzzDecodeEnvelopeMatchesGeneralDecoder(f *testing.F) {
 		assertSameAsGeneral(t, b, e)
 	})
 }
+
+// Validation refuses a payload field the type does not have; reading a
+// stored event does not check it again (it was checked when written).
+func TestUnknownPayloadFieldIsRefusedOnWriteNotOnRead(t *testing.T) {
+	e := MustNew(&ClientFlagged{ClientID: "c1", Programme: "defi-sante"}, cm)
+	e.Stream, e.Revision = "client-c1", 1
+	e.Data = json.RawMessage(`{"client_id":"c1","colour":"red","programme":"defi-sante"}`)
+	b, err := e.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	read, err := Decode(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := read.Validate(); err == nil {
+		t.Fatal("validation accepted an unknown payload field")
+	}
+	p, err := read.Payload()
+	if err != nil {
+		t.Fatalf("reading a stored event: %v", err)
+	}
+	if f := p.(*ClientFlagged); f.ClientID != "c1" || f.Programme != "defi-sante" {
+		t.Fatalf("read %+v", f)
+	}
+}
