@@ -17,6 +17,7 @@ const (
 	codeBatchDuplicate       = 10201 // atomic publish batch contains duplicate message id
 	codeDuplicateMsgConflict = 10158 // duplicate message id is in process
 	codeInsufficientStorage  = 10047 // insufficient storage resources available
+	codeInsufficientRes      = 10023 // insufficient resources (a full disk, measured)
 	codeStorageFailed        = 10077 // message store failure
 )
 
@@ -48,8 +49,8 @@ func mapErr(err error) error {
 		return err
 	}
 	switch apiCode(err) {
-	case codeInsufficientStorage, codeStorageFailed:
-		return fmt.Errorf("%w: storage: %w", ledger.ErrUnavailable, err)
+	case codeInsufficientStorage, codeInsufficientRes, codeStorageFailed:
+		return fmt.Errorf("%w: out of storage (disk full, or the JetStream storage limit reached): %w", ledger.ErrUnavailable, err)
 	}
 	return fmt.Errorf("%w: %w", ledger.ErrUnavailable, err)
 }
