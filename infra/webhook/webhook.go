@@ -198,50 +198,73 @@ func (d *Dispatcher) publish(del Delivery, msgID string) {
 	}
 }
 
-// Run delivers until ctx ends, then waits for its workers.
+// Run delivers until ctx ends, then waits for its workers. A consumer
+// that fails (the server restarting, the consumer deleted by hand) is
+// logged and opened again; Run itself fails only if it cannot start.
 func (d *Dispatcher) Run(ctx context.Context) error {
+	if _, err := d.consumer(ctx); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+	var wg sync.WaitGroup
+	for range d.cfg.Workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d.work(ctx)
+		}()
+	}
+	wg.Wait()
+	return nil
+}
+
+func (d *Dispatcher) consumer(ctx context.Context) (jetstream.Consumer, error) {
 	cons, err := d.js.CreateOrUpdateConsumer(ctx, StreamName, jetstream.ConsumerConfig{
 		Durable: consumer, AckPolicy: jetstream.AckExplicitPolicy, MaxDeliver: -1,
 		AckWait: d.cfg.Client.Timeout + 20*time.Second, MaxAckPending: 10_000,
 	})
 	if err != nil {
+		return nil, fmt.Errorf("webhook consumer: %w", err)
+	}
+	return cons, nil
+}
+
+// work is one delivery worker: it pulls one delivery at a time until ctx
+// ends, reopening the consumer after a failure.
+func (d *Dispatcher) work(ctx context.Context) {
+	for ctx.Err() == nil {
+		err := d.pull(ctx)
 		if ctx.Err() != nil {
-			return nil
+			return
 		}
+		d.cfg.Log.Warn("webhook consumer failed; reopening", zap.Error(err))
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+func (d *Dispatcher) pull(ctx context.Context) error {
+	cons, err := d.consumer(ctx)
+	if err != nil {
+		return err
+	}
+	it, err := cons.Messages(jetstream.PullMaxMessages(1))
+	if err != nil {
 		return fmt.Errorf("webhook consumer: %w", err)
 	}
-	var wg sync.WaitGroup
-	errs := make(chan error, d.cfg.Workers)
-	for range d.cfg.Workers {
-		it, err := cons.Messages(jetstream.PullMaxMessages(1))
+	defer it.Stop()
+	stop := context.AfterFunc(ctx, it.Stop)
+	defer stop()
+	for {
+		m, err := it.Next()
 		if err != nil {
-			errs <- fmt.Errorf("webhook consumer: %w", err)
-			break
+			return fmt.Errorf("webhook consumer: %w", err)
 		}
-		stop := context.AfterFunc(ctx, it.Stop)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer stop()
-			defer it.Stop()
-			for {
-				m, err := it.Next()
-				if err != nil {
-					if ctx.Err() == nil && !errors.Is(err, jetstream.ErrMsgIteratorClosed) {
-						errs <- fmt.Errorf("webhook consumer: %w", err)
-					}
-					return
-				}
-				d.attempt(ctx, m)
-			}
-		}()
-	}
-	wg.Wait()
-	select {
-	case err := <-errs:
-		return err
-	default:
-		return nil
+		d.attempt(ctx, m)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/relais-health/relais/infra/natsembed"
 )
@@ -201,6 +202,31 @@ func TestTheSameDeliveryIsQueuedOnce(t *testing.T) {
 	time.Sleep(100 * time.Millisecond)
 	if n.Load() != 1 {
 		t.Fatalf("%d deliveries of one id", n.Load())
+	}
+}
+
+// A consumer deleted under a running dispatcher is opened again.
+func TestDeliveriesGoOnAfterTheConsumerIsDeleted(t *testing.T) {
+	srv, n := receiver(t, func(int32) int { return 204 })
+	nc := server(t, t.TempDir())
+	d := dispatcher(t, nc, Config{Workers: 2})
+	run(t, d)
+	d.Enqueue(Delivery{ID: "before", URL: srv.URL, Body: []byte(`{}`)})
+	waitFor(t, func() bool { return n.Load() == 1 })
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := js.DeleteConsumer(t.Context(), StreamName, consumer); err != nil {
+		t.Fatal(err)
+	}
+	d.Enqueue(Delivery{ID: "after", URL: srv.URL, Body: []byte(`{}`)})
+	deadline := time.Now().Add(15 * time.Second)
+	for n.Load() < 2 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n.Load() != 2 {
+		t.Fatalf("%d deliveries after the consumer was deleted, want 2", n.Load())
 	}
 }
 
