@@ -103,6 +103,7 @@ func newApp(ctx context.Context, b *backend, log *zap.Logger, cfg appConfig) (*a
 		{Name: "caseload", L: b.Store, P: a.loads, Log: log, Snapshots: cfg.snapshots},
 		{Name: "reports", L: b.Store, P: a.reps, Log: log, Snapshots: cfg.snapshots},
 	}
+	a.fan.dirR = a.runners[0]
 	a.intake, err = edintake.New(b.Store, a.index, edintake.Config{Facilities: cfg.facilities, PatientSecret: cfg.secret, KeyAuthorities: []string{"RAMQ"}})
 	if err != nil {
 		return nil, err
@@ -161,7 +162,10 @@ type fanout struct {
 	log   *zap.Logger
 	hooks *webhook.Dispatcher
 	dir   *directory.Directory
-	live  atomic.Bool
+	// dirR runs dir: a webhook lookup waits until the directory has read
+	// as far as the change (the partner registered before it).
+	dirR *projections.Runner
+	live atomic.Bool
 }
 
 func (f *fanout) Notify(u alerts.Update) {
@@ -176,7 +180,18 @@ func (f *fanout) Notify(u alerts.Update) {
 	// recent ones (a change applied just before a crash may not have been
 	// queued; the queue drops those it already holds).
 	recent := !u.At.IsZero() && time.Since(u.At) < webhook.DedupeWindow-5*time.Minute
-	if e, ok := f.dir.Get(u.Recipient); ok && e.WebhookURL != "" && u.Change != "thread" && (f.live.Load() || recent) {
+	if u.Change == "thread" || !f.live.Load() && !recent {
+		return
+	}
+	if f.dirR != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err := f.dirR.WaitFor(ctx, u.Position)
+		cancel()
+		if err != nil {
+			f.log.Warn("webhook: directory behind; recipient looked up as it stands", zap.String("recipient", u.Recipient), zap.Error(err))
+		}
+	}
+	if e, ok := f.dir.Get(u.Recipient); ok && e.WebhookURL != "" {
 		f.hooks.Enqueue(webhook.Delivery{ID: fmt.Sprintf("%s-%d", u.Alert.ID, u.Seq), URL: e.WebhookURL, Recipient: u.Recipient, Body: ev.Data})
 	}
 }
