@@ -41,13 +41,19 @@ func newReportCmd(g *globals) *cobra.Command {
 					return reports.WriteHighUtilizersCSV(cmd.OutOrStdout(), rows)
 				}
 				w := cmd.OutOrStdout()
-				fmt.Fprintf(w, "%4s  %-24s %7s %8s  %-10s %s\n", "rank", "client / patient", "visits", "ED h", "last", "enrolled")
-				for _, row := range rows {
-					who := row.ClientID
-					if who == "" {
-						who = row.PatientKey
+				who := func(row reports.Row) string {
+					if row.ClientID != "" {
+						return row.ClientID
 					}
-					fmt.Fprintf(w, "%4d  %-24s %7d %8.1f  %-10s %v\n", row.Rank, who, row.Visits, row.EDHours, row.LastVisit.Format(time.DateOnly), row.Enrolled)
+					return row.PatientKey
+				}
+				width := len("client / patient")
+				for _, row := range rows {
+					width = max(width, len(who(row)))
+				}
+				fmt.Fprintf(w, "%4s  %-*s %7s %8s  %-10s %s\n", "rank", width, "client / patient", "visits", "ED h", "last", "enrolled")
+				for _, row := range rows {
+					fmt.Fprintf(w, "%4d  %-*s %7d %8.1f  %-10s %v\n", row.Rank, width, who(row), row.Visits, row.EDHours, row.LastVisit.Format(time.DateOnly), row.Enrolled)
 				}
 				return nil
 			})
