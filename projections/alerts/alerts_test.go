@@ -333,3 +333,23 @@ func countType(t *testing.T, l ledger.Ledger, typ string) int {
 	}
 	return n
 }
+
+// An A40 merge moves a visit's thread to the surviving client: a later
+// correction of that visit names the surviving client.
+func TestMergeMovesTheThreadToTheSurvivingClient(t *testing.T) {
+	w := newWorld(t)
+	w.hl7(&events.EDVisitStarted{Visit: visit("c2", "V3"), ArrivedAt: time.Now(), Reason: "Chute"})
+	q := w.queue("oncall-defi-sante", count(1))
+	if q[0].ClientID != "c2" {
+		t.Fatalf("arrival alert for %q, want c2", q[0].ClientID)
+	}
+	w.ctl++
+	put(t, w.l, "patient-merge-1", []events.Option{events.WithSource("HSTA", itoa(w.ctl)), events.WithOccurredAt(time.Now())},
+		&events.PatientMerged{Facility: "HSTA", SurvivingKey: "pkc1", MergedKey: "pkc2", SurvivingClient: "c1", MergedClient: "c2"})
+	w.hl7(&events.EDVisitUpdated{Visit: visit("c1", "V3"), Reason: "Fracture de la hanche"})
+	q = w.queue("oncall-defi-sante", count(2))
+	amended := q[0]
+	if amended.Kind != "ed.arrival.amended" || amended.Amends != q[1].ID || amended.ClientID != "c1" || !strings.Contains(amended.Summary, "c1") {
+		t.Fatalf("after the merge the correction should amend the arrival for c1: %+v", amended)
+	}
+}
