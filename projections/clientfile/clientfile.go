@@ -17,7 +17,6 @@
 package clientfile
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -93,8 +92,9 @@ func (p *Projection) Apply(_ context.Context, e events.Event) error {
 // stranger reports, without decoding the payload, that e is an encounter
 // event of someone who is not a client (most of the hospital feed): it
 // names no client, its patient key is linked to none and no file holds the
-// visit. Stored payloads are canonical JSON (events.Canonical), where a
-// field name followed by a colon cannot occur inside a string.
+// visit. It reads the top-level members of the stored canonical JSON
+// (events.Canonical) without allocating; anything it cannot read that way
+// is decoded.
 func (p *Projection) stranger(e events.Event) bool {
 	switch e.Type {
 	case events.TypeEDVisitStarted, events.TypeEDVisitUpdated, events.TypeEDVisitEnded, events.TypeEDVisitCancelled,
@@ -102,38 +102,41 @@ func (p *Projection) stranger(e events.Event) bool {
 	default:
 		return false
 	}
-	if e.SchemaVersion != events.CurrentVersion(e.Type) || bytes.Contains(e.Data, []byte(`"client_id":`)) {
+	if e.SchemaVersion != events.CurrentVersion(e.Type) {
 		return false
 	}
-	key, ok1 := stringField(e.Data, "patient_key")
-	facility, ok2 := stringField(e.Data, "facility")
-	number, ok3 := stringField(e.Data, "visit_number")
-	if !ok1 || !ok2 || !ok3 {
+	var key, facility, number []byte
+	ok := members(e.Data, func(k, v []byte) bool {
+		var dst *[]byte
+		switch string(k) {
+		case "client_id":
+			return false
+		case "patient_key":
+			dst = &key
+		case "facility":
+			dst = &facility
+		case "visit_number":
+			dst = &number
+		case "identifier", "arrived_at", "reason", "reason_category", "ended_at", "disposition", "trigger",
+			"admitted_at", "unit", "discharged_at":
+			return true
+		default:
+			return false // not a member of these payloads: let the decoder judge
+		}
+		s, ok := plainString(v)
+		*dst = s
+		return ok
+	})
+	if !ok || key == nil || facility == nil || number == nil {
 		return false
 	}
 	p.mu.RLock()
 	defer p.mu.RUnlock()
-	if _, linked := p.st.Keys[p.st.resolve(key)]; linked {
+	if p.st.linked(key) {
 		return false
 	}
 	_, held := p.st.holders[visitRef(facility, number)]
 	return !held
-}
-
-// stringField finds "name":"value" in canonical JSON and returns value when
-// it has no escape.
-func stringField(data []byte, name string) (string, bool) {
-	tag := `"` + name + `":"`
-	i := bytes.Index(data, []byte(tag))
-	if i < 0 {
-		return "", false
-	}
-	rest := data[i+len(tag):]
-	j := bytes.IndexByte(rest, '"')
-	if j < 0 || bytes.IndexByte(rest[:j], '\\') >= 0 {
-		return "", false
-	}
-	return string(rest[:j]), true
 }
 
 // Position is the global position of the last applied event.

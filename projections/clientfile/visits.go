@@ -1,7 +1,6 @@
 package clientfile
 
 import (
-	"hash/fnv"
 	"slices"
 	"time"
 
@@ -61,8 +60,10 @@ func cancel(x *Visit, v *events.EDVisitCancelled, at time.Time) {
 }
 
 // resolve follows merges from a patient key to the key that stands now.
-func (s *state) resolve(key string) string {
-	for range maxAliasHops {
+func (s *state) resolve(key string) string { return s.resolveHops(key, maxAliasHops) }
+
+func (s *state) resolveHops(key string, hops int) string {
+	for range hops {
 		next, ok := s.Aliases[key]
 		if !ok {
 			break
@@ -72,14 +73,31 @@ func (s *state) resolve(key string) string {
 	return key
 }
 
-// visitRef identifies an encounter (a 64-bit FNV-1a hash of facility and
-// visit number); a holder is always checked to hold the very visit.
-func visitRef(facility, number string) uint64 {
-	h := fnv.New64a()
-	h.Write([]byte(facility))
-	h.Write([]byte{0})
-	h.Write([]byte(number))
-	return h.Sum64()
+// linked reports whether the patient key (once merges are followed) belongs
+// to a client; it is resolve and a look-up in Keys without copying key.
+func (s *state) linked(key []byte) bool {
+	if next, ok := s.Aliases[string(key)]; ok {
+		_, linked := s.Keys[s.resolveHops(next, maxAliasHops-1)]
+		return linked
+	}
+	_, linked := s.Keys[string(key)]
+	return linked
+}
+
+// visitRef identifies an encounter (a 64-bit FNV-1a hash of facility, a
+// zero byte and visit number); a holder is always checked to hold the very
+// visit.
+func visitRef[T string | []byte](facility, number T) uint64 {
+	const prime = 1099511628211
+	h := uint64(14695981039346656037)
+	for i := range len(facility) {
+		h = (h ^ uint64(facility[i])) * prime
+	}
+	h *= prime // the zero byte
+	for i := range len(number) {
+		h = (h ^ uint64(number[i])) * prime
+	}
+	return h
 }
 
 // in shares one copy of a repeated string (facility, reason, staff id...).
