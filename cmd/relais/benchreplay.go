@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"sync/atomic"
 	"time"
 
@@ -38,6 +39,7 @@ func newBenchReplayCmd() *cobra.Command {
 	var people []int
 	var years int
 	var asJSON bool
+	var cpuProfile string
 	cmd := &cobra.Command{
 		Use:   "replay",
 		Short: "rebuild every projection over a simulated ledger beside a raw JetStream ordered-consumer read of the same stream; events/s, ratio, peak memory per size",
@@ -45,7 +47,7 @@ func newBenchReplayCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var out []replayBench
 			for _, n := range people {
-				r, err := benchReplay(cmd.Context(), n, years, os.Stderr)
+				r, err := benchReplay(cmd.Context(), n, years, cpuProfile, os.Stderr)
 				if err != nil {
 					return err
 				}
@@ -68,10 +70,11 @@ func newBenchReplayCmd() *cobra.Command {
 	cmd.Flags().IntSliceVar(&people, "people", []int{200_000, 900_000}, "simulated population sizes (900,000 people over 3 years write about 5,000,000 events)")
 	cmd.Flags().IntVar(&years, "years", 3, "years of simulated history")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	cmd.Flags().StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the Relais rebuild (the last size's) to this file")
 	return cmd
 }
 
-func benchReplay(ctx context.Context, people, years int, progressW io.Writer) (replayBench, error) {
+func benchReplay(ctx context.Context, people, years int, cpuProfile string, progressW io.Writer) (replayBench, error) {
 	res := replayBench{Clients: people, Target: 0.7}
 	dir, err := os.MkdirTemp("", "relais-bench-replay-")
 	if err != nil {
@@ -146,6 +149,17 @@ func benchReplay(ctx context.Context, people, years int, progressW io.Writer) (r
 	}()
 	set := newProjectionSet()
 	bar = progress.New(progressW, "replay", sim.Events, true)
+	if cpuProfile != "" {
+		f, err := os.Create(cpuProfile)
+		if err != nil {
+			return res, err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return res, err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	t1 := time.Now()
 	err = st.Subscribe(ctx, 1, func(ctx context.Context, e events.Event) error {
 		if e.Position%4096 == 0 {
@@ -154,6 +168,13 @@ func benchReplay(ctx context.Context, people, years int, progressW io.Writer) (r
 		return set.apply(ctx, e)
 	}, ledger.StopAtHead())
 	el := time.Since(t1)
+	if cpuProfile != "" {
+		pprof.StopCPUProfile()
+		if f, err := os.Create(cpuProfile + ".heap"); err == nil {
+			pprof.Lookup("heap").WriteTo(f, 0)
+			f.Close()
+		}
+	}
 	close(stop)
 	bar.Done()
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/relais-health/relais/events"
 	"github.com/relais-health/relais/projections/caseload"
 	"github.com/relais-health/relais/projections/clientfile"
+	"github.com/relais-health/relais/projections/directory"
 	"github.com/relais-health/relais/projections/reports"
 )
 
@@ -96,11 +97,55 @@ func heapInUse() uint64 {
 	return m.HeapAlloc
 }
 
+// stored returns e as a subscription hands it over: decoded from the bytes
+// the ledger stores, its payload not yet decoded (the first projection to
+// ask decodes it, the others share it).
+func stored(b *testing.B, e events.Event) events.Event {
+	raw, err := e.Encode()
+	if err != nil {
+		b.Fatal(err)
+	}
+	d, err := events.Decode(raw)
+	if err != nil {
+		b.Fatal(err)
+	}
+	d.Position, d.Raw = e.Position, raw
+	return d
+}
+
+type applier interface {
+	Apply(context.Context, events.Event) error
+}
+
+// applyAll folds the batch into each projection, in the order the replay
+// feeds them, and returns the time, allocations and bytes it took.
+func applyAll(b *testing.B, batch []events.Event, ps []applier) (time.Duration, uint64, uint64) {
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	start := time.Now()
+	for _, e := range batch {
+		for _, p := range ps {
+			if err := p.Apply(context.Background(), e); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	el := time.Since(start)
+	runtime.ReadMemStats(&after)
+	return el, after.Mallocs - before.Mallocs, after.TotalAlloc - before.TotalAlloc
+}
+
 // BenchmarkReplay replays a synthetic territory (RELAIS_BENCH_EVENTS
-// events, default 200,000) into each projection and reports the time per
-// event and the heap the projection holds afterwards, e.g.
+// events, default 200,000) into each projection and reports the time,
+// allocations and bytes per event of Apply alone, and the heap the
+// projection holds afterwards, e.g.
 //
 //	RELAIS_BENCH_EVENTS=5000000 go test -run - -bench Replay -benchtime 1x ./projections/reports
+//
+// The events are decoded from their stored bytes as a subscription hands
+// them over. Each projection alone gets them with the payload already
+// decoded (the fold's own cost); "all" feeds every projection of a replay
+// in turn, as cmd/relais does, and so includes decoding each payload once.
 func BenchmarkReplay(b *testing.B) {
 	n := 200_000
 	if s := os.Getenv("RELAIS_BENCH_EVENTS"); s != "" {
@@ -110,35 +155,53 @@ func BenchmarkReplay(b *testing.B) {
 		}
 	}
 	type proj interface {
-		Apply(context.Context, events.Event) error
+		applier
 		Digest() string
 	}
 	for _, c := range []struct {
-		name string
-		make func() proj
+		name   string
+		decode bool
+		make   func() []applier
 	}{
-		{"reports", func() proj { return reports.New(reports.Config{}) }},
-		{"clientfile", func() proj { return clientfile.New() }},
-		{"caseload", func() proj { return caseload.New(caseload.Config{}) }},
+		{"reports", false, func() []applier { return []applier{reports.New(reports.Config{})} }},
+		{"clientfile", false, func() []applier { return []applier{clientfile.New()} }},
+		{"caseload", false, func() []applier { return []applier{caseload.New(caseload.Config{})} }},
+		{"all", true, func() []applier {
+			return []applier{directory.New(), clientfile.New(), caseload.New(caseload.Config{}), reports.New(reports.Config{})}
+		}},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			for range b.N {
 				base := heapInUse()
-				p := c.make()
+				ps := c.make()
 				var apply time.Duration
+				var allocs, bytes uint64
 				count := 0
+				batch := make([]events.Event, 0, 1024)
+				flush := func() {
+					el, a, by := applyAll(b, batch, ps)
+					apply, allocs, bytes = apply+el, allocs+a, bytes+by
+					count += len(batch)
+					batch = batch[:0]
+				}
 				territory(n, func(e events.Event) {
-					start := time.Now()
-					if err := p.Apply(context.Background(), e); err != nil {
-						b.Fatal(err)
+					e = stored(b, e)
+					if !c.decode {
+						if _, err := e.Payload(); err != nil {
+							b.Fatal(err)
+						}
 					}
-					apply += time.Since(start)
-					count++
+					if batch = append(batch, e); len(batch) == cap(batch) {
+						flush()
+					}
 				})
+				flush()
 				held := heapInUse() - base
 				b.ReportMetric(float64(apply.Nanoseconds())/float64(count), "ns/event")
+				b.ReportMetric(float64(allocs)/float64(count), "allocs/event")
+				b.ReportMetric(float64(bytes)/float64(count), "B/event")
 				b.ReportMetric(float64(held)/(1<<20), "MB-held")
-				if r, ok := p.(*reports.Projection); ok {
+				if r, ok := ps[len(ps)-1].(*reports.Projection); ok && len(ps) == 1 {
 					s := r.Stats()
 					b.ReportMetric(float64(s.Visits), "visits")
 					b.ReportMetric(float64(s.Patients), "patients")
@@ -146,7 +209,12 @@ func BenchmarkReplay(b *testing.B) {
 					r.HighUtilizers(reports.Query{End: end})
 					b.ReportMetric(float64(time.Since(start).Milliseconds()), "ms/list")
 				}
-				runtime.KeepAlive(p)
+				for _, p := range ps {
+					if d, ok := p.(proj); ok {
+						_ = d.Digest()
+					}
+				}
+				runtime.KeepAlive(ps)
 			}
 		})
 	}
