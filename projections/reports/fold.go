@@ -16,6 +16,9 @@ var used = map[string]bool{
 	events.TypeObjectiveAbandoned: true,
 }
 
+// maxAliasHops bounds how far a chain of merged patient keys is followed.
+const maxAliasHops = 32
+
 // Visit flags.
 const (
 	fStarted    uint8 = 1 << iota // an ED registration (A04) was received
@@ -96,32 +99,11 @@ func unix(t time.Time) int64 {
 }
 
 func (s *state) apply(pl events.Payload, occurred time.Time) {
-	at := unix(occurred)
+	if x := encounterOf(pl); x != nil {
+		s.encounter(pl.EventType(), x)
+		return
+	}
 	switch v := pl.(type) {
-	case *events.EDVisitStarted:
-		r, c := s.reason(v.Reason), s.category(v.ReasonCategory)
-		s.visit(v.Visit, func(x *visit) {
-			x.Arrived, x.Reason, x.Category = unix(v.ArrivedAt), r, c
-			x.Flags |= fStarted
-		})
-	case *events.EDVisitUpdated:
-		r, c := s.reason(v.Reason), s.category(v.ReasonCategory)
-		s.visit(v.Visit, func(x *visit) {
-			if r != 0 {
-				x.Reason = r
-			}
-			if c != 0 {
-				x.Category = c
-			}
-		})
-	case *events.EDVisitEnded:
-		s.visit(v.Visit, func(x *visit) { x.Ended = unix(v.EndedAt) })
-	case *events.HospitalAdmitted:
-		s.visit(v.Visit, func(x *visit) { x.Admitted = unix(v.AdmittedAt) })
-	case *events.HospitalDischarged:
-		s.visit(v.Visit, func(x *visit) { x.Flags |= fDischarged })
-	case *events.EDVisitCancelled:
-		s.visit(v.Visit, func(x *visit) { cancel(x, v.Trigger) })
 	case *events.PatientMerged:
 		s.merge(v)
 	case *events.ClientRegistered:
@@ -129,7 +111,44 @@ func (s *state) apply(pl events.Payload, occurred time.Time) {
 			s.link(s.patient(s.resolve(k)), v.ClientID)
 		}
 	default:
-		s.applyClient(pl, at)
+		s.applyClient(pl, unix(occurred))
+	}
+}
+
+// encounter folds an encounter event of type typ.
+func (s *state) encounter(typ string, x *encounter) {
+	pt := s.patientOf(x.key)
+	if len(x.client) > 0 {
+		s.linkBytes(pt, x.client)
+	} else if x.ident && pt.Client == "" {
+		if pt.Ident == nil || pt.Ident.Authority != string(x.authority) || pt.Ident.Value != string(x.value) {
+			pt.Ident = &events.Identifier{Authority: s.internBytes(x.authority), Value: string(x.value)}
+		}
+	}
+	var v *visit
+	switch typ {
+	case events.TypeEDVisitStarted:
+		r, c := s.reason(x.reason), s.category(x.category)
+		v = pt.visit(x.facility, x.number)
+		v.Arrived, v.Reason, v.Category = x.at, r, c
+		v.Flags |= fStarted
+	case events.TypeEDVisitUpdated:
+		r, c := s.reason(x.reason), s.category(x.category)
+		v = pt.visit(x.facility, x.number)
+		if r != 0 {
+			v.Reason = r
+		}
+		if c != 0 {
+			v.Category = c
+		}
+	case events.TypeEDVisitEnded:
+		pt.visit(x.facility, x.number).Ended = x.at
+	case events.TypeHospitalAdmitted:
+		pt.visit(x.facility, x.number).Admitted = x.at
+	case events.TypeHospitalDischarged:
+		pt.visit(x.facility, x.number).Flags |= fDischarged
+	case events.TypeEDVisitCancelled:
+		cancel(pt.visit(x.facility, x.number), string(x.trigger))
 	}
 }
 
@@ -187,26 +206,16 @@ func (s *state) applyClient(pl events.Payload, at int64) {
 	}
 }
 
-// visit finds (or starts) the encounter in its patient's history and lets
-// fn update it.
-func (s *state) visit(v events.Visit, fn func(*visit)) {
-	pt := s.patient(s.resolve(v.PatientKey))
-	if v.ClientID != "" {
-		s.link(pt, v.ClientID)
-	} else if v.Identifier != nil && pt.Client == "" {
-		if pt.Ident == nil || *pt.Ident != *v.Identifier {
-			pt.Ident = &events.Identifier{Authority: s.intern(v.Identifier.Authority), Value: v.Identifier.Value}
-		}
-	}
-	id := visitID(v.Facility, v.VisitNumber)
+// visit finds (or starts) the encounter in the patient's history.
+func (pt *patient) visit(facility, number []byte) *visit {
+	id := visitID(facility, number)
 	for i := len(pt.Visits) - 1; i >= 0; i-- {
 		if pt.Visits[i].ID == id {
-			fn(&pt.Visits[i])
-			return
+			return &pt.Visits[i]
 		}
 	}
 	pt.Visits = append(pt.Visits, visit{ID: id})
-	fn(&pt.Visits[len(pt.Visits)-1])
+	return &pt.Visits[len(pt.Visits)-1]
 }
 
 // link records that the patient is a client; a client's hospital
@@ -214,6 +223,14 @@ func (s *state) visit(v events.Visit, fn func(*visit)) {
 func (s *state) link(pt *patient, clientID string) {
 	if pt.Client != clientID {
 		pt.Client = clientID
+	}
+	pt.Ident = nil
+}
+
+// linkBytes is link without copying clientID when it is already recorded.
+func (s *state) linkBytes(pt *patient, clientID []byte) {
+	if pt.Client != string(clientID) {
+		pt.Client = string(clientID)
 	}
 	pt.Ident = nil
 }
@@ -267,8 +284,10 @@ func (s *state) patient(key string) *patient {
 }
 
 // resolve follows merges from a patient key to the key that stands now.
-func (s *state) resolve(key string) string {
-	for range 32 {
+func (s *state) resolve(key string) string { return s.resolveHops(key, maxAliasHops) }
+
+func (s *state) resolveHops(key string, hops int) string {
+	for range hops {
 		next, ok := s.Aliases[key]
 		if !ok {
 			break
@@ -278,17 +297,30 @@ func (s *state) resolve(key string) string {
 	return key
 }
 
+// patientOf is patient(resolve(key)) without copying key unless a new
+// patient is recorded under it.
+func (s *state) patientOf(key []byte) *patient {
+	if next, ok := s.Aliases[string(key)]; ok {
+		return s.patient(s.resolveHops(next, maxAliasHops-1))
+	}
+	if pt, ok := s.Patients[string(key)]; ok {
+		return pt
+	}
+	return s.patient(string(key))
+}
+
 // reason interns a reason text.
-func (s *state) reason(r string) uint32 {
-	if r == "" {
+func (s *state) reason(b []byte) uint32 {
+	if len(b) == 0 {
 		return 0
 	}
-	if i, ok := s.reasonIdx[r]; ok {
+	if i, ok := s.reasonIdx[string(b)]; ok {
 		return i
 	}
 	if len(s.Reasons) >= math.MaxUint32 {
 		return 0
 	}
+	r := string(b)
 	i := uint32(len(s.Reasons))
 	s.Reasons = append(s.Reasons, r)
 	s.reasonIdx[r] = i
@@ -297,16 +329,17 @@ func (s *state) reason(r string) uint32 {
 
 // category interns a reason category; past 65,535 distinct categories new
 // ones are recorded as none.
-func (s *state) category(c string) uint16 {
-	if c == "" {
+func (s *state) category(b []byte) uint16 {
+	if len(b) == 0 {
 		return 0
 	}
-	if i, ok := s.categoryIdx[c]; ok {
+	if i, ok := s.categoryIdx[string(b)]; ok {
 		return i
 	}
 	if len(s.Categories) >= math.MaxUint16 {
 		return 0
 	}
+	c := string(b)
 	i := uint16(len(s.Categories))
 	s.Categories = append(s.Categories, c)
 	s.categoryIdx[c] = i
@@ -320,4 +353,12 @@ func (s *state) intern(v string) string {
 	}
 	s.strings[v] = v
 	return v
+}
+
+// internBytes is intern without copying v when it is known.
+func (s *state) internBytes(v []byte) string {
+	if x, ok := s.strings[string(v)]; ok {
+		return x
+	}
+	return s.intern(string(v))
 }

@@ -26,7 +26,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"hash/fnv"
 	"sync"
 	"time"
 
@@ -78,6 +77,15 @@ func (p *Projection) Apply(_ context.Context, e events.Event) error {
 		p.mu.Lock()
 		p.advance(e.Position)
 		p.mu.Unlock()
+		return nil
+	}
+	if x, ok := readEncounter(&e); ok {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if e.Position == 0 || e.Position > p.st.Position {
+			p.st.encounter(e.Type, &x)
+			p.advance(e.Position)
+		}
 		return nil
 	}
 	pl, err := e.Payload()
@@ -170,11 +178,17 @@ func (p *Projection) Stats() Stats {
 	return s
 }
 
-// visitID identifies an encounter within a patient's history.
-func visitID(facility, number string) uint64 {
-	h := fnv.New64a()
-	h.Write([]byte(facility))
-	h.Write([]byte{0})
-	h.Write([]byte(number))
-	return h.Sum64()
+// visitID identifies an encounter within a patient's history: the 64-bit
+// FNV-1a hash of facility, a zero byte and visit number.
+func visitID[T string | []byte](facility, number T) uint64 {
+	const prime = 1099511628211
+	h := uint64(14695981039346656037)
+	for i := range len(facility) {
+		h = (h ^ uint64(facility[i])) * prime
+	}
+	h *= prime // the zero byte
+	for i := range len(number) {
+		h = (h ^ uint64(number[i])) * prime
+	}
+	return h
 }
