@@ -106,7 +106,7 @@ func (p *Projection) stranger(e events.Event) bool {
 		return false
 	}
 	var key, facility, number []byte
-	ok := members(e.Data, func(k, v []byte) bool {
+	ok := events.Members(e.Data, func(k, v []byte) bool {
 		var dst *[]byte
 		switch string(k) {
 		case "client_id":
@@ -123,7 +123,7 @@ func (p *Projection) stranger(e events.Event) bool {
 		default:
 			return false // not a member of these payloads: let the decoder judge
 		}
-		s, ok := plainString(v)
+		s, ok := events.PlainString(v)
 		*dst = s
 		return ok
 	})
@@ -135,7 +135,7 @@ func (p *Projection) stranger(e events.Event) bool {
 	if p.st.linked(key) {
 		return false
 	}
-	_, held := p.st.holders[visitRef(facility, number)]
+	_, held := p.st.holders[events.VisitHash(facility, number)]
 	return !held
 }
 
@@ -230,7 +230,7 @@ func (p *Projection) Restore(b []byte) error {
 		for i := range f.Visits {
 			v := &f.Visits[i]
 			st.internVisit(v)
-			st.holders[visitRef(v.Facility, v.VisitNumber)] = id
+			st.holders[events.VisitHash(v.Facility, v.VisitNumber)] = id
 		}
 		for i := range f.History {
 			f.History[i].Type, f.History[i].Subject = st.in(f.History[i].Type), st.in(f.History[i].Subject)

@@ -84,22 +84,6 @@ func (s *state) linked(key []byte) bool {
 	return linked
 }
 
-// visitRef identifies an encounter (a 64-bit FNV-1a hash of facility, a
-// zero byte and visit number); a holder is always checked to hold the very
-// visit.
-func visitRef[T string | []byte](facility, number T) uint64 {
-	const prime = 1099511628211
-	h := uint64(14695981039346656037)
-	for i := range len(facility) {
-		h = (h ^ uint64(facility[i])) * prime
-	}
-	h *= prime // the zero byte
-	for i := range len(number) {
-		h = (h ^ uint64(number[i])) * prime
-	}
-	return h
-}
-
 // in shares one copy of a repeated string (facility, reason, staff id...).
 func (s *state) in(v string) string {
 	if v == "" {
@@ -129,7 +113,7 @@ func (s *state) visit(v events.Visit, fn func(*Visit)) {
 	} else {
 		client = s.Keys[key]
 	}
-	ref := visitRef(v.Facility, v.VisitNumber)
+	ref := events.VisitHash(v.Facility, v.VisitNumber)
 	holder, held := s.holders[ref]
 	if held && !s.Files[holder].hasVisit(v.Facility, v.VisitNumber) {
 		held = false // another visit with the same hash
@@ -169,7 +153,7 @@ func (s *state) takeVisit(holder, facility, number string) Visit {
 	}
 	x := f.Visits[i]
 	f.Visits = slices.Delete(f.Visits, i, i+1)
-	delete(s.holders, visitRef(facility, number))
+	delete(s.holders, events.VisitHash(facility, number))
 	return x
 }
 
@@ -183,7 +167,7 @@ func (s *state) putVisit(client string, x Visit) {
 		i--
 	}
 	f.Visits = slices.Insert(f.Visits, i, x)
-	s.holders[visitRef(x.Facility, x.VisitNumber)] = client
+	s.holders[events.VisitHash(x.Facility, x.VisitNumber)] = client
 }
 
 func visitTime(x Visit) time.Time {

@@ -28,7 +28,7 @@ const (
 
 // visit is the compact record of one encounter (40 bytes).
 type visit struct {
-	ID       uint64 // visitID(facility, visit number)
+	ID       uint64 // events.VisitHash(facility, visit number)
 	Arrived  int64  // Unix seconds of the ED arrival; 0 unknown
 	Ended    int64  // left the ED without admission; 0 unknown
 	Admitted int64  // admitted to hospital; 0 not admitted
@@ -208,7 +208,7 @@ func (s *state) applyClient(pl events.Payload, at int64) {
 
 // visit finds (or starts) the encounter in the patient's history.
 func (pt *patient) visit(facility, number []byte) *visit {
-	id := visitID(facility, number)
+	id := events.VisitHash(facility, number)
 	for i := len(pt.Visits) - 1; i >= 0; i-- {
 		if pt.Visits[i].ID == id {
 			return &pt.Visits[i]

@@ -177,18 +177,3 @@ func (p *Projection) Stats() Stats {
 	}
 	return s
 }
-
-// visitID identifies an encounter within a patient's history: the 64-bit
-// FNV-1a hash of facility, a zero byte and visit number.
-func visitID[T string | []byte](facility, number T) uint64 {
-	const prime = 1099511628211
-	h := uint64(14695981039346656037)
-	for i := range len(facility) {
-		h = (h ^ uint64(facility[i])) * prime
-	}
-	h *= prime // the zero byte
-	for i := range len(number) {
-		h = (h ^ uint64(number[i])) * prime
-	}
-	return h
-}

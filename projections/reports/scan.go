@@ -1,9 +1,7 @@
 package reports
 
 import (
-	"bytes"
 	"time"
-	"unicode/utf8"
 
 	"github.com/relais-health/relais/events"
 )
@@ -51,7 +49,7 @@ func readEncounter(e *events.Event) (encounter, bool) {
 	reasons := e.Type == events.TypeEDVisitStarted || e.Type == events.TypeEDVisitUpdated
 	var seen uint8
 	cancelled, discharged := e.Type == events.TypeEDVisitCancelled, e.Type == events.TypeHospitalDischarged
-	ok := members(e.Data, func(k, v []byte) bool {
+	ok := events.Members(e.Data, func(k, v []byte) bool {
 		var dst *[]byte
 		var ignored []byte
 		switch string(k) {
@@ -99,7 +97,7 @@ func readEncounter(e *events.Event) (encounter, bool) {
 		default:
 			return false // not a member of the type: let the decoder judge
 		}
-		s, ok := plainString(v)
+		s, ok := events.PlainString(v)
 		*dst = s
 		return ok
 	})
@@ -109,7 +107,7 @@ func readEncounter(e *events.Event) (encounter, bool) {
 
 func (x *encounter) readIdentifier(v []byte) bool {
 	x.ident, x.authority, x.value = true, nil, nil
-	return members(v, func(k, v []byte) bool {
+	return events.Members(v, func(k, v []byte) bool {
 		var dst *[]byte
 		switch string(k) {
 		case "authority":
@@ -119,7 +117,7 @@ func (x *encounter) readIdentifier(v []byte) bool {
 		default:
 			return false
 		}
-		s, ok := plainString(v)
+		s, ok := events.PlainString(v)
 		*dst = s
 		return ok
 	})
@@ -159,7 +157,7 @@ func encounterOf(pl events.Payload) *encounter {
 // that layout with valid fields; the caller then decodes the payload, which
 // says what is wrong.
 func unixRFC3339(v []byte) (int64, bool) {
-	b, ok := plainString(v)
+	b, ok := events.PlainString(v)
 	if !ok || len(b) < len("2006-01-02T15:04:05Z") || b[4] != '-' || b[7] != '-' || b[10] != 'T' || b[13] != ':' || b[16] != ':' {
 		return 0, false
 	}
@@ -228,128 +226,3 @@ func daysIn(month, year int) int {
 	}
 	return 31
 }
-
-func members(data []byte, fn func(key, val []byte) bool) bool {
-	if len(data) < 2 || data[0] != '{' {
-		return false
-	}
-	if len(data) == 2 {
-		return data[1] == '}'
-	}
-	i := 1
-	for {
-		kend := stringEnd(data, i)
-		if kend < 0 || kend >= len(data) || data[kend] != ':' {
-			return false
-		}
-		key := data[i+1 : kend-1]
-		if bytes.IndexByte(key, '\\') >= 0 {
-			return false
-		}
-		vend := valueEnd(data, kend+1)
-		if vend < 0 || vend >= len(data) || !fn(key, data[kend+1:vend]) {
-			return false
-		}
-		switch data[vend] {
-		case ',':
-			i = vend + 1
-		case '}':
-			return vend == len(data)-1
-		default:
-			return false
-		}
-	}
-}
-
-// stringEnd returns the index just past the JSON string starting at i, or
-// -1.
-func stringEnd(data []byte, i int) int {
-	if i >= len(data) || data[i] != '"' {
-		return -1
-	}
-	for j := i + 1; ; j++ {
-		k := bytes.IndexByte(data[j:], '"')
-		if k < 0 {
-			return -1
-		}
-		j += k
-		escaped := false
-		for b := j - 1; b > i && data[b] == '\\'; b-- {
-			escaped = !escaped
-		}
-		if !escaped {
-			return j + 1
-		}
-	}
-}
-
-// valueEnd returns the index just past the JSON value starting at i (a
-// string, an object or array with what it holds, or a scalar), or -1.
-func valueEnd(data []byte, i int) int {
-	if i >= len(data) {
-		return -1
-	}
-	switch data[i] {
-	case '"':
-		return stringEnd(data, i)
-	case '{', '[':
-		depth := 0
-		for j := i; j < len(data); j++ {
-			switch data[j] {
-			case '"':
-				if j = stringEnd(data, j); j < 0 {
-					return -1
-				}
-				j--
-			case '{', '[':
-				depth++
-			case '}', ']':
-				if depth--; depth == 0 {
-					return j + 1
-				}
-			}
-		}
-		return -1
-	}
-	j := i
-	for j < len(data) && data[j] != ',' && data[j] != '}' && data[j] != ']' {
-		j++
-	}
-	if j == i {
-		return -1
-	}
-	return j
-}
-
-// plainString returns the text of a JSON string value that holds no
-// escape, no control character and only valid UTF-8 (what a decoder would
-// return unchanged).
-func plainString(v []byte) ([]byte, bool) {
-	if len(v) < 2 || v[0] != '"' || v[len(v)-1] != '"' {
-		return nil, false
-	}
-	v = v[1 : len(v)-1]
-	var seen byte
-	for _, c := range v {
-		seen |= plainClass[c]
-	}
-	return v, seen&notPlain == 0 && (seen&nonASCII == 0 || utf8.Valid(v))
-}
-
-const (
-	notPlain = 1 << iota // a control character, quote or backslash
-	nonASCII
-)
-
-// plainClass classes each byte for plainString.
-var plainClass = func() (t [256]byte) {
-	for c := range t {
-		switch {
-		case c < 0x20 || c == '"' || c == '\\':
-			t[c] = notPlain
-		case c >= 0x80:
-			t[c] = nonASCII
-		}
-	}
-	return t
-}()

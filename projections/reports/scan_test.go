@@ -2,22 +2,11 @@ package reports
 
 import (
 	"bytes"
-	"hash/fnv"
 	"testing"
 	"time"
 
 	"github.com/relais-health/relais/events"
 )
-
-func TestVisitIDIsFNV1aOfFacilityZeroAndNumber(t *testing.T) {
-	for _, c := range [][2]string{{"", ""}, {"HSTA", "V1-2"}, {"Hôpital", "0123456789"}} {
-		h := fnv.New64a()
-		h.Write([]byte(c[0] + "\x00" + c[1]))
-		if got, want := visitID(c[0], c[1]), h.Sum64(); got != want || visitID([]byte(c[0]), []byte(c[1])) != want {
-			t.Errorf("visitID(%q, %q) = %x, want %x", c[0], c[1], got, want)
-		}
-	}
-}
 
 var encounterTypes = []string{events.TypeEDVisitStarted, events.TypeEDVisitUpdated, events.TypeEDVisitEnded,
 	events.TypeEDVisitCancelled, events.TypeHospitalAdmitted, events.TypeHospitalDischarged}

@@ -1,16 +1,18 @@
-package clientfile
+package events
 
 import (
 	"bytes"
 	"unicode/utf8"
 )
 
-// members calls fn with the key and raw value of each member of the JSON
+// Members calls fn with the key and raw value of each member of the JSON
 // object data, in order, while fn returns true. It reads canonical JSON
-// only (no whitespace, keys without escapes) and reports false for
-// anything else, or when fn stopped it: the caller then decodes the
-// payload the ordinary way.
-func members(data []byte, fn func(key, val []byte) bool) bool {
+// only (what Canonical writes: no whitespace; keys must be plain strings,
+// see PlainString) and
+// reports false for anything else, or when fn stopped it: the caller then
+// decodes the payload the ordinary way. Projections use it to read the
+// few fields they need of a stored payload without decoding it.
+func Members(data []byte, fn func(key, val []byte) bool) bool {
 	if len(data) < 2 || data[0] != '{' {
 		return false
 	}
@@ -23,8 +25,8 @@ func members(data []byte, fn func(key, val []byte) bool) bool {
 		if kend < 0 || kend >= len(data) || data[kend] != ':' {
 			return false
 		}
-		key := data[i+1 : kend-1]
-		if bytes.IndexByte(key, '\\') >= 0 {
+		key, plain := PlainString(data[i:kend])
+		if !plain {
 			return false
 		}
 		vend := valueEnd(data, kend+1)
@@ -94,6 +96,9 @@ func valueEnd(data []byte, i int) int {
 	}
 	j := i
 	for j < len(data) && data[j] != ',' && data[j] != '}' && data[j] != ']' {
+		if c := data[j]; c == ' ' || c == '\t' || c == '\n' || c == '\r' {
+			return -1 // not canonical
+		}
 		j++
 	}
 	if j == i {
@@ -102,22 +107,51 @@ func valueEnd(data []byte, i int) int {
 	return j
 }
 
-// plainString returns the text of a JSON string value that holds no
+// PlainString returns the text of a JSON string value that holds no
 // escape, no control character and only valid UTF-8 (what a decoder would
-// return unchanged).
-func plainString(v []byte) ([]byte, bool) {
+// return unchanged); false otherwise.
+func PlainString(v []byte) ([]byte, bool) {
 	if len(v) < 2 || v[0] != '"' || v[len(v)-1] != '"' {
 		return nil, false
 	}
 	v = v[1 : len(v)-1]
-	ascii := true
+	var seen byte
 	for _, c := range v {
+		seen |= plainClass[c]
+	}
+	return v, seen&notPlain == 0 && (seen&nonASCII == 0 || utf8.Valid(v))
+}
+
+const (
+	notPlain = 1 << iota // a control character, quote or backslash
+	nonASCII
+)
+
+// plainClass classes each byte for PlainString.
+var plainClass = func() (t [256]byte) {
+	for c := range t {
 		switch {
-		case c < 0x20 || c == '\\' || c == '"':
-			return nil, false
+		case c < 0x20 || c == '"' || c == '\\':
+			t[c] = notPlain
 		case c >= 0x80:
-			ascii = false
+			t[c] = nonASCII
 		}
 	}
-	return v, ascii || utf8.Valid(v)
+	return t
+}()
+
+// VisitHash identifies an encounter: the 64-bit FNV-1a hash of facility,
+// a zero byte and visit number, from strings or bytes without converting
+// them. Projections key visits by it (and check the visit they find).
+func VisitHash[T string | []byte](facility, number T) uint64 {
+	const prime = 1099511628211
+	h := uint64(14695981039346656037)
+	for i := range len(facility) {
+		h = (h ^ uint64(facility[i])) * prime
+	}
+	h *= prime // the zero byte
+	for i := range len(number) {
+		h = (h ^ uint64(number[i])) * prime
+	}
+	return h
 }

@@ -2,22 +2,11 @@ package clientfile
 
 import (
 	"encoding/json"
-	"hash/fnv"
 	"testing"
 	"time"
 
 	"github.com/relais-health/relais/events"
 )
-
-func TestVisitRefIsFNV1aOfFacilityZeroAndNumber(t *testing.T) {
-	for _, c := range [][2]string{{"", ""}, {"HSTA", "V1-2"}, {"Hôpital", "0123456789"}} {
-		h := fnv.New64a()
-		h.Write([]byte(c[0] + "\x00" + c[1]))
-		if got, want := visitRef(c[0], c[1]), h.Sum64(); got != want || visitRef([]byte(c[0]), []byte(c[1])) != want {
-			t.Errorf("visitRef(%q, %q) = %x, want %x", c[0], c[1], got, want)
-		}
-	}
-}
 
 // FuzzStranger checks that a payload stranger reads without decoding it
 // names the patient key and visit that decoding it gives, and no client.
@@ -44,14 +33,14 @@ func FuzzStranger(f *testing.F) {
 			t.Fatalf("%s read as a stranger's visit, decoded as %+v", data, v.Visit)
 		}
 		var key, facility, number []byte
-		members([]byte(data), func(k, val []byte) bool {
+		events.Members([]byte(data), func(k, val []byte) bool {
 			switch string(k) {
 			case "patient_key":
-				key, _ = plainString(val)
+				key, _ = events.PlainString(val)
 			case "facility":
-				facility, _ = plainString(val)
+				facility, _ = events.PlainString(val)
 			case "visit_number":
-				number, _ = plainString(val)
+				number, _ = events.PlainString(val)
 			}
 			return true
 		})
