@@ -190,19 +190,23 @@ func (s *Store) readBatches(ctx context.Context, it jetstream.MessagesContext, o
 		if meta, err := m.Metadata(); err == nil {
 			more = int(min(meta.NumPending, uint64(cap(msgs)-1)))
 		}
+		// Pending is a hint (a record that failed its checksum is counted
+		// but never delivered): never wait long for it. One deadline for
+		// the rest of the batch, not a timer for every message.
+		bctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
 		for range more {
-			// Pending is a hint (a record that failed its checksum is
-			// counted but never delivered): never wait long for it.
-			m, err := it.Next(jetstream.NextMaxWait(50 * time.Millisecond))
-			if errors.Is(err, nats.ErrTimeout) {
+			m, err := it.Next(jetstream.NextContext(bctx))
+			if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
 				break
 			}
 			if err != nil {
+				cancel()
 				send(decodedBatch{err: mapNextErr(ctx, err)})
 				return
 			}
 			msgs = append(msgs, m)
 		}
+		cancel()
 		evs := make([]events.Event, len(msgs))
 		errs := make([]error, 2)
 		half := len(msgs) / 2
