@@ -15,44 +15,47 @@ import (
 // that is not JSON when it is decoded.
 func decodeEnvelope(b []byte) (Event, bool) {
 	var e Event
-	// Every string of the envelope is cut from one copy of its bytes: one
-	// allocation instead of one per field.
-	head := len(b)
-	if i := bytes.Index(b, []byte(`,"data":`)); i > 0 {
-		head = i
-	}
-	r := reader{b: b, s: string(b[:head])}
-	ok := r.lit(`{"id":`) && r.str(&e.ID) &&
-		r.lit(`,"type":`) && r.str(&e.Type) &&
+	r := reader{b: b}
+	ok := r.lit(`{"id":`) && r.str(fID) &&
+		r.lit(`,"type":`) && r.str(fType) &&
 		r.lit(`,"schema_version":`) && r.int(&e.SchemaVersion) &&
-		r.lit(`,"stream":`) && r.str(&e.Stream) &&
+		r.lit(`,"stream":`) && r.str(fStream) &&
 		r.lit(`,"revision":`) && r.uint(&e.Revision) &&
 		r.lit(`,"occurred_at":`) && r.time(&e.OccurredAt) &&
 		r.lit(`,"recorded_at":`) && r.time(&e.RecordedAt) &&
-		r.lit(`,"actor":{"id":`) && r.str(&e.Actor.ID) &&
-		r.lit(`,"role":`) && r.str(&e.Actor.Role) && r.lit(`}`)
+		r.lit(`,"actor":{"id":`) && r.str(fActorID) &&
+		r.lit(`,"role":`) && r.str(fActorRole) && r.lit(`}`)
 	if !ok {
 		return Event{}, false
 	}
 	if r.lit(`,"source":{`) {
+		// encoding/json omits an empty source and its empty members.
+		n := 0
 		if r.lit(`"system":`) {
-			ok = r.str(&e.Source.System) && (r.lit(`}`) || r.lit(`,"message_id":`) && r.str(&e.Source.MessageID) && r.lit(`}`))
+			ok = r.str(fSystem)
+			n += r.lastLen()
+			if ok && !r.lit(`}`) {
+				ok = r.lit(`,"message_id":`) && r.str(fMessageID) && r.lit(`}`)
+				n += r.lastLen()
+			}
 		} else {
-			ok = r.lit(`"message_id":`) && r.str(&e.Source.MessageID) && r.lit(`}`)
+			ok = r.lit(`"message_id":`) && r.str(fMessageID) && r.lit(`}`)
+			n += r.lastLen()
 		}
-		if !ok || e.Source == (Source{}) {
+		if !ok || n == 0 {
 			return Event{}, false
 		}
 	}
-	if r.lit(`,"correlation_id":`) && (!r.str(&e.CorrelationID) || e.CorrelationID == "") {
+	if r.lit(`,"correlation_id":`) && (!r.str(fCorrelation) || r.lastLen() == 0) {
 		return Event{}, false
 	}
-	if r.lit(`,"causation_id":`) && (!r.str(&e.CausationID) || e.CausationID == "") {
+	if r.lit(`,"causation_id":`) && (!r.str(fCausation) || r.lastLen() == 0) {
 		return Event{}, false
 	}
-	if !r.lit(`,"prev_hash":`) || !r.str(&e.PrevHash) || !r.lit(`,"data":`) {
+	if !r.lit(`,"prev_hash":`) || !r.str(fPrevHash) || !r.lit(`,"data":`) {
 		return Event{}, false
 	}
+	r.cut(&e)
 	// The payload runs to the envelope's closing brace.
 	data := bytes.TrimRight(r.b[r.i:], " \t\r\n")
 	if len(data) < 3 || data[len(data)-1] != '}' {
@@ -66,12 +69,76 @@ func decodeEnvelope(b []byte) (Event, bool) {
 	return e, true
 }
 
-// reader walks the bytes of an envelope; s holds a copy of its first
-// bytes, where strings are cut from.
+// reader walks the bytes of an envelope. The strings it reads are cut,
+// once the envelope's fields are all read, from one copy of their bytes:
+// one allocation instead of one per field.
 type reader struct {
-	b []byte
-	s string
-	i int
+	b    []byte
+	i    int
+	strs [12]span
+	n    int
+}
+
+// span is a string to cut from the envelope's bytes into a field.
+type span struct {
+	field      field
+	start, end int
+}
+
+// field names a string field of the envelope.
+type field uint8
+
+const (
+	fID field = iota
+	fType
+	fStream
+	fActorID
+	fActorRole
+	fSystem
+	fMessageID
+	fCorrelation
+	fCausation
+	fPrevHash
+)
+
+// lastLen is the length of the last string read.
+func (r *reader) lastLen() int {
+	if r.n == 0 {
+		return 0
+	}
+	x := r.strs[r.n-1]
+	return x.end - x.start
+}
+
+// cut copies the bytes read so far once and points every string read at
+// its part of the copy.
+func (r *reader) cut(e *Event) {
+	s := string(r.b[:r.i])
+	for _, x := range r.strs[:r.n] {
+		v := s[x.start:x.end]
+		switch x.field {
+		case fID:
+			e.ID = v
+		case fType:
+			e.Type = v
+		case fStream:
+			e.Stream = v
+		case fActorID:
+			e.Actor.ID = v
+		case fActorRole:
+			e.Actor.Role = v
+		case fSystem:
+			e.Source.System = v
+		case fMessageID:
+			e.Source.MessageID = v
+		case fCorrelation:
+			e.CorrelationID = v
+		case fCausation:
+			e.CausationID = v
+		case fPrevHash:
+			e.PrevHash = v
+		}
+	}
 }
 
 // lit consumes s if the input continues with it.
@@ -83,28 +150,36 @@ func (r *reader) lit(s string) bool {
 	return true
 }
 
-// str reads a string of printable ASCII without escapes.
-func (r *reader) str(dst *string) bool {
-	if r.i >= len(r.b) || r.b[r.i] != '"' {
+// str reads a string of printable ASCII without escapes for field f (set
+// by cut).
+func (r *reader) str(f field) bool {
+	start, end, ok := r.quoted()
+	if !ok || r.n == len(r.strs) {
 		return false
+	}
+	r.strs[r.n] = span{f, start, end}
+	r.n++
+	return true
+}
+
+// quoted reads a string of printable ASCII without escapes and returns
+// where its text starts and ends.
+func (r *reader) quoted() (start, end int, ok bool) {
+	if r.i >= len(r.b) || r.b[r.i] != '"' {
+		return 0, 0, false
 	}
 	n := bytes.IndexByte(r.b[r.i+1:], '"')
 	if n < 0 {
-		return false
+		return 0, 0, false
 	}
 	j := r.i + 1 + n
 	for _, c := range r.b[r.i+1 : j] {
 		if c < 0x20 || c > 0x7e || c == '\\' {
-			return false
+			return 0, 0, false
 		}
 	}
-	if j <= len(r.s) {
-		*dst = r.s[r.i+1 : j]
-	} else {
-		*dst = string(r.b[r.i+1 : j])
-	}
-	r.i = j + 1
-	return true
+	start, end, r.i = r.i+1, j, j+1
+	return start, end, true
 }
 
 // digits reads an unsigned decimal of up to 18 digits without leading zeros.
@@ -137,27 +212,26 @@ func (r *reader) int(dst *int) bool {
 // time reads a quoted time as time.Time's own JSON decoding does; the
 // ledger's own form (UTC, "Z") is parsed here, any other by time.
 func (r *reader) time(dst *time.Time) bool {
-	start := r.i
-	var s string
-	if !r.str(&s) {
+	start, end, ok := r.quoted()
+	if !ok {
 		return false
 	}
-	if t, ok := parseUTC(s); ok {
+	if t, ok := parseUTC(r.b[start:end]); ok {
 		*dst = t
 		return true
 	}
-	return dst.UnmarshalJSON(r.b[start:r.i]) == nil
+	return dst.UnmarshalJSON(r.b[start-1:end+1]) == nil
 }
 
 // parseUTC parses YYYY-MM-DDTHH:MM:SS[.fraction]Z with every field in
 // range, as time.RFC3339Nano would; it reports false for anything else.
-func parseUTC(s string) (time.Time, bool) {
+func parseUTC(s []byte) (time.Time, bool) {
 	if len(s) < 20 || len(s) > 30 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':' || s[len(s)-1] != 'Z' {
 		return time.Time{}, false
 	}
 	num := func(a, b int) int {
 		n := 0
-		for _, c := range []byte(s[a:b]) {
+		for _, c := range s[a:b] {
 			if c < '0' || c > '9' {
 				return -1
 			}
@@ -168,7 +242,7 @@ func parseUTC(s string) (time.Time, bool) {
 	y, mo, d, h, mi, sec := num(0, 4), num(5, 7), num(8, 10), num(11, 13), num(14, 16), num(17, 19)
 	ns := 0
 	switch frac := s[19 : len(s)-1]; {
-	case frac == "":
+	case len(frac) == 0:
 	case len(frac) < 2 || frac[0] != '.' || len(frac) > 10:
 		return time.Time{}, false
 	default:
