@@ -111,7 +111,8 @@ func (r *reader) lastLen() int {
 }
 
 // cut copies the bytes read so far once and points every string read at
-// its part of the copy.
+// its part of the copy. (A switch, not a table of field accessors: with a
+// table the event escapes to the heap, one more allocation per event.)
 func (r *reader) cut(e *Event) {
 	s := string(r.b[:r.i])
 	for _, x := range r.strs[:r.n] {
