@@ -18,14 +18,12 @@ package caseload
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"sync"
 	"time"
 
 	"github.com/relais-health/relais/events"
+	"github.com/relais-health/relais/projections"
 )
 
 const snapshotVersion = 1
@@ -132,21 +130,14 @@ func (p *Projection) Position() uint64 {
 func (p *Projection) Snapshot() ([]byte, error) {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
-	b, err := json.Marshal(p.st)
-	if err != nil {
-		return nil, fmt.Errorf("caseload: snapshot: %w", err)
-	}
-	return b, nil
+	return projections.SnapshotJSON("caseload", p.st)
 }
 
 // Restore replaces the state with a snapshot taken by Snapshot.
 func (p *Projection) Restore(b []byte) error {
 	st := newState()
-	if err := json.Unmarshal(b, st); err != nil {
-		return fmt.Errorf("caseload: restore: %w", err)
-	}
-	if st.Version != snapshotVersion {
-		return fmt.Errorf("caseload: restore: snapshot version %d, want %d", st.Version, snapshotVersion)
+	if err := projections.RestoreJSON("caseload", b, st, &st.Version, snapshotVersion); err != nil {
+		return err
 	}
 	fresh := newState()
 	if st.CaseManagers == nil {
@@ -177,11 +168,7 @@ func (p *Projection) Restore(b []byte) error {
 func (p *Projection) Digest() string {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
-	h := sha256.New()
-	if err := json.NewEncoder(h).Encode(p.st); err != nil {
-		return "error: " + err.Error()
-	}
-	return hex.EncodeToString(h.Sum(nil))
+	return projections.DigestJSON(p.st)
 }
 
 // used lists the event types the caseload folds.

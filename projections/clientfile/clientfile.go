@@ -18,13 +18,11 @@ package clientfile
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"sync"
 
 	"github.com/relais-health/relais/events"
+	"github.com/relais-health/relais/projections"
 )
 
 // snapshotVersion is the layout of Snapshot; Restore refuses others.
@@ -202,21 +200,14 @@ func (p *Projection) Clients() []string {
 func (p *Projection) Snapshot() ([]byte, error) {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
-	b, err := json.Marshal(p.st)
-	if err != nil {
-		return nil, fmt.Errorf("client file: snapshot: %w", err)
-	}
-	return b, nil
+	return projections.SnapshotJSON("client file", p.st)
 }
 
 // Restore replaces the state with a snapshot taken by Snapshot.
 func (p *Projection) Restore(b []byte) error {
 	st := newState()
-	if err := json.Unmarshal(b, st); err != nil {
-		return fmt.Errorf("client file: restore: %w", err)
-	}
-	if st.Version != snapshotVersion {
-		return fmt.Errorf("client file: restore: snapshot version %d, want %d", st.Version, snapshotVersion)
+	if err := projections.RestoreJSON("client file", b, st, &st.Version, snapshotVersion); err != nil {
+		return err
 	}
 	for _, m := range []*map[string]string{&st.Keys, &st.Aliases} {
 		if *m == nil {
@@ -247,9 +238,5 @@ func (p *Projection) Restore(b []byte) error {
 func (p *Projection) Digest() string {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
-	h := sha256.New()
-	if err := json.NewEncoder(h).Encode(p.st); err != nil {
-		return "error: " + err.Error()
-	}
-	return hex.EncodeToString(h.Sum(nil))
+	return projections.DigestJSON(p.st)
 }

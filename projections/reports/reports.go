@@ -24,12 +24,12 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"sync"
 	"time"
 
 	"github.com/relais-health/relais/events"
+	"github.com/relais-health/relais/projections"
 )
 
 const snapshotVersion = 1
@@ -129,11 +129,8 @@ func (p *Projection) Snapshot() ([]byte, error) {
 // Restore replaces the state with a snapshot taken by Snapshot.
 func (p *Projection) Restore(b []byte) error {
 	st := newState()
-	if err := json.Unmarshal(b, st); err != nil {
-		return fmt.Errorf("reports: restore: %w", err)
-	}
-	if st.Version != snapshotVersion {
-		return fmt.Errorf("reports: restore: snapshot version %d, want %d", st.Version, snapshotVersion)
+	if err := projections.RestoreJSON("reports", b, st, &st.Version, snapshotVersion); err != nil {
+		return err
 	}
 	if err := st.reindex(); err != nil {
 		return fmt.Errorf("reports: restore: %w", err)
