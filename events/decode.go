@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"time"
+	"unsafe"
 )
 
 // decodeEnvelope parses b when it is laid out exactly as the ledger's
@@ -13,9 +14,11 @@ import (
 // what it accepts it reads exactly as that decoder would — except that the
 // payload is not checked for JSON validity here: Payload reports a payload
 // that is not JSON when it is decoded.
-func decodeEnvelope(b []byte) (Event, bool) {
+//
+// owned lets the event's strings share b instead of copying it.
+func decodeEnvelope(b []byte, owned bool) (Event, bool) {
 	var e Event
-	r := reader{b: b}
+	r := reader{b: b, owned: owned}
 	ok := r.lit(`{"id":`) && r.str(fID) &&
 		r.lit(`,"type":`) && r.str(fType) &&
 		r.lit(`,"schema_version":`) && r.int(&e.SchemaVersion) &&
@@ -77,6 +80,8 @@ type reader struct {
 	i    int
 	strs [12]span
 	n    int
+	// owned: b belongs to the event; strings may share it.
+	owned bool
 }
 
 // span is a string to cut from the envelope's bytes into a field.
@@ -110,11 +115,17 @@ func (r *reader) lastLen() int {
 	return x.end - x.start
 }
 
-// cut copies the bytes read so far once and points every string read at
-// its part of the copy. (A switch, not a table of field accessors: with a
-// table the event escapes to the heap, one more allocation per event.)
+// cut copies the bytes read so far once (or, when they belong to the
+// event, shares them) and points every string read at its part. (A switch,
+// not a table of field accessors: with a table the event escapes to the
+// heap, one more allocation per event.)
 func (r *reader) cut(e *Event) {
-	s := string(r.b[:r.i])
+	var s string
+	if r.owned && r.i > 0 {
+		s = unsafe.String(&r.b[0], r.i)
+	} else {
+		s = string(r.b[:r.i])
+	}
 	for _, x := range r.strs[:r.n] {
 		v := s[x.start:x.end]
 		switch x.field {

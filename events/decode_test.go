@@ -1,10 +1,12 @@
 package events
 
 import (
+	"bytes"
 	"encoding/json"
 	"reflect"
 	"testing"
 	"time"
+	"unsafe"
 
 	fastjson "github.com/goccy/go-json"
 )
@@ -39,7 +41,7 @@ func TestDecodeReadsWhatEncodeWrites(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, ok := decodeEnvelope(b)
+			_, ok := decodeEnvelope(b, false)
 			if ok != tt.fast {
 				t.Errorf("fast path taken = %v, want %v", ok, tt.fast)
 			}
@@ -85,9 +87,12 @@ func FuzzDecodeEnvelopeMatchesGeneralDecoder(f *testing.F) {
 	f.Add(b)
 	f.Add([]byte(`{"id":"x","type":"t","schema_version":01,"stream":"s","revision":1,"occurred_at":"2026-01-01T00:00:00Z","recorded_at":"2026-01-01T00:00:00Z","actor":{"id":"a","role":"r"},"prev_hash":"","data":{}}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		e, ok := decodeEnvelope(b)
+		e, ok := decodeEnvelope(b, false)
 		if !ok {
 			return
+		}
+		if shared, _ := decodeEnvelope(bytes.Clone(b), true); !reflect.DeepEqual(stringsOf(shared), stringsOf(e)) {
+			t.Fatalf("sharing the bytes read %+v, copying them %+v", shared, e)
 		}
 		var want Event
 		if err := fastjson.Unmarshal(b, &want); err != nil {
@@ -100,6 +105,62 @@ func FuzzDecodeEnvelopeMatchesGeneralDecoder(f *testing.F) {
 		}
 		assertSameAsGeneral(t, b, e)
 	})
+}
+
+// stringsOf is the envelope's string fields.
+func stringsOf(e Event) []string {
+	return []string{e.ID, e.Type, e.Stream, e.Actor.ID, e.Actor.Role, e.Source.System, e.Source.MessageID, e.CorrelationID, e.CausationID, e.PrevHash}
+}
+
+// Decode copies what it keeps: a caller may reuse its buffer. DecodeStored
+// shares the bytes it is given (they belong to the event) and still reads
+// the same event.
+func TestDecodeCopiesAndDecodeStoredShares(t *testing.T) {
+	e := MustNew(&ClientFlagged{ClientID: "c1", Programme: "defi-sante"}, cm, WithSource("HSTA", "M1"))
+	e.Stream, e.Revision, e.PrevHash = "client-c1", 3, "ff"
+	b, err := e.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	within := func(s string, b []byte) bool {
+		p, lo := uintptr(unsafe.Pointer(unsafe.StringData(s))), uintptr(unsafe.Pointer(&b[0]))
+		return p >= lo && p < lo+uintptr(len(b))
+	}
+
+	buf := bytes.Clone(b)
+	copied, err := Decode(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if within(copied.ID, buf) {
+		t.Fatal("Decode shares the caller's buffer")
+	}
+	clear(buf[:len(buf)/2])
+	if copied.ID != e.ID || copied.Stream != "client-c1" || copied.Source.MessageID != "M1" {
+		t.Fatalf("reusing the buffer changed the event: %+v", copied)
+	}
+
+	owned := bytes.Clone(b)
+	var cache PayloadCache
+	shared, err := DecodeStored(owned, &cache)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !within(shared.ID, owned) || !within(shared.Stream, owned) {
+		t.Fatal("DecodeStored copied the stored bytes")
+	}
+	if !reflect.DeepEqual(stringsOf(shared), stringsOf(copied)) {
+		t.Fatalf("DecodeStored read %v, Decode %v", stringsOf(shared), stringsOf(copied))
+	}
+	p1, err := shared.Payload()
+	if err != nil {
+		t.Fatal(err)
+	}
+	again := shared // a copy handed to another projection
+	p2, _ := again.Payload()
+	if p1 != p2 || cache.d.v.Load() == nil {
+		t.Fatal("the copies of a stored event do not share its decoded payload")
+	}
 }
 
 // Validation refuses a payload field the type does not have; reading a

@@ -353,13 +353,45 @@ func (e *Event) Canonicalize() error {
 // Events laid out as the ledger writes them take a faster path
 // (decodeEnvelope); anything else goes through the general decoder.
 func Decode(b []byte) (Event, error) {
-	e, ok := decodeEnvelope(b)
+	return decode(b, false, nil)
+}
+
+// PayloadCache holds the decoded payload of one event read from a ledger,
+// shared by every copy of that event. DecodeStored takes one so that a
+// reader can allocate them for a whole batch at once.
+type PayloadCache struct{ d decodedPayload }
+
+// DecodeStored is Decode for bytes that belong to the event from now on —
+// a message a ledger client has just received and will not reuse: the
+// event's strings share b instead of copying it (its Data and Raw share it
+// anyway), so b must never be modified afterwards. c, when not nil, is
+// where the event caches its decoded payload.
+func DecodeStored(b []byte, c *PayloadCache) (Event, error) {
+	return decode(b, true, c)
+}
+
+func decode(b []byte, owned bool, c *PayloadCache) (Event, error) {
+	e, ok := decodeEnvelope(b, owned)
 	if !ok {
-		if err := fastjson.Unmarshal(b, &e); err != nil {
-			return Event{}, fmt.Errorf("decode event: %w", err)
+		var err error
+		if e, err = decodeGeneral(b); err != nil {
+			return Event{}, err
 		}
 	}
-	e.decoded = &decodedPayload{}
+	if c == nil {
+		c = new(PayloadCache)
+	}
+	e.decoded = &c.d
+	return e, nil
+}
+
+// decodeGeneral decodes any JSON envelope. It is its own function so that
+// the event of the fast path does not escape to the heap with this one.
+func decodeGeneral(b []byte) (Event, error) {
+	var e Event
+	if err := fastjson.Unmarshal(b, &e); err != nil {
+		return Event{}, fmt.Errorf("decode event: %w", err)
+	}
 	return e, nil
 }
 

@@ -217,6 +217,17 @@ func TestDeliveriesGoOnAfterTheConsumerIsDeleted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The receiver has it; wait for its acknowledgement to reach the queue,
+	// or deleting the consumer would lose the ack and (at least once) send
+	// "before" again.
+	waitFor(t, func() bool {
+		st, err := js.Stream(t.Context(), StreamName)
+		if err != nil {
+			return false
+		}
+		info, err := st.Info(t.Context())
+		return err == nil && info.State.Msgs == 0
+	})
 	if err := js.DeleteConsumer(t.Context(), StreamName, consumer); err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -194,8 +196,9 @@ func (s *Store) readBatches(ctx context.Context, it jetstream.MessagesContext, o
 		// but never delivered): never wait long for it. One deadline for
 		// the rest of the batch, not a timer for every message.
 		bctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+		within := jetstream.NextContext(bctx)
 		for range more {
-			m, err := it.Next(jetstream.NextContext(bctx))
+			m, err := it.Next(within)
 			if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
 				break
 			}
@@ -231,16 +234,55 @@ func (s *Store) readBatches(ctx context.Context, it jetstream.MessagesContext, o
 }
 
 func decodeMsgs(msgs []jetstream.Msg, out []events.Event) error {
+	caches := make([]events.PayloadCache, len(msgs))
 	for i, m := range msgs {
-		meta, err := m.Metadata()
+		seq, ok := streamSeq(m.Reply())
+		if !ok {
+			meta, err := m.Metadata()
+			if err != nil {
+				return fmt.Errorf("subscribe: metadata: %w", err)
+			}
+			seq = meta.Sequence.Stream
+		}
+		// nats.go gives every message its own copy of the data: the event
+		// may share it.
+		e, err := events.DecodeStored(m.Data(), &caches[i])
 		if err != nil {
-			return fmt.Errorf("subscribe: metadata: %w", err)
+			return fmt.Errorf("subscribe: position %d: %w", seq, err)
 		}
-		if out[i], err = decode(m.Data(), meta.Sequence.Stream, m.Headers().Get(HashHeader)); err != nil {
-			return fmt.Errorf("subscribe: %w", err)
-		}
+		e.Position = seq
+		e.Hash = m.Headers().Get(HashHeader)
+		e.Raw = m.Data()
+		out[i] = e
 	}
 	return nil
+}
+
+// streamSeq reads the stream sequence of a message from its JetStream
+// acknowledgement subject, as nats.go's Metadata does but without parsing
+// the rest: $JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.… (nine
+// tokens), or with <domain>.<account hash> after ACK (eleven or more).
+func streamSeq(reply string) (uint64, bool) {
+	rest, ok := strings.CutPrefix(reply, "$JS.ACK.")
+	if !ok {
+		return 0, false
+	}
+	skip := 3
+	switch n := strings.Count(reply, ".") + 1; {
+	case n == 9:
+	case n >= 11:
+		skip = 5
+	default:
+		return 0, false
+	}
+	for range skip {
+		if _, rest, ok = strings.Cut(rest, "."); !ok {
+			return 0, false
+		}
+	}
+	tok, _, _ := strings.Cut(rest, ".")
+	seq, err := strconv.ParseUint(tok, 10, 64)
+	return seq, err == nil && seq > 0
 }
 
 func mapNextErr(ctx context.Context, err error) error {
