@@ -6,6 +6,7 @@ package natsembed
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
@@ -171,6 +172,18 @@ func NewStreamSyncer(dataDir, stream string) (*StreamSyncer, error) {
 func (y *StreamSyncer) Sync() error {
 	y.mu.Lock()
 	defer y.mu.Unlock()
+	// The server numbers a new block after the last one. While the next
+	// block does not exist, the open one is still the one being written:
+	// one stat instead of listing the directory on every group commit.
+	if y.f != nil {
+		next := filepath.Join(y.dir, strconv.Itoa(blockIndex(y.last)+1)+".blk")
+		if _, err := os.Stat(next); errors.Is(err, fs.ErrNotExist) {
+			if err := y.f.Sync(); err != nil {
+				return fmt.Errorf("sync %s: %w", y.last, err)
+			}
+			return nil
+		}
+	}
 	entries, err := os.ReadDir(y.dir)
 	if err != nil {
 		return fmt.Errorf("sync %s: %w", y.dir, err)
