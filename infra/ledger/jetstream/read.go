@@ -122,6 +122,9 @@ func (s *Store) Subscribe(ctx context.Context, from uint64, fn func(context.Cont
 	// this goroutine applies the previous batch: decoding (the heavy part)
 	// runs beside the handler, in order.
 	batches := make(chan decodedBatch, 4)
+	// Applied batches go back to the reader to be filled again: a replay
+	// allocates a few batches, not one per 256 events.
+	free := make(chan []events.Event, cap(batches)+2)
 	done := make(chan struct{})
 	defer func() {
 		close(done)
@@ -129,7 +132,7 @@ func (s *Store) Subscribe(ctx context.Context, from uint64, fn func(context.Cont
 		for range batches { // let the reader finish
 		}
 	}()
-	go s.readBatches(ctx, it, batches, done, stopAt > 0)
+	go s.readBatches(ctx, it, batches, free, done, stopAt > 0)
 	for b := range batches {
 		if b.err != nil {
 			if ctx.Err() != nil || errors.Is(b.err, jetstream.ErrMsgIteratorClosed) {
@@ -144,6 +147,11 @@ func (s *Store) Subscribe(ctx context.Context, from uint64, fn func(context.Cont
 			if stopAt > 0 && e.Position >= stopAt {
 				return nil
 			}
+		}
+		clear(b.evs) // fn has its copies; hold no message bytes here
+		select {
+		case free <- b.evs[:0]:
+		default:
 		}
 	}
 	return nil
@@ -163,8 +171,9 @@ type decodedBatch struct {
 // bounded (a replay up to a position) gives up after a few idle seconds: a
 // stored record that failed its checksum is never delivered, and the caller
 // (verify) must see the end rather than wait forever.
-func (s *Store) readBatches(ctx context.Context, it jetstream.MessagesContext, out chan<- decodedBatch, done <-chan struct{}, bounded bool) {
+func (s *Store) readBatches(ctx context.Context, it jetstream.MessagesContext, out chan<- decodedBatch, free <-chan []events.Event, done <-chan struct{}, bounded bool) {
 	defer close(out)
+	msgs := make([]jetstream.Msg, 0, 256)
 	send := func(b decodedBatch) bool {
 		select {
 		case out <- b:
@@ -174,7 +183,8 @@ func (s *Store) readBatches(ctx context.Context, it jetstream.MessagesContext, o
 		}
 	}
 	for {
-		msgs := make([]jetstream.Msg, 0, 256)
+		clear(msgs)
+		msgs = msgs[:0]
 		var opts []jetstream.NextOpt
 		if bounded {
 			opts = append(opts, jetstream.NextMaxWait(5*time.Second))
@@ -210,7 +220,15 @@ func (s *Store) readBatches(ctx context.Context, it jetstream.MessagesContext, o
 			msgs = append(msgs, m)
 		}
 		cancel()
-		evs := make([]events.Event, len(msgs))
+		var evs []events.Event
+		select {
+		case evs = <-free:
+		default:
+		}
+		if cap(evs) < len(msgs) {
+			evs = make([]events.Event, len(msgs), cap(msgs))
+		}
+		evs = evs[:len(msgs)]
 		errs := make([]error, 2)
 		half := len(msgs) / 2
 		var wg sync.WaitGroup
