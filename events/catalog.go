@@ -19,6 +19,9 @@ type Payload interface {
 type Upcaster func(json.RawMessage) (json.RawMessage, error)
 
 type descriptor struct {
+	// name is the type's name as registered: a decoded event's Type is
+	// set to it, so a kept Type holds no stored bytes alive.
+	name      string
 	version   int
 	new       func() Payload
 	upcasters map[int]Upcaster
@@ -38,7 +41,7 @@ func Register(version int, newPayload func() Payload) {
 	if _, dup := catalog[t]; dup {
 		panic(fmt.Sprintf("events: type %q registered twice", t))
 	}
-	catalog[t] = &descriptor{version: version, new: newPayload, upcasters: map[int]Upcaster{}}
+	catalog[t] = &descriptor{name: t, version: version, new: newPayload, upcasters: map[int]Upcaster{}}
 }
 
 // RegisterUpcaster installs the function that lifts type t from schema

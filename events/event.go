@@ -364,8 +364,10 @@ type PayloadCache struct{ d decodedPayload }
 // DecodeStored is Decode for bytes that belong to the event from now on —
 // a message a ledger client has just received and will not reuse: the
 // event's strings share b instead of copying it (its Data and Raw share it
-// anyway), so b must never be modified afterwards. c, when not nil, is
-// where the event caches its decoded payload.
+// anyway), so b must never be modified afterwards, and a projection that
+// keeps one of those strings keeps all of b alive (copy it, as
+// strings.Clone does, to keep a small part of many events). c, when not
+// nil, is where the event caches its decoded payload.
 func DecodeStored(b []byte, c *PayloadCache) (Event, error) {
 	return decode(b, true, c)
 }
@@ -377,6 +379,9 @@ func decode(b []byte, owned bool, c *PayloadCache) (Event, error) {
 		if e, err = decodeGeneral(b); err != nil {
 			return Event{}, err
 		}
+	}
+	if d, ok := lookup(e.Type); ok {
+		e.Type = d.name
 	}
 	if c == nil {
 		c = new(PayloadCache)
