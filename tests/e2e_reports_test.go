@@ -48,6 +48,13 @@ func TestSimulateReportReplayAudit(t *testing.T) {
 		}
 	}
 
+	// A time before anything was recorded (the simulated history is all
+	// recorded now): nothing to replay, and the reason is said.
+	out, errs, code = runRelais(t, "replay", "--data", data, "--until", "2025-06-01T00:00:00Z", "--out", filepath.Join(t.TempDir(), "early"))
+	if code != 0 || !strings.Contains(out, "replayed 0 events") || !strings.Contains(errs, "nothing was recorded by 2025-06-01T00:00:00Z") || !strings.Contains(errs, "--until N") {
+		t.Fatalf("replay before the first event: %d %q %q", code, out, errs)
+	}
+
 	// Read a client's file through the API: the read is recorded.
 	t.Setenv("RELAIS_ADMIN_TOKEN", "e2e-admin-token-0123456789")
 	srv := startServe(t, data, "--durability", "relaxed")

@@ -53,13 +53,16 @@ func newReplayCmd(g *globals) *cobra.Command {
 				bar := progress.New(os.Stderr, "replay", total, false)
 				start := time.Now()
 				var n, last uint64
-				var lastAt time.Time
+				var lastAt, firstAt time.Time
 				opts := []ledger.SubscribeOption{ledger.StopAtHead()}
 				if stopPos > 0 {
 					opts = append(opts, ledger.Until(stopPos))
 				}
 				err = l.Subscribe(ctx, 1, func(ctx context.Context, e events.Event) error {
 					if !stopAt.IsZero() && e.RecordedAt.After(stopAt) {
+						if n == 0 {
+							firstAt = e.RecordedAt
+						}
 						return errStop
 					}
 					if err := set.apply(ctx, e); err != nil {
@@ -78,6 +81,12 @@ func newReplayCmd(g *globals) *cobra.Command {
 				w := cmd.OutOrStdout()
 				fmt.Fprintf(w, "replayed %d events (positions 1..%d, last recorded %s) in %.1fs: %.0f events/s\n",
 					n, last, lastAt.Format(time.RFC3339), el.Seconds(), float64(n)/max(el.Seconds(), 1e-9))
+				if n == 0 && !firstAt.IsZero() {
+					fmt.Fprintf(cmd.ErrOrStderr(), "relais: nothing was recorded by %s: the first event was recorded at %s. "+
+						"--until TIME is recorded time (what the ledger knew then); a simulated or imported history is "+
+						"recorded when it was written, so replay it by global position instead (--until N)\n",
+						stopAt.Format(time.RFC3339), firstAt.Format(time.RFC3339))
+				}
 				if client != "" {
 					return set.printClient(w, client)
 				}
