@@ -151,12 +151,18 @@ func (s *Store) completeLoop(flights <-chan *flight) {
 			}
 			s.syncWritten(ws)
 		}
-		s.finish(ws)
+		// Settle the heads, release the streams, and only then answer: a
+		// caller that appends again at once finds its stream free rather
+		// than waiting for the committer's next round.
+		answers := s.finish(ws)
 		s.flightMu.Lock()
 		for _, w := range ws {
 			delete(s.inflight, w.p.req.stream)
 		}
 		s.flightMu.Unlock()
+		for _, a := range answers {
+			a.req.done <- a.resp
+		}
 		select {
 		case s.released <- struct{}{}:
 		default:
@@ -334,15 +340,25 @@ func (s *Store) syncWritten(ws []written) {
 	}
 }
 
-// finish answers each written append.
-func (s *Store) finish(ws []written) {
-	for _, w := range ws {
+// answer is what one append's caller is told.
+type answer struct {
+	req  *appendReq
+	resp appendResp
+}
+
+// finish settles each written append: its stream's cached head is advanced
+// (or forgotten, when the write failed), and its answer is returned.
+func (s *Store) finish(ws []written) []answer {
+	answers := make([]answer, len(ws))
+	for i, w := range ws {
+		answers[i].req = w.p.req
 		if w.err != nil {
-			s.fail(w.p, w.err)
+			answers[i].resp = s.fail(w.p, w.err)
 			continue
 		}
-		s.complete([]staged{w.p}, w.last)
+		answers[i].resp = s.complete(w.p, w.last)
 	}
+	return answers
 }
 
 // publish writes msgs atomically and returns the sequence of the last one.
@@ -376,40 +392,34 @@ func (s *Store) publish(msgs []*nats.Msg) (uint64, error) {
 	return ack.Sequence, nil
 }
 
-// complete answers every staged append of a batch whose last message got
-// sequence last; the batch's sequences are contiguous.
-func (s *Store) complete(parts []staged, last uint64) {
-	total := 0
-	for _, p := range parts {
-		total += len(p.evs)
+// complete settles one staged append whose last message got sequence
+// last (its messages' sequences are contiguous).
+func (s *Store) complete(p staged, last uint64) appendResp {
+	pos := last - uint64(len(p.evs))
+	for i := range p.evs {
+		pos++
+		p.evs[i].Position = pos
 	}
-	pos := last - uint64(total)
-	for _, p := range parts {
-		for i := range p.evs {
-			pos++
-			p.evs[i].Position = pos
-		}
-		e := p.evs[len(p.evs)-1]
-		s.heads.advance(p.req.stream, head{Head: ledger.Head{Revision: e.Revision, Hash: e.Hash}, seq: pos})
-		s.count.appends.Add(1)
-		s.count.events.Add(uint64(len(p.evs)))
-		p.req.done <- appendResp{outcome: committed, res: ledger.ResultOf(p.req.stream, p.evs)}
-	}
+	e := p.evs[len(p.evs)-1]
+	s.heads.advance(p.req.stream, head{Head: ledger.Head{Revision: e.Revision, Hash: e.Hash}, seq: pos})
+	s.count.appends.Add(1)
+	s.count.events.Add(uint64(len(p.evs)))
+	return appendResp{outcome: committed, res: ledger.ResultOf(p.req.stream, p.evs)}
 }
 
-// fail answers one staged append whose write was refused or whose outcome
+// fail settles one staged append whose write was refused or whose outcome
 // is unknown.
-func (s *Store) fail(p staged, err error) {
+func (s *Store) fail(p staged, err error) appendResp {
 	s.heads.forget(p.req.stream)
 	switch {
 	case isWrongLastSeq(err):
-		p.req.done <- appendResp{outcome: staleHead}
+		return appendResp{outcome: staleHead}
 	case isDuplicate(err) || err == errDuplicate:
-		p.req.done <- appendResp{outcome: duplicate}
+		return appendResp{outcome: duplicate}
 	default:
 		s.count.failures.Add(1)
 		s.log.Warn("ledger append failed", zap.String("stream", p.req.stream), zap.Error(err))
-		p.req.done <- appendResp{outcome: failed, err: mapErr(err)}
+		return appendResp{outcome: failed, err: mapErr(err)}
 	}
 }
 
