@@ -32,7 +32,7 @@ type Config struct {
 	Duration time.Duration
 	// Writers in the strict phase (default 64).
 	Writers int
-	// Pipeline: concurrent appenders in the pipelined phase (default 256).
+	// Pipeline: concurrent appenders in the pipelined phase (default 1024).
 	Pipeline int
 	// ReplayEvents in the replay phase (default 1,000,000).
 	ReplayEvents int
