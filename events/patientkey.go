@@ -18,14 +18,6 @@ func PatientKey(secret []byte, id Identifier) string {
 	return "pk" + hex.EncodeToString(m.Sum(nil)[:16])
 }
 
-// VisitStream names the ledger stream of one hospital encounter.
-func VisitStream(facility, visitNumber string) string {
-	return "visit-" + compact(DeriveID(facility, visitNumber))
-}
-
-// ClientStream names the ledger stream of one client.
-func ClientStream(clientID string) string { return "client-" + clientID }
-
 func compact(id string) string {
 	out := make([]byte, 0, len(id))
 	for i := 0; i < len(id); i++ {

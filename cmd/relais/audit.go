@@ -14,9 +14,6 @@ import (
 	"github.com/relais-health/relais/infra/ledger"
 )
 
-// AccessStream names the stream of a client's file reads.
-func accessStream(clientID string) string { return "access-" + clientID }
-
 func newAuditCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "audit", Short: "auditor's views of the ledger (read-only)"}
 	var client string
@@ -30,7 +27,7 @@ func newAuditCmd(g *globals) *cobra.Command {
 				return &exitErr{exitUsage, fmt.Errorf("--client %q: not a client id", client)}
 			}
 			return withLedger(cmd.Context(), g, func(ctx context.Context, l ledger.Ledger) error {
-				evs, err := l.Read(ctx, accessStream(client), 1)
+				evs, err := l.Read(ctx, events.AccessStream(client), 1)
 				if errors.Is(err, ledger.ErrStreamNotFound) {
 					fmt.Fprintf(cmd.OutOrStdout(), "no recorded access to the file of client %s / aucun accès consigné\n", client)
 					return nil

@@ -291,7 +291,7 @@ func seedBench(ctx context.Context, l ledger.Ledger, n int) error {
 	for i := range n {
 		g.Go(func() error {
 			cm := fmt.Sprintf("bench-cm-%d", i)
-			if _, err := l.Append(gctx, "staff-"+cm, ledger.NoStream, events.MustNew(&events.StaffRegistered{StaffID: cm, Role: events.RoleCaseManager, Name: cm, TokenHash: hashToken(cm)}, admin)); err != nil {
+			if _, err := l.Append(gctx, events.StaffStream(cm), ledger.NoStream, events.MustNew(&events.StaffRegistered{StaffID: cm, Role: events.RoleCaseManager, Name: cm, TokenHash: hashToken(cm)}, admin)); err != nil {
 				return err
 			}
 			id := fmt.Sprintf("bench-client-%d", i)

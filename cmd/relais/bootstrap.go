@@ -12,9 +12,6 @@ import (
 	svcdirectory "github.com/relais-health/relais/services/directory"
 )
 
-// adminStream holds the first administrator's directory entry.
-const adminStream = "staff-admin"
-
 func newToken() (string, error) { return svcdirectory.NewToken() }
 
 func hashToken(t string) string { return svcdirectory.HashToken(t) }
@@ -25,7 +22,7 @@ func hashToken(t string) string { return svcdirectory.HashToken(t) }
 // and printed once on w.
 func ensureAdmin(ctx context.Context, l ledger.Ledger, w io.Writer) error {
 	want := os.Getenv("RELAIS_ADMIN_TOKEN")
-	history, err := l.Read(ctx, adminStream, 1)
+	history, err := l.Read(ctx, events.AdminStream, 1)
 	if err != nil && !errors.Is(err, ledger.ErrStreamNotFound) {
 		return fmt.Errorf("bootstrap admin: %w", err)
 	}
@@ -53,7 +50,7 @@ func ensureAdmin(ctx context.Context, l ledger.Ledger, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if _, err := l.Append(ctx, adminStream, int64(len(history)), e); err != nil {
+	if _, err := l.Append(ctx, events.AdminStream, int64(len(history)), e); err != nil {
 		return fmt.Errorf("bootstrap admin: %w", err)
 	}
 	if generated {

@@ -46,7 +46,7 @@ func demoToken(id string) string { return "demo-" + id }
 
 // seedDemo writes the demo territory once (it is skipped when already there).
 func seedDemo(ctx context.Context, l ledger.Ledger) error {
-	if _, err := l.Read(ctx, "staff-cm-1", 1); err == nil {
+	if _, err := l.Read(ctx, events.StaffStream("cm-1"), 1); err == nil {
 		return nil
 	} else if !errors.Is(err, ledger.ErrStreamNotFound) {
 		return err
@@ -65,12 +65,12 @@ func seedDemo(ctx context.Context, l ledger.Ledger) error {
 		return err
 	}
 	for _, s := range demoStaff {
-		if err := put("staff-"+s.id, &events.StaffRegistered{StaffID: s.id, Role: s.role, Name: s.name, TokenHash: hashToken(demoToken(s.id))}); err != nil {
+		if err := put(events.StaffStream(s.id), &events.StaffRegistered{StaffID: s.id, Role: s.role, Name: s.name, TokenHash: hashToken(demoToken(s.id))}); err != nil {
 			return err
 		}
 	}
 	for _, p := range demoPartners {
-		if err := put("partner-"+p.id, &events.PartnerRegistered{PartnerID: p.id, Category: p.cat, Name: p.name, TokenHash: hashToken(demoToken(p.id))}); err != nil {
+		if err := put(events.PartnerStream(p.id), &events.PartnerRegistered{PartnerID: p.id, Category: p.cat, Name: p.name, TokenHash: hashToken(demoToken(p.id))}); err != nil {
 			return err
 		}
 	}

@@ -63,7 +63,7 @@ func (s *Server) RegisterFiles(files Files, loads Caseloads, reps Reports, log A
 		}
 		ctx, cancel := requestContext(r)
 		defer cancel()
-		if _, err := log.Append(ctx, "access-"+id, ledger.Any, e); err != nil {
+		if _, err := log.Append(ctx, events.AccessStream(id), ledger.Any, e); err != nil {
 			return f, fmt.Errorf("record file access: %w", err)
 		}
 		return f, nil

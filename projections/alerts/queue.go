@@ -114,7 +114,7 @@ func (p *Projection) Acknowledge(ctx context.Context, actor events.Actor, alertI
 	if !MayAct(a, actor) {
 		return 0, fmt.Errorf("%w: %s may not acknowledge alert %s", ErrForbidden, actor.ID, alertID)
 	}
-	res, err := ledger.Update(ctx, p.l, alertStream(alertID), func(history []events.Event) ([]events.Event, error) {
+	res, err := ledger.Update(ctx, p.l, events.AlertStream(alertID), func(history []events.Event) ([]events.Event, error) {
 		for _, h := range history {
 			if h.Type == events.TypeAlertAcknowledged {
 				return nil, nil

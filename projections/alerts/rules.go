@@ -20,18 +20,6 @@ type derived struct {
 // system is the actor of derived alert facts.
 var system = events.Actor{ID: "relais-alerts", Role: events.RoleSystem}
 
-func alertStream(id string) string { return "alert-" + compact(id) }
-
-func compact(id string) string {
-	b := make([]byte, 0, len(id))
-	for i := 0; i < len(id); i++ {
-		if id[i] != '-' {
-			b = append(b, id[i])
-		}
-	}
-	return string(b)
-}
-
 // raise builds an alert.raised fact with a deterministic id.
 func (p *Projection) raise(cause events.Event, thread, recipient, priority, kind, clientID, summary, amends string) derived {
 	correction := ""
@@ -329,7 +317,7 @@ func (p *Projection) threadNotes(e events.Event, pl events.Payload) []Update {
 // append writes a derived fact idempotently: the same id appended twice
 // (a replay, a second instance) returns the original.
 func (p *Projection) append(ctx context.Context, d derived) error {
-	stream := alertStream(d.alertID)
+	stream := events.AlertStream(d.alertID)
 	var err error
 	if d.ev.Type == events.TypeAlertRaised {
 		_, err = p.l.Append(ctx, stream, ledger.NoStream, d.ev)

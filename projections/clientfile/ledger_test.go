@@ -40,7 +40,7 @@ func appendHistory(t *testing.T, l ledger.Ledger, steps []step) uint64 {
 		case *events.HospitalDischarged:
 			stream = events.VisitStream(v.Facility, v.VisitNumber)
 		case *events.PatientMerged:
-			stream = "feed-" + v.Facility
+			stream = events.FeedStream(v.Facility)
 		default:
 			var c struct {
 				ClientID string `json:"client_id"`

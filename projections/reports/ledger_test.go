@@ -36,7 +36,7 @@ func streamOf(t *testing.T, e events.Event) string {
 	case *events.EDVisitCancelled:
 		return events.VisitStream(v.Facility, v.VisitNumber)
 	case *events.PatientMerged:
-		return "feed-" + v.Facility
+		return events.FeedStream(v.Facility)
 	case *events.ClientRegistered:
 		return events.ClientStream(v.ClientID)
 	case *events.ClientEnrolled:

@@ -362,7 +362,7 @@ func (s *Service) staffHasRole(ctx context.Context, id string, roles ...string) 
 	if !events.ValidStreamName(id) {
 		return fmt.Errorf("%w: staff id %q", services.ErrBadRequest, id)
 	}
-	evs, err := s.l.Read(ctx, "staff-"+id, 1)
+	evs, err := s.l.Read(ctx, events.StaffStream(id), 1)
 	if errors.Is(err, ledger.ErrStreamNotFound) {
 		return fmt.Errorf("%w: staff member %s", services.ErrNotFound, id)
 	}
@@ -384,7 +384,7 @@ func (s *Service) partnerCategory(ctx context.Context, id string) (string, error
 	if !events.ValidStreamName(id) {
 		return "", fmt.Errorf("%w: partner id %q", services.ErrBadRequest, id)
 	}
-	evs, err := s.l.Read(ctx, "partner-"+id, 1)
+	evs, err := s.l.Read(ctx, events.PartnerStream(id), 1)
 	if errors.Is(err, ledger.ErrStreamNotFound) {
 		return "", fmt.Errorf("%w: partner %s", services.ErrNotFound, id)
 	}

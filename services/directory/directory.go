@@ -68,7 +68,7 @@ func (s *Service) RegisterStaff(ctx context.Context, actor events.Actor, r event
 		return Registered{}, err
 	}
 	r.TokenHash = HashToken(tok)
-	if err := s.register(ctx, actor, "staff-"+r.StaffID, &r); err != nil {
+	if err := s.register(ctx, actor, events.StaffStream(r.StaffID), &r); err != nil {
 		return Registered{}, err
 	}
 	return Registered{ID: r.StaffID, Role: r.Role, Token: tok}, nil
@@ -87,7 +87,7 @@ func (s *Service) RegisterPartner(ctx context.Context, actor events.Actor, r eve
 		return Registered{}, err
 	}
 	r.TokenHash = HashToken(tok)
-	if err := s.register(ctx, actor, "partner-"+r.PartnerID, &r); err != nil {
+	if err := s.register(ctx, actor, events.PartnerStream(r.PartnerID), &r); err != nil {
 		return Registered{}, err
 	}
 	return Registered{ID: r.PartnerID, Role: r.Category, Token: tok}, nil

@@ -187,7 +187,7 @@ func (s *Service) client(ids []events.Identifier) string {
 
 func streamOf(m Message) string {
 	if m.Trigger == "A40" {
-		return "feed-" + m.SendingFacility
+		return events.FeedStream(m.SendingFacility)
 	}
 	return events.VisitStream(m.SendingFacility, m.VisitNumber)
 }

@@ -171,10 +171,10 @@ func newDirectory(cfg Config) *directory {
 	ids := idGen{seed: cfg.Seed, scope: "directory"}
 	at := cfg.End.AddDate(-cfg.Years, 0, -1)
 	staff := func(id, role, name string) {
-		d.batches = append(d.batches, batch{"staff-" + id, []events.Event{ids.event(&events.StaffRegistered{StaffID: id, Role: role, Name: name}, system, at)}})
+		d.batches = append(d.batches, batch{events.StaffStream(id), []events.Event{ids.event(&events.StaffRegistered{StaffID: id, Role: role, Name: name}, system, at)}})
 	}
 	partner := func(id, cat, name string) {
-		d.batches = append(d.batches, batch{"partner-" + id, []events.Event{ids.event(&events.PartnerRegistered{PartnerID: id, Category: cat, Name: name}, system, at)}})
+		d.batches = append(d.batches, batch{events.PartnerStream(id), []events.Event{ids.event(&events.PartnerRegistered{PartnerID: id, Category: cat, Name: name}, system, at)}})
 	}
 	staff("pm-1", events.RoleProgrammeManager, "Gestionnaire de programme")
 	staff("arch-1", events.RoleArchivist, "Archiviste")

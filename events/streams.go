@@ -1,0 +1,33 @@
+package events
+
+// The ledger's stream names: one function per kind of aggregate, so no
+// package builds a name by hand. Ids are [A-Za-z0-9_-] (ValidStreamName);
+// derived ids (UUIDs) lose their dashes to keep subjects short.
+
+// ClientStream names the ledger stream of one client.
+func ClientStream(clientID string) string { return "client-" + clientID }
+
+// VisitStream names the ledger stream of one hospital encounter.
+func VisitStream(facility, visitNumber string) string {
+	return "visit-" + compact(DeriveID(facility, visitNumber))
+}
+
+// FeedStream names the stream of a sending facility's patient merges (A40).
+func FeedStream(facility string) string { return "feed-" + facility }
+
+// StaffStream names the directory entry of one staff member.
+func StaffStream(staffID string) string { return "staff-" + staffID }
+
+// PartnerStream names the directory entry of one partner organization.
+func PartnerStream(partnerID string) string { return "partner-" + partnerID }
+
+// AlertStream names the stream of one alert (raised, acknowledged,
+// escalated, withdrawn).
+func AlertStream(alertID string) string { return "alert-" + compact(alertID) }
+
+// AccessStream names the stream of reads of one client's file, kept apart
+// from the client's stream so reads never contend with care writes.
+func AccessStream(clientID string) string { return "access-" + clientID }
+
+// AdminStream holds the first administrator's directory entry.
+var AdminStream = StaffStream("admin")
