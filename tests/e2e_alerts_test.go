@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/relais-health/relais/infra/mllp"
+	"github.com/relais-health/relais/adapters/mllp"
 )
 
 // sseEvent is one event read from an SSE stream.

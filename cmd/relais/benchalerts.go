@@ -16,14 +16,15 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/spf13/cobra"
-	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/relais-health/relais/adapters/mllp"
+	"github.com/relais-health/relais/app"
 	"github.com/relais-health/relais/events"
 	"github.com/relais-health/relais/infra/ledger"
 	"github.com/relais-health/relais/infra/ledger/jetstream"
-	"github.com/relais-health/relais/infra/mllp"
 	"github.com/relais-health/relais/infra/natsembed"
+	svcdirectory "github.com/relais-health/relais/services/directory"
 )
 
 // alertBench is the result of `relais bench alerts`.
@@ -122,25 +123,25 @@ func benchAlerts(ctx context.Context, g *globals, dur time.Duration, rate, recip
 	if err := seedBench(ctx, st, recipients); err != nil {
 		return res, err
 	}
-	a, err := newApp(ctx, &backend{Store: st, Conn: nc}, zap.NewNop(), appConfig{facilities: []string{"HSTA"}, secret: []byte("bench-secret-0123456789")})
+	a, err := app.New(ctx, app.Config{Backend: &app.Backend{Store: st, Conn: nc}, Facilities: []string{"HSTA"}, PatientSecret: []byte("bench-secret-0123456789")})
 	if err != nil {
 		return res, err
 	}
 	actx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var grp errgroup.Group
-	a.run(actx, &grp)
+	grp.Go(func() error { return a.Run(actx) })
 	defer grp.Wait() //nolint:errcheck
 	defer cancel()
-	if err := a.waitReady(actx); err != nil {
+	if err := a.WaitReady(actx); err != nil {
 		return res, err
 	}
 	httpLn, _ := net.Listen("tcp", "127.0.0.1:0")
-	hs := &http.Server{Handler: a.handler}
+	hs := &http.Server{Handler: a.Handler()}
 	go hs.Serve(httpLn) //nolint:errcheck
 	defer hs.Close()
 	mllpLn, _ := net.Listen("tcp", "127.0.0.1:0")
-	ms := &mllp.Server{Handler: a.hl7.Handle}
+	ms := &mllp.Server{Handler: a.HL7}
 	go ms.Serve(actx, mllpLn) //nolint:errcheck
 
 	// Every case manager listens on SSE.
@@ -179,10 +180,10 @@ func benchAlerts(ctx context.Context, g *globals, dur time.Duration, rate, recip
 	}
 	ready.Wait()
 	waitSubs := time.Now().Add(30 * time.Second)
-	for a.hub.Subscribers() < recipients && time.Now().Before(waitSubs) {
+	for a.Hub().Subscribers() < recipients && time.Now().Before(waitSubs) {
 		time.Sleep(10 * time.Millisecond)
 	}
-	fmt.Fprintf(progress, "%d SSE streams open; %d background ED messages/s for %v...\n", a.hub.Subscribers(), rate, dur)
+	fmt.Fprintf(progress, "%d SSE streams open; %d background ED messages/s for %v...\n", a.Hub().Subscribers(), rate, dur)
 
 	bctx, bcancel := context.WithTimeout(actx, dur)
 	defer bcancel()
@@ -291,7 +292,7 @@ func seedBench(ctx context.Context, l ledger.Ledger, n int) error {
 	for i := range n {
 		g.Go(func() error {
 			cm := fmt.Sprintf("bench-cm-%d", i)
-			if _, err := l.Append(gctx, events.StaffStream(cm), ledger.NoStream, events.MustNew(&events.StaffRegistered{StaffID: cm, Role: events.RoleCaseManager, Name: cm, TokenHash: hashToken(cm)}, admin)); err != nil {
+			if _, err := l.Append(gctx, events.StaffStream(cm), ledger.NoStream, events.MustNew(&events.StaffRegistered{StaffID: cm, Role: events.RoleCaseManager, Name: cm, TokenHash: svcdirectory.HashToken(cm)}, admin)); err != nil {
 				return err
 			}
 			id := fmt.Sprintf("bench-client-%d", i)

@@ -14,6 +14,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/spf13/cobra"
 
+	"github.com/relais-health/relais/app"
 	"github.com/relais-health/relais/events"
 	"github.com/relais-health/relais/infra/ledger"
 )
@@ -240,7 +241,7 @@ func printJSON(w io.Writer, v any) error {
 
 // withLedger opens the backend for one command and closes it afterwards.
 func withLedger(ctx context.Context, g *globals, fn func(context.Context, ledger.Ledger) error) error {
-	b, err := openBackend(ctx, g, g.logger(), openOptions{})
+	b, err := app.OpenBackend(ctx, g.backend(), g.logger())
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 	_ "time/tzdata" // HL7 times without offset are read in America/Toronto
@@ -16,6 +17,8 @@ import (
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+
+	"github.com/relais-health/relais/app"
 )
 
 // Exit codes.
@@ -93,6 +96,22 @@ func (g *globals) validate() error {
 		return &exitErr{exitUsage, errors.New("--data: required when --nats is not given")}
 	}
 	return nil
+}
+
+// backend is where the global flags say the ledger is.
+func (g *globals) backend() app.BackendConfig {
+	return app.BackendConfig{Data: g.data, NATSURL: g.natsURL, Durability: g.durability, Replicas: g.replicas}
+}
+
+// splitList parses a comma-separated flag.
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // logger returns a JSON zap logger on stderr at the chosen level.

@@ -10,8 +10,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/relais-health/relais/adapters/httpapi"
 	"github.com/relais-health/relais/events"
-	"github.com/relais-health/relais/infra/httpapi"
 	"github.com/relais-health/relais/infra/ledger"
 	"github.com/relais-health/relais/infra/progress"
 	"github.com/relais-health/relais/projections/reports"

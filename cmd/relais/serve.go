@@ -12,7 +12,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/relais-health/relais/infra/mllp"
+	"github.com/relais-health/relais/adapters/mllp"
+	"github.com/relais-health/relais/app"
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
 )
@@ -59,23 +60,25 @@ func runServe(ctx context.Context, g *globals, f *serveFlags) error {
 	defer log.Sync() //nolint:errcheck
 	facilities := splitList(f.facilities)
 	if len(facilities) == 0 {
-		return &exitErr{exitUsage, errNoFacilities}
+		return &exitErr{exitUsage, app.ErrNoFacilities}
 	}
 	secret, err := patientSecret(g)
 	if err != nil {
 		return err
 	}
-	b, err := openBackend(ctx, g, log, openOptions{listen: f.natsListen, publish: true})
+	bc := g.backend()
+	bc.Listen, bc.Publish = f.natsListen, true
+	b, err := app.OpenBackend(ctx, bc, log)
 	if err != nil {
 		return err
 	}
 	defer b.Close()
-	if err := ensureAdmin(ctx, b.Store, os.Stderr); err != nil {
+	if err := app.EnsureAdmin(ctx, b.Store, os.Stderr); err != nil {
 		return err
 	}
 	if f.demo {
 		log.Warn("demo mode: demo tokens are public, never use --demo in production")
-		if err := seedDemo(ctx, b.Store); err != nil {
+		if err := app.SeedDemo(ctx, b.Store); err != nil {
 			return fmt.Errorf("--demo: %w", err)
 		}
 	}
@@ -83,9 +86,10 @@ func runServe(ctx context.Context, g *globals, f *serveFlags) error {
 	if err != nil {
 		return err
 	}
-	a, err := newApp(ctx, b, log, appConfig{facilities: facilities, secret: secret, escalateAfter: f.escalate, feedSilence: f.silence, replicas: g.replicas,
-		webhookSecret: webhookSecret(), snapshots: snaps,
-		escalateEvery: min(30*time.Second, max(f.escalate/4, 100*time.Millisecond))})
+	a, err := app.New(ctx, app.Config{Backend: b, Log: log, Facilities: facilities, PatientSecret: secret,
+		EscalateAfter: f.escalate, FeedSilence: f.silence, Replicas: g.replicas,
+		WebhookSecret: webhookSecret(), Snapshots: snaps,
+		EscalateEvery: min(30*time.Second, max(f.escalate/4, 100*time.Millisecond))})
 	if err != nil {
 		return err
 	}
@@ -99,11 +103,11 @@ func runServe(ctx context.Context, g *globals, f *serveFlags) error {
 		ln.Close()
 		return err
 	}
-	srv := &http.Server{Handler: a.handler, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 10 * time.Second}
 
 	grp, gctx := errgroup.WithContext(ctx)
-	a.run(gctx, grp)
-	if err := a.waitReady(gctx); err != nil {
+	grp.Go(func() error { return a.Run(gctx) })
+	if err := a.WaitReady(gctx); err != nil {
 		ln.Close()
 		return errors.Join(err, grp.Wait())
 	}
@@ -115,9 +119,9 @@ func runServe(ctx context.Context, g *globals, f *serveFlags) error {
 	grp.Go(func() error { return mllpSrv.Serve(gctx, mllpLn) })
 	log.Info("hl7 mllp listening", zap.String("mllp", mllpLn.Addr().String()), zap.Bool("tls", mllpSrv.TLSConfig != nil), zap.Strings("facilities", facilities))
 	if f.demo {
-		printDemoTokens(os.Stderr, ln.Addr().String())
+		app.PrintDemoTokens(os.Stderr, ln.Addr().String())
 		if f.demoEvery > 0 {
-			grp.Go(func() error { return playArrivals(gctx, a.intake, log, f.demoEvery) })
+			grp.Go(func() error { return app.PlayArrivals(gctx, a.Intake(), log, f.demoEvery) })
 		}
 	}
 	grp.Go(func() error {
@@ -137,8 +141,8 @@ func runServe(ctx context.Context, g *globals, f *serveFlags) error {
 }
 
 // newMLLP listens for HL7 feeds; a TLS certificate turns on TLS.
-func newMLLP(f *serveFlags, a *app, log *zap.Logger) (*mllp.Server, net.Listener, error) {
-	srv := &mllp.Server{Handler: a.hl7.Handle, Logger: log.Named("mllp")}
+func newMLLP(f *serveFlags, a *app.App, log *zap.Logger) (*mllp.Server, net.Listener, error) {
+	srv := &mllp.Server{Handler: a.HL7, Logger: log.Named("mllp")}
 	if (f.tlsCert == "") != (f.tlsKey == "") {
 		return nil, nil, &exitErr{exitUsage, errors.New("--mllp-tls-cert and --mllp-tls-key go together")}
 	}

@@ -31,9 +31,10 @@ type Ledger interface {
 }
 
 // Notifier is told of every change to an alert, per recipient, after the
-// change is applied (delivery: SSE, NATS subjects, webhooks).
+// change is applied (delivery: SSE, NATS subjects, webhooks). Notify must
+// not block: the projection calls it in ledger order.
 type Notifier interface {
-	Notify(u Update)
+	Notify(ctx context.Context, u Update)
 }
 
 // Config tunes the rules.
@@ -97,6 +98,9 @@ type Update struct {
 	Alert  Alert  `json:"alert"`
 	// At is when the event that made the change was recorded.
 	At time.Time `json:"at"`
+	// Webhook is the recipient's webhook URL as the directory stood at this
+	// change (partners only; never sent to anyone).
+	Webhook string `json:"-"`
 }
 
 // maxUpdates bounds each recipient's change log kept for SSE resumption.
@@ -154,7 +158,7 @@ func (p *Projection) Apply(ctx context.Context, e events.Event) error {
 	p.lastPos = e.Position
 	p.mu.Unlock()
 	for _, u := range notes {
-		p.notify(u)
+		p.notify(ctx, u)
 	}
 	for _, d := range derived {
 		if err := p.append(ctx, d); err != nil {
@@ -164,9 +168,9 @@ func (p *Projection) Apply(ctx context.Context, e events.Event) error {
 	return nil
 }
 
-func (p *Projection) notify(u Update) {
+func (p *Projection) notify(ctx context.Context, u Update) {
 	if p.cfg.Notifier != nil {
-		p.cfg.Notifier.Notify(u)
+		p.cfg.Notifier.Notify(ctx, u)
 	}
 }
 

@@ -32,7 +32,7 @@ type recorder struct {
 	us []alerts.Update
 }
 
-func (r *recorder) Notify(u alerts.Update) {
+func (r *recorder) Notify(_ context.Context, u alerts.Update) {
 	r.mu.Lock()
 	r.us = append(r.us, u)
 	r.mu.Unlock()

@@ -58,6 +58,7 @@ type feed struct {
 type state struct {
 	clients  map[string]*client
 	partners map[string]string // partner id -> category
+	webhooks map[string]string // partner id -> webhook URL
 	roles    map[string][]string
 	threads  map[string]*thread
 	byKey    map[string][]string // patient key -> thread ids
@@ -65,7 +66,7 @@ type state struct {
 }
 
 func newState() *state {
-	return &state{clients: map[string]*client{}, partners: map[string]string{}, roles: map[string][]string{},
+	return &state{clients: map[string]*client{}, partners: map[string]string{}, webhooks: map[string]string{}, roles: map[string][]string{},
 		threads: map[string]*thread{}, byKey: map[string][]string{}, feeds: map[string]*feed{}}
 }
 
@@ -93,6 +94,7 @@ func (s *state) fold(e events.Event) {
 		s.roles[v.Role] = appendUnique(s.roles[v.Role], v.StaffID)
 	case *events.PartnerRegistered:
 		s.partners[v.PartnerID] = v.Category
+		s.webhooks[v.PartnerID] = v.WebhookURL
 	case *events.ClientRegistered:
 		s.client(v.ClientID).name = v.GivenName + " " + v.FamilyName
 	case *events.ClientFlagged:

@@ -60,7 +60,7 @@ func (p *Projection) applyAlert(ctx context.Context, e events.Event) error {
 	p.lastPos = e.Position
 	p.mu.Unlock()
 	for _, u := range notes {
-		p.notify(u)
+		p.notify(ctx, u)
 	}
 	for _, d := range follow {
 		if err := p.append(ctx, d); err != nil {
@@ -83,7 +83,7 @@ func (p *Projection) recordLocked(a *Alert, change string, e events.Event) []Upd
 		if log := p.updates[r]; len(log) > 0 && log[len(log)-1].Position == pos {
 			seq = log[len(log)-1].Seq + 1
 		}
-		u := Update{Seq: seq, Position: pos, Recipient: r, Change: change, Alert: *a, At: e.RecordedAt}
+		u := Update{Seq: seq, Position: pos, Recipient: r, Change: change, Alert: *a, At: e.RecordedAt, Webhook: p.st.webhooks[r]}
 		log := append(p.updates[r], u)
 		if len(log) > maxUpdates {
 			log = log[len(log)-maxUpdates:]

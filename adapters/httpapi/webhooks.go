@@ -4,8 +4,8 @@ import (
 	"context"
 	"net/http"
 
+	"github.com/relais-health/relais/delivery/webhook"
 	"github.com/relais-health/relais/events"
-	"github.com/relais-health/relais/infra/webhook"
 )
 
 // Hooks is the webhook dispatcher's dead-letter side.

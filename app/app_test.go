@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"bytes"
@@ -12,56 +12,56 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/relais-health/relais/delivery/webhook"
 	"github.com/relais-health/relais/events"
 	"github.com/relais-health/relais/infra/ledger"
 	"github.com/relais-health/relais/infra/ledger/jetstream/jstest"
-	"github.com/relais-health/relais/infra/webhook"
+	svcdirectory "github.com/relais-health/relais/services/directory"
 )
 
 // testApp runs the assembled app over a real embedded ledger and serves its
 // API with httptest; actors exist for every role, with token "tok-<role>".
 type testApp struct {
-	*app
+	*App
 	srv *httptest.Server
 }
 
 func startTestApp(t *testing.T) *testApp {
 	t.Helper()
 	env := jstest.Start(t, jstest.Options{})
-	b := &backend{Store: env.Store, Conn: env.Conn}
+	b := &Backend{Store: env.Store, Conn: env.Conn}
 	ctx, cancel := context.WithCancel(context.Background())
-	for _, role := range allRoles {
-		var p events.Payload = &events.StaffRegistered{StaffID: "u-" + role, Role: role, Name: role, TokenHash: hashToken("tok-" + role)}
+	for _, role := range AllRoles {
+		var p events.Payload = &events.StaffRegistered{StaffID: "u-" + role, Role: role, Name: role, TokenHash: svcdirectory.HashToken("tok-" + role)}
 		stream := "staff-u-" + role
 		if !slices.Contains(events.StaffRoles, role) {
-			p = &events.PartnerRegistered{PartnerID: "u-" + role, Category: role, Name: role, TokenHash: hashToken("tok-" + role)}
+			p = &events.PartnerRegistered{PartnerID: "u-" + role, Category: role, Name: role, TokenHash: svcdirectory.HashToken("tok-" + role)}
 			stream = "partner-u-" + role
 		}
 		if _, err := env.Store.Append(ctx, stream, ledger.NoStream, events.MustNew(p, events.Actor{ID: "admin", Role: "admin"})); err != nil {
 			t.Fatal(err)
 		}
 	}
-	a, err := newApp(t.Context(), b, zap.NewNop(), appConfig{facilities: []string{"HSTA"}, secret: []byte("0123456789abcdef0123")})
+	a, err := New(t.Context(), Config{Backend: b, Facilities: []string{"HSTA"}, PatientSecret: []byte("0123456789abcdef0123")})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var g errgroup.Group
-	a.run(ctx, &g)
+	g.Go(func() error { return a.Run(ctx) })
 	wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
 	defer wcancel()
-	if err := a.waitReady(wctx); err != nil {
+	if err := a.WaitReady(wctx); err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(a.handler)
+	srv := httptest.NewServer(a.Handler())
 	t.Cleanup(func() {
 		srv.Close()
 		cancel()
 		g.Wait() //nolint:errcheck
 	})
-	return &testApp{app: a, srv: srv}
+	return &testApp{App: a, srv: srv}
 }
 
 // concrete turns a route pattern into a path.
@@ -84,7 +84,7 @@ func TestRoleEndpointMatrix(t *testing.T) {
 		t.Fatalf("only %d routes", len(routes))
 	}
 	for _, rt := range routes {
-		for _, role := range append([]string{""}, allRoles...) {
+		for _, role := range append([]string{""}, AllRoles...) {
 			name := rt.Method + " " + rt.Pattern + " as " + role
 			t.Run(name, func(t *testing.T) {
 				wait := 5 * time.Second
@@ -191,19 +191,19 @@ func TestPartnerWebhookIsSigned(t *testing.T) {
 		}
 	}
 	put("partner-org-1", &events.PartnerRegistered{PartnerID: "org-1", Category: "community", Name: "Org", WebhookURL: recv.URL})
-	a, err := newApp(t.Context(), &backend{Store: env.Store, Conn: env.Conn}, zap.NewNop(), appConfig{facilities: []string{"HSTA"}, secret: []byte("0123456789abcdef0123"), webhookSecret: []byte("whsec")})
+	a, err := New(t.Context(), Config{Backend: &Backend{Store: env.Store, Conn: env.Conn}, Facilities: []string{"HSTA"}, PatientSecret: []byte("0123456789abcdef0123"), WebhookSecret: []byte("whsec")})
 	if err != nil {
 		t.Fatal(err)
 	}
 	rctx, cancel := context.WithCancel(ctx)
 	var g errgroup.Group
-	a.run(rctx, &g)
+	g.Go(func() error { return a.Run(rctx) })
 	defer func() { cancel(); g.Wait() }() //nolint:errcheck
-	if err := a.waitReady(rctx); err != nil {
+	if err := a.WaitReady(rctx); err != nil {
 		t.Fatal(err)
 	}
 	checkLive := time.Now().Add(5 * time.Second)
-	for !a.fan.live.Load() && time.Now().Before(checkLive) {
+	for !a.fan.Live() && time.Now().Before(checkLive) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	put("client-c1",
@@ -250,14 +250,14 @@ func TestWebhookAfterRestartIsSentOnce(t *testing.T) {
 		}
 	}
 	for run := 1; run <= 2; run++ {
-		a, err := newApp(t.Context(), &backend{Store: env.Store, Conn: env.Conn}, zap.NewNop(), appConfig{facilities: []string{"HSTA"}, secret: []byte("0123456789abcdef0123"), webhookSecret: []byte("whsec")})
+		a, err := New(t.Context(), Config{Backend: &Backend{Store: env.Store, Conn: env.Conn}, Facilities: []string{"HSTA"}, PatientSecret: []byte("0123456789abcdef0123"), WebhookSecret: []byte("whsec")})
 		if err != nil {
 			t.Fatal(err)
 		}
 		ctx, cancel := context.WithCancel(t.Context())
 		var g errgroup.Group
-		a.run(ctx, &g)
-		if err := a.waitReady(ctx); err != nil {
+		g.Go(func() error { return a.Run(ctx) })
+		if err := a.WaitReady(ctx); err != nil {
 			t.Fatal(err)
 		}
 		deadline := time.Now().Add(10 * time.Second)

@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"context"
@@ -12,15 +12,11 @@ import (
 	svcdirectory "github.com/relais-health/relais/services/directory"
 )
 
-func newToken() (string, error) { return svcdirectory.NewToken() }
-
-func hashToken(t string) string { return svcdirectory.HashToken(t) }
-
-// ensureAdmin makes sure the directory has an administrator. With
+// EnsureAdmin makes sure the directory has an administrator. With
 // RELAIS_ADMIN_TOKEN set, that token is the admin's (registered, or rotated
 // in if it changed); otherwise, on first start only, a token is generated
 // and printed once on w.
-func ensureAdmin(ctx context.Context, l ledger.Ledger, w io.Writer) error {
+func EnsureAdmin(ctx context.Context, l ledger.Ledger, w io.Writer) error {
 	want := os.Getenv("RELAIS_ADMIN_TOKEN")
 	history, err := l.Read(ctx, events.AdminStream, 1)
 	if err != nil && !errors.Is(err, ledger.ErrStreamNotFound) {
@@ -31,13 +27,13 @@ func ensureAdmin(ctx context.Context, l ledger.Ledger, w io.Writer) error {
 		if err != nil {
 			return fmt.Errorf("bootstrap admin: %w", err)
 		}
-		if want == "" || p.(*events.StaffRegistered).TokenHash == hashToken(want) {
+		if want == "" || p.(*events.StaffRegistered).TokenHash == svcdirectory.HashToken(want) {
 			return nil
 		}
 	}
 	token, generated := want, false
 	if token == "" {
-		if token, err = newToken(); err != nil {
+		if token, err = svcdirectory.NewToken(); err != nil {
 			return err
 		}
 		generated = true
@@ -45,7 +41,7 @@ func ensureAdmin(ctx context.Context, l ledger.Ledger, w io.Writer) error {
 	if len(token) < 16 {
 		return errors.New("RELAIS_ADMIN_TOKEN: at least 16 characters")
 	}
-	e, err := events.New(&events.StaffRegistered{StaffID: "admin", Role: events.RoleAdmin, Name: "Administrateur / Administrator", TokenHash: hashToken(token)},
+	e, err := events.New(&events.StaffRegistered{StaffID: "admin", Role: events.RoleAdmin, Name: "Administrateur / Administrator", TokenHash: svcdirectory.HashToken(token)},
 		events.Actor{ID: "relais", Role: events.RoleSystem})
 	if err != nil {
 		return err

@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"context"
@@ -9,11 +9,11 @@ import (
 
 // ledgerCollector exports the ledger's head and counters at scrape time.
 type ledgerCollector struct {
-	b                                              *backend
+	b                                              *Backend
 	head, appends, evs, batches, conflicts, failed *prometheus.Desc
 }
 
-func newLedgerCollector(b *backend) *ledgerCollector {
+func newLedgerCollector(b *Backend) *ledgerCollector {
 	d := func(name, help string) *prometheus.Desc { return prometheus.NewDesc(name, help, nil, nil) }
 	return &ledgerCollector{b: b,
 		head:      d("relais_ledger_head_position", "Global position of the last event in the ledger."),

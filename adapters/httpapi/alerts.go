@@ -2,13 +2,13 @@ package httpapi
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 	"strings"
 	"time"
 
+	"github.com/relais-health/relais/delivery"
+	"github.com/relais-health/relais/delivery/sse"
 	"github.com/relais-health/relais/events"
-	"github.com/relais-health/relais/infra/sse"
 	"github.com/relais-health/relais/projections/alerts"
 )
 
@@ -50,7 +50,7 @@ func (s *Server) RegisterAlerts(a Alerts, w Waiter, hub *sse.Hub, heartbeat time
 		return sse.Serve(rw, r, hub, q, func(after uint64) ([]sse.Event, error) {
 			var out []sse.Event
 			for _, u := range a.Since(q, after) {
-				out = append(out, EncodeUpdate(u))
+				out = append(out, delivery.EncodeUpdate(u))
 			}
 			return out, nil
 		}, heartbeat)
@@ -93,12 +93,6 @@ func queueOf(r *http.Request, p Principal) (string, error) {
 		return q, nil
 	}
 	return "", alerts.ErrForbidden
-}
-
-// EncodeUpdate is an alert change as an SSE event (id = Update.Seq).
-func EncodeUpdate(u alerts.Update) sse.Event {
-	b, _ := json.Marshal(u)
-	return sse.Event{ID: u.Seq, Name: "alert." + u.Change, Data: b}
 }
 
 // writers drops the read-only roles (auditor, archivist) from roles.

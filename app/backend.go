@@ -1,8 +1,7 @@
-package main
+package app
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -24,8 +23,8 @@ import (
 // --data talk to it instead of starting a second server on the directory.
 const urlFile = "relais-nats.url"
 
-// backend is an open ledger and what it runs on.
-type backend struct {
+// Backend is an open ledger and what it runs on.
+type Backend struct {
 	Store    *jetstream.Store
 	Conn     *nats.Conn
 	Server   *natsembed.Server // nil when external or borrowed from serve
@@ -33,25 +32,34 @@ type backend struct {
 	urlPath  string
 }
 
-// openOptions adjusts openBackend.
-type openOptions struct {
-	// listen is the embedded server's client address (serve only); "" picks
+// BackendConfig says where the ledger is; its fields are the binary's
+// global flags (errors name them).
+type BackendConfig struct {
+	// Data is the embedded server's data directory (--data).
+	Data string
+	// NATSURL is an external server or cluster (--nats); empty embeds one.
+	NATSURL string
+	// Durability is strict or relaxed (--durability).
+	Durability string
+	// Replicas of the ledger stream and checkpoints (--replicas).
+	Replicas int
+	// Listen is the embedded server's client address (serve only); "" picks
 	// a random loopback port.
-	listen string
-	// publish writes the URL file (serve only).
-	publish bool
+	Listen string
+	// Publish writes the URL file (serve only).
+	Publish bool
 }
 
-// openBackend connects to --nats, to a running `relais serve` on --data, or
+// OpenBackend connects to --nats, to a running `relais serve` on --data, or
 // starts the embedded server on --data.
-func openBackend(ctx context.Context, g *globals, log *zap.Logger, o openOptions) (*backend, error) {
-	b := &backend{}
-	url := g.natsURL
-	if url == "" && !o.publish {
-		if u, err := os.ReadFile(filepath.Join(g.data, urlFile)); err == nil {
+func OpenBackend(ctx context.Context, o BackendConfig, log *zap.Logger) (*Backend, error) {
+	b := &Backend{}
+	url := o.NATSURL
+	if url == "" && !o.Publish {
+		if u, err := os.ReadFile(filepath.Join(o.Data, urlFile)); err == nil {
 			if nc, err := nats.Connect(strings.TrimSpace(string(u)), nats.Timeout(2*time.Second)); err == nil {
 				b.Conn = nc
-				log.Debug("using the running relais serve", zap.String("data", g.data))
+				log.Debug("using the running relais serve", zap.String("data", o.Data))
 			}
 		}
 	}
@@ -61,21 +69,21 @@ func openBackend(ctx context.Context, g *globals, log *zap.Logger, o openOptions
 			return nil, fmt.Errorf("%w: cannot reach NATS at %s (--nats): %w", ledger.ErrUnavailable, url, err)
 		}
 		b.Conn = nc
-		if g.durability == "strict" {
+		if o.Durability == "strict" {
 			log.Info("external NATS: strict durability depends on the server's sync_interval: always")
 		}
 	}
 	if b.Conn == nil {
-		host, port, err := splitListen(o.listen)
+		host, port, err := splitListen(o.Listen)
 		if err != nil {
 			return nil, err
 		}
 		// Strict durability with the embedded server is Relais's own group
 		// commit (one fsync of the ledger stream per group, below), so the
 		// server itself runs with its default flush.
-		srv, err := natsembed.Start(natsembed.Config{DataDir: g.data, Host: host, Port: port, Logger: log, NoListen: !o.publish})
+		srv, err := natsembed.Start(natsembed.Config{DataDir: o.Data, Host: host, Port: port, Logger: log, NoListen: !o.Publish})
 		if err != nil {
-			return nil, fmt.Errorf("--data %s: %w", g.data, err)
+			return nil, fmt.Errorf("--data %s: %w", o.Data, err)
 		}
 		b.Server, b.Embedded = srv, true
 		nc, err := nats.Connect(srv.ClientURL(), nats.Name("relais"), nats.InProcessServer(srv))
@@ -84,22 +92,22 @@ func openBackend(ctx context.Context, g *globals, log *zap.Logger, o openOptions
 			return nil, fmt.Errorf("connect embedded nats: %w", err)
 		}
 		b.Conn = nc
-		if o.publish {
-			b.urlPath = filepath.Join(g.data, urlFile)
+		if o.Publish {
+			b.urlPath = filepath.Join(o.Data, urlFile)
 			if err := os.WriteFile(b.urlPath, []byte(srv.ClientURL()+"\n"), 0o600); err != nil {
 				b.Close()
 				return nil, fmt.Errorf("write %s: %w", b.urlPath, err)
 			}
 		}
 	}
-	cfg := jetstream.Config{Replicas: g.replicas, Logger: log}
-	if g.durability == "strict" {
-		if g.natsURL != "" {
+	cfg := jetstream.Config{Replicas: o.Replicas, Logger: log}
+	if o.Durability == "strict" {
+		if o.NATSURL != "" {
 			// External server: its sync_interval must be always; appends
 			// are then group-committed into atomic batches (one fsync each).
 			cfg.SyncAlways = true
 		} else {
-			y, err := natsembed.NewStreamSyncer(g.data, jetstream.StreamName)
+			y, err := natsembed.NewStreamSyncer(o.Data, jetstream.StreamName)
 			if err != nil {
 				b.Close()
 				return nil, err
@@ -117,7 +125,7 @@ func openBackend(ctx context.Context, g *globals, log *zap.Logger, o openOptions
 }
 
 // Close closes the ledger, the connection and the embedded server.
-func (b *backend) Close() {
+func (b *Backend) Close() {
 	if b.Store != nil {
 		b.Store.Close()
 	}
@@ -154,5 +162,3 @@ func splitListen(addr string) (string, int, error) {
 	}
 	return host, port, nil
 }
-
-var errNoCommand = errors.New("no command")

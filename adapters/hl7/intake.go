@@ -1,4 +1,4 @@
-package edintake
+package hl7
 
 import (
 	"context"
@@ -9,52 +9,52 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/relais-health/relais/events"
-	"github.com/relais-health/relais/infra/hl7"
+	"github.com/relais-health/relais/services/edintake"
 )
 
-// HL7Handler answers MLLP messages: AA once the message's event is durably
+// Intake answers MLLP messages: AA once the message's event is durably
 // in the ledger (or was already), AE for a malformed message or a ledger
 // that cannot write now (the sender retries), AR for a sender or message
 // type that is not accepted.
-type HL7Handler struct {
-	S        *Service
+type Intake struct {
+	S        *edintake.Service
 	Location *time.Location // for HL7 times without offset
 	Log      *zap.Logger
 	Now      func() time.Time
 }
 
 // Handle is an mllp.Handler.
-func (h *HL7Handler) Handle(ctx context.Context, remote string, raw []byte) []byte {
+func (h *Intake) Handle(ctx context.Context, remote string, raw []byte) []byte {
 	now := time.Now
 	if h.Now != nil {
 		now = h.Now
 	}
-	adt, err := hl7.ParseADT(raw, h.Location)
+	adt, err := ParseADT(raw, h.Location)
 	if err == nil {
-		var out Outcome
+		var out edintake.Outcome
 		out, err = h.S.Record(ctx, FromADT(adt))
 		if err == nil {
 			h.Log.Debug("hl7 recorded", zap.String("facility", adt.SendingFacility), zap.String("control_id", adt.ControlID),
 				zap.String("trigger", adt.Trigger), zap.Bool("duplicate", out.Duplicate), zap.Uint64("position", out.Position))
-			return hl7.BuildACK(raw, hl7.AA, "", now())
+			return BuildACK(raw, AA, "", now())
 		}
 	}
-	code := hl7.AE
-	if errors.Is(err, hl7.ErrUnsupported) || errors.Is(err, ErrUnsupported) || errors.Is(err, ErrRefused) {
-		code = hl7.AR
+	code := AE
+	if errors.Is(err, ErrUnsupported) || errors.Is(err, edintake.ErrUnsupported) || errors.Is(err, edintake.ErrRefused) {
+		code = AR
 	}
 	h.Log.Warn("hl7 not accepted", zap.String("remote", remote), zap.String("facility", adt.SendingFacility),
 		zap.String("control_id", adt.ControlID), zap.String("ack", code), zap.Error(err))
-	return hl7.BuildACK(raw, code, err.Error(), now())
+	return BuildACK(raw, code, err.Error(), now())
 }
 
 // FromADT maps a parsed ADT message to an intake message.
-func FromADT(a hl7.ADT) Message {
+func FromADT(a ADT) edintake.Message {
 	at := a.EventTime
 	if at.IsZero() {
 		at = a.MessageTime
 	}
-	m := Message{
+	m := edintake.Message{
 		SendingApplication: a.SendingApplication, SendingFacility: a.SendingFacility, ControlID: a.ControlID,
 		Trigger: a.Trigger, At: at.UTC(), VisitNumber: a.VisitNumber, PatientClass: a.PatientClass,
 		Reason: strings.TrimSpace(a.ReasonText), ReasonCategory: reasonCategory(a.ReasonCode), Unit: a.Location,
@@ -75,7 +75,7 @@ func FromADT(a hl7.ADT) Message {
 	return m
 }
 
-func authority(id hl7.CX) string {
+func authority(id CX) string {
 	if id.Authority != "" {
 		return id.Authority
 	}

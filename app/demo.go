@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 
 	"github.com/relais-health/relais/events"
 	"github.com/relais-health/relais/infra/ledger"
+	svcdirectory "github.com/relais-health/relais/services/directory"
 	"github.com/relais-health/relais/services/edintake"
 )
 
@@ -44,8 +45,8 @@ const demoClients = 30
 
 func demoToken(id string) string { return "demo-" + id }
 
-// seedDemo writes the demo territory once (it is skipped when already there).
-func seedDemo(ctx context.Context, l ledger.Ledger) error {
+// SeedDemo writes the demo territory once (it is skipped when already there).
+func SeedDemo(ctx context.Context, l ledger.Ledger) error {
 	if _, err := l.Read(ctx, events.StaffStream("cm-1"), 1); err == nil {
 		return nil
 	} else if !errors.Is(err, ledger.ErrStreamNotFound) {
@@ -65,12 +66,12 @@ func seedDemo(ctx context.Context, l ledger.Ledger) error {
 		return err
 	}
 	for _, s := range demoStaff {
-		if err := put(events.StaffStream(s.id), &events.StaffRegistered{StaffID: s.id, Role: s.role, Name: s.name, TokenHash: hashToken(demoToken(s.id))}); err != nil {
+		if err := put(events.StaffStream(s.id), &events.StaffRegistered{StaffID: s.id, Role: s.role, Name: s.name, TokenHash: svcdirectory.HashToken(demoToken(s.id))}); err != nil {
 			return err
 		}
 	}
 	for _, p := range demoPartners {
-		if err := put(events.PartnerStream(p.id), &events.PartnerRegistered{PartnerID: p.id, Category: p.cat, Name: p.name, TokenHash: hashToken(demoToken(p.id))}); err != nil {
+		if err := put(events.PartnerStream(p.id), &events.PartnerRegistered{PartnerID: p.id, Category: p.cat, Name: p.name, TokenHash: svcdirectory.HashToken(demoToken(p.id))}); err != nil {
 			return err
 		}
 	}
@@ -107,8 +108,8 @@ func seedDemo(ctx context.Context, l ledger.Ledger) error {
 	return nil
 }
 
-// printDemoTokens tells the newcomer how to look around.
-func printDemoTokens(w io.Writer, httpAddr string) {
+// PrintDemoTokens tells the newcomer how to look around.
+func PrintDemoTokens(w io.Writer, httpAddr string) {
 	fmt.Fprintf(w, "\nDémo Relais / Relais demo — %d clients signalés, arrivées à l'urgence jouées / flagged clients, ED arrivals being played.\n", demoClients)
 	fmt.Fprintln(w, "Jetons de démonstration (jamais en production) / demo tokens (never in production):")
 	for _, s := range demoStaff {
@@ -120,9 +121,9 @@ func printDemoTokens(w io.Writer, httpAddr string) {
 	fmt.Fprintf(w, "Try / essayez:\n  curl -N -H 'Authorization: Bearer %s' http://%s/v1/alerts/stream\n\n", demoToken("cm-1"), httpAddr)
 }
 
-// playArrivals sends an A04 for a random demo client every period, then its
+// PlayArrivals sends an A04 for a random demo client every period, then its
 // A03 a little later, until ctx ends.
-func playArrivals(ctx context.Context, in *edintake.Service, log *zap.Logger, period time.Duration) error {
+func PlayArrivals(ctx context.Context, in *edintake.Service, log *zap.Logger, period time.Duration) error {
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 9))
 	t := time.NewTicker(period)
 	defer t.Stop()

@@ -1,0 +1,215 @@
+// Package app is Relais assembled: the ledger it is given, the projections
+// and their runners, the services, delivery and the driving adapters (HTTP
+// API, HL7 intake). cmd/relais builds a Config from flags, the benchmarks and
+// the HTTP tests build one by hand; New wires, Run runs until its context
+// ends.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.uber.org/zap"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/relais-health/relais/adapters/hl7"
+	"github.com/relais-health/relais/adapters/httpapi"
+	"github.com/relais-health/relais/delivery"
+	"github.com/relais-health/relais/delivery/sse"
+	"github.com/relais-health/relais/delivery/webhook"
+	"github.com/relais-health/relais/events"
+	"github.com/relais-health/relais/projections"
+	"github.com/relais-health/relais/projections/alerts"
+	"github.com/relais-health/relais/projections/caseload"
+	"github.com/relais-health/relais/projections/clientfile"
+	"github.com/relais-health/relais/projections/clientindex"
+	"github.com/relais-health/relais/projections/directory"
+	"github.com/relais-health/relais/projections/reports"
+	"github.com/relais-health/relais/services/casemgmt"
+	svcdirectory "github.com/relais-health/relais/services/directory"
+	"github.com/relais-health/relais/services/edintake"
+	"github.com/relais-health/relais/services/pharmacy"
+)
+
+// Config is what serve (and the benchmarks and tests that run Relais
+// in-process) configure.
+type Config struct {
+	// Backend is the open ledger (required).
+	Backend *Backend
+	// Log receives the application's logs (default: none).
+	Log *zap.Logger
+	// Facilities are the accepted sending facilities (MSH-4).
+	Facilities []string
+	// PatientSecret keys the pseudonymous patient keys.
+	PatientSecret []byte
+	// EscalateAfter, FeedSilence: see alerts.Config.
+	EscalateAfter time.Duration
+	FeedSilence   time.Duration
+	// EscalateEvery is how often the escalator runs (default 30s).
+	EscalateEvery time.Duration
+	// Heartbeat of SSE streams (default: sse's).
+	Heartbeat time.Duration
+	// WebhookSecret signs partner webhooks.
+	WebhookSecret []byte
+	// Replicas of the webhook queue and dead letters (as of the ledger).
+	Replicas int
+	// Snapshots, when set, lets the file, caseload and report projections
+	// resume from their last snapshot instead of rebuilding.
+	Snapshots projections.SnapshotStore
+}
+
+// App is Relais assembled.
+type App struct {
+	log     *zap.Logger
+	b       *Backend
+	dir     *directory.Directory
+	index   *clientindex.Index
+	runners []*projections.Runner
+	intake  *edintake.Service
+	hl7     *hl7.Intake
+	alerts  *alerts.Projection
+	alertsR *projections.Runner
+	hub     *sse.Hub
+	hooks   *webhook.Dispatcher
+	files   *clientfile.Projection
+	loads   *caseload.Projection
+	reps    *reports.Projection
+	fan     *delivery.Fanout
+	cfg     Config
+	api     *httpapi.Server
+}
+
+// AllRoles is every role an actor can have.
+var AllRoles = append(append([]string{}, events.StaffRoles...), events.CategoryDoctor, events.CategoryPharmacy, events.CategoryCommunity, events.CategoryRehab)
+
+// ErrNoFacilities: serve needs at least one sending facility.
+var ErrNoFacilities = errors.New("--hl7-facilities: at least one sending facility (MSH-4) must be accepted")
+
+// New wires Relais on cfg.Backend. Nothing runs until Run.
+func New(ctx context.Context, cfg Config) (*App, error) {
+	if cfg.Backend == nil || cfg.Backend.Store == nil {
+		return nil, errors.New("app: no ledger backend")
+	}
+	if cfg.Log == nil {
+		cfg.Log = zap.NewNop()
+	}
+	if cfg.EscalateEvery == 0 {
+		cfg.EscalateEvery = 30 * time.Second
+	}
+	b, log := cfg.Backend, cfg.Log
+	a := &App{log: log, b: b, dir: directory.New(), index: clientindex.New(), hub: sse.NewHub(), cfg: cfg}
+	hooks, err := webhook.New(ctx, b.Conn, webhook.Config{Secret: cfg.WebhookSecret, Replicas: cfg.Replicas, Log: log.Named("webhook")})
+	if err != nil {
+		return nil, err
+	}
+	a.hooks = hooks
+	a.fan = delivery.NewNATS(a.hub, b.Conn, a.hooks, log.Named("delivery"))
+	a.alerts = alerts.New(b.Store, alerts.Config{EscalateAfter: cfg.EscalateAfter, FeedSilence: cfg.FeedSilence,
+		Facilities: cfg.Facilities, Notifier: a.fan, Log: log.Named("alerts")})
+	a.alertsR = &projections.Runner{Name: "alerts", L: b.Store, P: a.alerts, Log: log}
+	a.files, a.loads, a.reps = clientfile.New(), caseload.New(caseload.Config{}), reports.New(reports.Config{})
+	a.runners = []*projections.Runner{
+		{Name: "directory", L: b.Store, P: a.dir, Log: log},
+		{Name: "clientindex", L: b.Store, P: a.index, Log: log},
+		a.alertsR,
+		{Name: "clientfile", L: b.Store, P: a.files, Log: log, Snapshots: cfg.Snapshots},
+		{Name: "caseload", L: b.Store, P: a.loads, Log: log, Snapshots: cfg.Snapshots},
+		{Name: "reports", L: b.Store, P: a.reps, Log: log, Snapshots: cfg.Snapshots},
+	}
+	a.intake, err = edintake.New(b.Store, a.index, edintake.Config{Facilities: cfg.Facilities, PatientSecret: cfg.PatientSecret, KeyAuthorities: []string{"RAMQ"}})
+	if err != nil {
+		return nil, err
+	}
+	loc, err := time.LoadLocation("America/Toronto")
+	if err != nil {
+		return nil, fmt.Errorf("time zone America/Toronto: %w", err)
+	}
+	a.hl7 = &hl7.Intake{S: a.intake, Location: loc, Log: log.Named("hl7")}
+	a.api = httpapi.NewServer(authenticator{a.dir}, log)
+	a.api.RegisterMe(AllRoles)
+	a.api.RegisterIntake(a.intake)
+	a.api.RegisterAlerts(a.alerts, a.alertsR, a.hub, cfg.Heartbeat)
+	a.api.RegisterWebhooks(a.hooks)
+	a.api.RegisterFiles(a.files, a.loads, a.reps, b.Store, time.Now)
+	a.api.RegisterCare(casemgmt.New(b.Store, nil), pharmacy.New(b.Store), svcdirectory.New(b.Store))
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(newLedgerCollector(b))
+	a.api.HandlePublic("GET", "/healthz", func(w http.ResponseWriter, r *http.Request) {
+		if _, err := b.Store.Head(r.Context()); err != nil {
+			http.Error(w, "ledger unavailable", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
+	a.api.HandlePublic("GET", "/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}).ServeHTTP)
+	return a, nil
+}
+
+// Run runs every projection and background loop until ctx ends (or one of
+// them fails), and waits for them.
+func (a *App) Run(ctx context.Context) error {
+	g, ctx := errgroup.WithContext(ctx)
+	for _, r := range a.runners {
+		g.Go(func() error { return r.Resume(ctx) })
+	}
+	g.Go(func() error { return a.hooks.Run(ctx) })
+	g.Go(func() error {
+		select {
+		case <-a.alertsR.Ready():
+		case <-ctx.Done():
+			return nil
+		}
+		a.fan.GoLive()
+		return a.alerts.RunEscalator(ctx, a.cfg.EscalateEvery, time.Now)
+	})
+	return g.Wait()
+}
+
+// WaitReady blocks until every projection has caught up with the ledger as
+// it was at start, so the API answers from complete read models.
+func (a *App) WaitReady(ctx context.Context) error {
+	for _, r := range a.runners {
+		select {
+		case <-r.Ready():
+		case <-ctx.Done():
+			return fmt.Errorf("projection %s not ready: %w", r.Name, ctx.Err())
+		}
+	}
+	return nil
+}
+
+// Handler serves the HTTP API, /healthz and /metrics.
+func (a *App) Handler() http.Handler { return a.api }
+
+// API is the HTTP adapter (its routes, for tests and docs).
+func (a *App) API() *httpapi.Server { return a.api }
+
+// HL7 answers one MLLP message (an mllp.Handler).
+func (a *App) HL7(ctx context.Context, remote string, raw []byte) []byte {
+	return a.hl7.Handle(ctx, remote, raw)
+}
+
+// Hub is the SSE hub (the alerts bench counts its subscribers).
+func (a *App) Hub() *sse.Hub { return a.hub }
+
+// Intake is the ED intake service (the demo plays arrivals through it).
+func (a *App) Intake() *edintake.Service { return a.intake }
+
+// authenticator adapts the directory to the API.
+type authenticator struct{ d *directory.Directory }
+
+func (a authenticator) Authenticate(token string) (httpapi.Principal, bool) {
+	e, ok := a.d.Authenticate(token)
+	if !ok {
+		return httpapi.Principal{}, false
+	}
+	return httpapi.Principal{ID: e.ID, Role: e.Role, Partner: e.IsPartner()}, true
+}

@@ -1,0 +1,101 @@
+// Package delivery takes every alert change out of Relais to the people and
+// systems that wait for it: the recipient's Server-Sent Events stream (the
+// sse hub), the NATS subject relais.alerts.<recipient-id> for partner
+// systems, and the partner's signed webhook (queued durably on JetStream).
+// It is the last step of the flow: request → service → ledger → projection
+// → delivery. Notify never blocks the projection that calls it.
+package delivery
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"go.uber.org/zap"
+
+	"github.com/relais-health/relais/delivery/sse"
+	"github.com/relais-health/relais/delivery/webhook"
+	"github.com/relais-health/relais/projections/alerts"
+)
+
+// Publisher is the slice of a NATS connection delivery needs.
+type Publisher interface {
+	Publish(subject string, data []byte) error
+}
+
+// Queue takes webhook deliveries without waiting.
+type Queue interface {
+	Enqueue(d webhook.Delivery)
+}
+
+// Fanout delivers alert changes. Before GoLive (while the alert projection
+// catches up after a restart) only the SSE hub and recent webhooks are fed,
+// so a restart does not re-publish history to partner systems.
+type Fanout struct {
+	hub   *sse.Hub
+	pub   Publisher
+	hooks Queue
+	log   *zap.Logger
+	now   func() time.Time
+	live  atomic.Bool
+}
+
+// New returns a fanout; pub and hooks may be nil (no NATS subject, no
+// webhooks).
+func New(hub *sse.Hub, pub Publisher, hooks Queue, log *zap.Logger) *Fanout {
+	if log == nil {
+		log = zap.NewNop()
+	}
+	return &Fanout{hub: hub, pub: pub, hooks: hooks, log: log, now: time.Now}
+}
+
+// NewNATS is New with a NATS connection; a nil connection publishes on no
+// subject (a nil *nats.Conn in the Publisher interface would not be nil).
+func NewNATS(hub *sse.Hub, nc *nats.Conn, hooks Queue, log *zap.Logger) *Fanout {
+	if nc == nil {
+		return New(hub, nil, hooks, log)
+	}
+	return New(hub, nc, hooks, log)
+}
+
+// GoLive is called once the alert projection has caught up: from then on
+// every change is also published on NATS and sent to webhooks.
+func (f *Fanout) GoLive() { f.live.Store(true) }
+
+// Live reports whether GoLive was called.
+func (f *Fanout) Live() bool { return f.live.Load() }
+
+// Subject is where partner systems subscribe to a recipient's alerts.
+func Subject(recipient string) string { return "relais.alerts." + recipient }
+
+// Notify delivers one change. It never blocks: the hub drops a subscriber
+// that falls behind, NATS publishes are buffered, and webhooks are queued
+// asynchronously.
+func (f *Fanout) Notify(_ context.Context, u alerts.Update) {
+	ev := EncodeUpdate(u)
+	f.hub.Publish(u.Recipient, ev)
+	live := f.live.Load()
+	if f.pub != nil && live {
+		if err := f.pub.Publish(Subject(u.Recipient), ev.Data); err != nil {
+			f.log.Warn("publish alert on nats", zap.String("recipient", u.Recipient), zap.Error(err))
+		}
+	}
+	// Webhooks: live changes, and while catching up after a restart the
+	// recent ones (a change applied just before a crash may not have been
+	// queued; the queue drops those it already holds).
+	recent := !u.At.IsZero() && f.now().Sub(u.At) < webhook.DedupeWindow-5*time.Minute
+	if f.hooks == nil || u.Webhook == "" || u.Change == "thread" || !live && !recent {
+		return
+	}
+	f.hooks.Enqueue(webhook.Delivery{ID: fmt.Sprintf("%s-%d", u.Alert.ID, u.Seq), URL: u.Webhook, Recipient: u.Recipient, Body: ev.Data})
+}
+
+// EncodeUpdate is an alert change as an SSE event (id = Update.Seq) and as
+// the body of its NATS message and webhook.
+func EncodeUpdate(u alerts.Update) sse.Event {
+	b, _ := json.Marshal(u)
+	return sse.Event{ID: u.Seq, Name: "alert." + u.Change, Data: b}
+}
