@@ -31,9 +31,6 @@ type Waiter interface {
 // stream, acknowledgement, and the programme manager's view of what is
 // still unacknowledged.
 func (s *Server) RegisterAlerts(a Alerts, w Waiter, hub *sse.Hub, heartbeat time.Duration) {
-	s.MapError(alerts.ErrNotFound, http.StatusNotFound)
-	s.MapError(alerts.ErrForbidden, http.StatusForbidden)
-	s.MapError(sse.ErrBadLastEventID, http.StatusBadRequest)
 	everyone := allActors
 	s.Handle("GET", "/v1/alerts", everyone, func(rw http.ResponseWriter, r *http.Request, p Principal) error {
 		q, err := queueOf(r, p)

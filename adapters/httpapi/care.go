@@ -6,10 +6,7 @@ import (
 
 	"github.com/relais-health/relais/events"
 	"github.com/relais-health/relais/infra/ledger"
-	"github.com/relais-health/relais/services"
-	"github.com/relais-health/relais/services/casemgmt"
 	"github.com/relais-health/relais/services/directory"
-	"github.com/relais-health/relais/services/pharmacy"
 )
 
 // careRoles may run the programme's commands.
@@ -60,13 +57,70 @@ func command[T any](s *Server, method, pattern string, roles []string, set func(
 
 func pathClient(r *http.Request) string { return r.PathValue("id") }
 
-// RegisterCare adds the case-management, pharmacy and directory commands.
-func (s *Server) RegisterCare(cm *casemgmt.Service, ph *pharmacy.Service, dir *directory.Service) {
-	s.MapError(services.ErrBadRequest, http.StatusBadRequest)
-	s.MapError(services.ErrForbidden, http.StatusForbidden)
-	s.MapError(services.ErrNotFound, http.StatusNotFound)
-	s.MapError(services.ErrRuleBroken, http.StatusConflict)
+// Clients registers, flags and closes clients (casemgmt).
+type Clients interface {
+	RegisterClient(ctx context.Context, actor events.Actor, r events.ClientRegistered) (ledger.Result, error)
+	Flag(ctx context.Context, actor events.Actor, r events.ClientFlagged) (ledger.Result, error)
+	Unflag(ctx context.Context, actor events.Actor, r events.ClientUnflagged) (ledger.Result, error)
+	Close(ctx context.Context, actor events.Actor, r events.CaseClosed) (ledger.Result, error)
+}
 
+// FollowUp records a client's follow-up: contacts, assessments, and who
+// follows them (casemgmt).
+type FollowUp interface {
+	RecordContact(ctx context.Context, actor events.Actor, r events.ContactMade) (ledger.Result, error)
+	CompleteAssessment(ctx context.Context, actor events.Actor, r events.AssessmentCompleted) (ledger.Result, error)
+	AssignCaseManager(ctx context.Context, actor events.Actor, r events.CaseManagerAssigned) (ledger.Result, error)
+	AssignPivotWorker(ctx context.Context, actor events.Actor, r events.PivotWorkerAssigned) (ledger.Result, error)
+}
+
+// Consents enrols a client and records what they consent to (casemgmt).
+type Consents interface {
+	Enrol(ctx context.Context, actor events.Actor, r events.ClientEnrolled) (ledger.Result, error)
+	GrantConsent(ctx context.Context, actor events.Actor, r events.ConsentGranted) (ledger.Result, error)
+	RevokeConsent(ctx context.Context, actor events.Actor, r events.ConsentRevoked) (ledger.Result, error)
+}
+
+// Plans records the individualized service plan (casemgmt).
+type Plans interface {
+	CreatePlan(ctx context.Context, actor events.Actor, r events.PlanCreated) (ledger.Result, error)
+	AddObjective(ctx context.Context, actor events.Actor, r events.ObjectiveAdded) (ledger.Result, error)
+	MeetObjective(ctx context.Context, actor events.Actor, r events.ObjectiveMet) (ledger.Result, error)
+	AbandonObjective(ctx context.Context, actor events.Actor, r events.ObjectiveAbandoned) (ledger.Result, error)
+}
+
+// Partners records referrals and the family doctor's part (casemgmt).
+type Partners interface {
+	SendReferral(ctx context.Context, actor events.Actor, r events.ReferralSent) (ledger.Result, error)
+	AnswerReferral(ctx context.Context, actor events.Actor, answer string, r events.ReferralAnswer) (ledger.Result, error)
+	NotifyDoctor(ctx context.Context, actor events.Actor, r events.DoctorNotified) (ledger.Result, error)
+	ConfirmDoctor(ctx context.Context, actor events.Actor, r events.DoctorConfirmed) (ledger.Result, error)
+}
+
+// CaseWork is every case-management command the API exposes, each group
+// declared on its own above; casemgmt.Service is one.
+type CaseWork interface {
+	Clients
+	FollowUp
+	Consents
+	Plans
+	Partners
+}
+
+// Pharmacy records what community pharmacists bring (pharmacy).
+type Pharmacy interface {
+	UpdateProfile(ctx context.Context, actor events.Actor, r events.MedicationProfileUpdated) (ledger.Result, error)
+	RaiseConcern(ctx context.Context, actor events.Actor, r events.PharmacistConcernRaised) (ledger.Result, error)
+}
+
+// Directory registers staff members and partners (services/directory).
+type Directory interface {
+	RegisterStaff(ctx context.Context, actor events.Actor, r events.StaffRegistered) (directory.Registered, error)
+	RegisterPartner(ctx context.Context, actor events.Actor, r events.PartnerRegistered) (directory.Registered, error)
+}
+
+// RegisterCare adds the case-management, pharmacy and directory commands.
+func (s *Server) RegisterCare(cm CaseWork, ph Pharmacy, dir Directory) {
 	s.Handle("POST", "/v1/staff", []string{events.RoleAdmin}, func(w http.ResponseWriter, r *http.Request, p Principal) error {
 		var req events.StaffRegistered
 		if err := decode(r, &req); err != nil {

@@ -4,8 +4,23 @@ import (
 	"errors"
 	"net/http"
 
+	"github.com/relais-health/relais/delivery/sse"
+	"github.com/relais-health/relais/delivery/webhook"
 	"github.com/relais-health/relais/events"
 	"github.com/relais-health/relais/infra/ledger"
+	"github.com/relais-health/relais/projections/alerts"
+	"github.com/relais-health/relais/projections/clientfile"
+	"github.com/relais-health/relais/services"
+	"github.com/relais-health/relais/services/edintake"
+)
+
+var (
+	// ErrBadJSON wraps request bodies and query parameters that do not
+	// decode (400).
+	ErrBadJSON = errors.New("bad request body")
+	// ErrForbidden: the route lets the caller's role in, but not for this
+	// target, e.g. a case manager reading another's caseload (403).
+	ErrForbidden = errors.New("forbidden")
 )
 
 // errorStatus is one row of the error table.
@@ -14,11 +29,37 @@ type errorStatus struct {
 	status int
 }
 
-// defaultErrors is where THE mapping from error kinds to HTTP statuses
-// starts; the first match wins. cmd/relais adds the services' and
-// projections' kinds with MapError at start-up, before serving.
-var defaultErrors = []errorStatus{
+// errorTable is THE mapping from error kinds to HTTP statuses, every kind a
+// handler can return by name. The first row that matches (errors.Is) wins:
+// the adapter's and the domain's kinds come before the event catalog's and
+// the ledger's, which they may wrap. Anything else is a 500 whose text is
+// logged, never answered.
+var errorTable = []errorStatus{
+	// The request, as this adapter reads it.
 	{ErrBadJSON, http.StatusBadRequest},
+	{ErrForbidden, http.StatusForbidden},
+
+	// Write side: the services.
+	{services.ErrBadRequest, http.StatusBadRequest},
+	{services.ErrForbidden, http.StatusForbidden},
+	{services.ErrNotFound, http.StatusNotFound},
+	{services.ErrRuleBroken, http.StatusConflict},
+	{edintake.ErrMalformed, http.StatusBadRequest},
+	{edintake.ErrRefused, http.StatusForbidden},
+	{edintake.ErrUnsupported, http.StatusUnprocessableEntity},
+
+	// Read side: the projections.
+	{clientfile.ErrNoConsent, http.StatusForbidden},
+	{clientfile.ErrForbidden, http.StatusForbidden},
+	{clientfile.ErrNotFound, http.StatusNotFound},
+	{alerts.ErrForbidden, http.StatusForbidden},
+	{alerts.ErrNotFound, http.StatusNotFound},
+
+	// Delivery.
+	{sse.ErrBadLastEventID, http.StatusBadRequest},
+	{webhook.ErrUnknownDelivery, http.StatusNotFound},
+
+	// The event catalog and the ledger, last: the kinds above may wrap them.
 	{events.ErrInvalid, http.StatusBadRequest},
 	{events.ErrUnknownType, http.StatusBadRequest},
 	{ledger.ErrInvalidEvent, http.StatusBadRequest},
@@ -28,15 +69,10 @@ var defaultErrors = []errorStatus{
 	{ledger.ErrClosed, http.StatusServiceUnavailable},
 }
 
-// MapError adds an error kind to the table, ahead of the defaults. Call it
-// only before serving.
-func (s *Server) MapError(err error, status int) {
-	s.errors = append([]errorStatus{{err, status}}, s.errors...)
-}
-
-// StatusOf returns the status for err (500 when no kind matches).
-func (s *Server) StatusOf(err error) int {
-	for _, row := range s.errors {
+// StatusOf returns the HTTP status for err by the error table (500 when no
+// kind matches).
+func StatusOf(err error) int {
+	for _, row := range errorTable {
 		if errors.Is(err, row.err) {
 			return row.status
 		}

@@ -3,7 +3,6 @@ package httpapi
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -47,10 +46,6 @@ var readers = []string{events.RoleCaseManager, events.RolePivotWorker, events.Ro
 // RegisterFiles adds the client file, caseload and report reads. Every read
 // of a client file appends a file.accessed event first: no record, no read.
 func (s *Server) RegisterFiles(files Files, loads Caseloads, reps Reports, log AccessLog, now func() time.Time) {
-	s.MapError(clientfile.ErrNoConsent, http.StatusForbidden)
-	s.MapError(clientfile.ErrNotFound, http.StatusNotFound)
-	s.MapError(errForbidden, http.StatusForbidden)
-	s.MapError(clientfile.ErrForbidden, http.StatusForbidden)
 	open := func(r *http.Request, p Principal, view string) (clientfile.File, error) {
 		id := r.PathValue("id")
 		f, err := files.FileFor(id, clientfile.Viewer{ActorID: p.ID, Role: p.Role})
@@ -88,7 +83,7 @@ func (s *Server) RegisterFiles(files Files, loads Caseloads, reps Reports, log A
 	s.Handle("GET", "/v1/caseloads/{staff}", []string{events.RoleCaseManager, events.RolePivotWorker, events.RoleProgrammeManager, events.RoleAdmin}, func(w http.ResponseWriter, r *http.Request, p Principal) error {
 		staff := r.PathValue("staff")
 		if (p.Role == events.RoleCaseManager || p.Role == events.RolePivotWorker) && staff != p.ID {
-			return fmt.Errorf("%w: a case manager reads only their own caseload", errForbidden)
+			return fmt.Errorf("%w: a case manager reads only their own caseload", ErrForbidden)
 		}
 		return ok(w, http.StatusOK, loads.Caseload(staff, now()))
 	})
@@ -139,8 +134,6 @@ func (s *Server) RegisterFiles(files Files, loads Caseloads, reps Reports, log A
 		return err
 	})
 }
-
-var errForbidden = errors.New("forbidden")
 
 // HighUtilizerQuery reads the list's parameters (shared by the API and the
 // CLI): n, a window as a Go duration or "12m" months, an RFC3339 end, and

@@ -16,9 +16,6 @@ type Intake interface {
 // system) or an administrator posts one ADT message as JSON; the answer
 // comes once it is in the ledger.
 func (s *Server) RegisterIntake(in Intake) {
-	s.MapError(edintake.ErrRefused, http.StatusForbidden)
-	s.MapError(edintake.ErrUnsupported, http.StatusUnprocessableEntity)
-	s.MapError(edintake.ErrMalformed, http.StatusBadRequest)
 	s.Handle("POST", "/v1/ed/arrivals", []string{"system", "admin"}, func(w http.ResponseWriter, r *http.Request, p Principal) error {
 		var m edintake.Message
 		if err := decode(r, &m); err != nil {

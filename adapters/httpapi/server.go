@@ -2,7 +2,7 @@
 // authentication against the directory, one role table per route, ONE table
 // from error kinds to statuses, and the handlers that turn requests into
 // service calls and projection reads. It is a driving adapter: it sits above
-// services and projections and is wired by cmd/relais.
+// services and projections and is wired by app.
 package httpapi
 
 import (
@@ -55,7 +55,6 @@ type Server struct {
 	auth   Authenticator
 	log    *zap.Logger
 	routes []Route
-	errors []errorStatus
 }
 
 // NewServer returns a server with no routes but the authentication in front.
@@ -63,7 +62,7 @@ func NewServer(auth Authenticator, log *zap.Logger) *Server {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	return &Server{mux: http.NewServeMux(), auth: auth, log: log, errors: slices.Clone(defaultErrors)}
+	return &Server{mux: http.NewServeMux(), auth: auth, log: log}
 }
 
 // Handle registers a route; only the listed roles may call it.
@@ -87,13 +86,13 @@ func (s *Server) Routes() []Route { return slices.Clone(s.routes) }
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt Route) {
-	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	token, ok := bearer(r.Header.Get("Authorization"))
 	if !ok {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="relais"`)
 		writeError(w, http.StatusUnauthorized, "missing bearer token (Authorization: Bearer <token>)")
 		return
 	}
-	p, ok := s.auth.Authenticate(strings.TrimSpace(token))
+	p, ok := s.auth.Authenticate(token)
 	if !ok {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="relais", error="invalid_token"`)
 		writeError(w, http.StatusUnauthorized, "unknown or revoked token")
@@ -104,17 +103,30 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt Route) {
 		return
 	}
 	if err := rt.handler(w, r, p); err != nil {
-		status := s.StatusOf(err)
+		status := StatusOf(err)
 		if status >= 500 {
 			s.log.Error("request failed", zap.String("route", rt.Method+" "+rt.Pattern), zap.String("actor", p.ID), zap.Error(err))
-			writeError(w, status, publicMessage(status, err))
+			writeError(w, status, publicMessage(status))
 			return
 		}
 		writeError(w, status, err.Error())
 	}
 }
 
-func publicMessage(status int, err error) string {
+// bearer reads the token of an Authorization header: the scheme is
+// case-insensitive (RFC 7235), and an empty token is no token.
+func bearer(header string) (string, bool) {
+	scheme, token, ok := strings.Cut(strings.TrimSpace(header), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	token = strings.TrimSpace(token)
+	return token, token != ""
+}
+
+// publicMessage is what a 5xx answers instead of the error's text, which
+// may name internals (streams, servers) and is logged instead.
+func publicMessage(status int) string {
 	if status == http.StatusServiceUnavailable {
 		return "ledger unavailable, retry later"
 	}
@@ -148,9 +160,6 @@ func ok(w http.ResponseWriter, status int, v any) error {
 // maxBody bounds request bodies (an event is at most 1 MiB).
 const maxBody = 1 << 20
 
-// ErrBadJSON wraps request bodies that do not decode.
-var ErrBadJSON = errors.New("bad request body")
-
 // decode reads a JSON body strictly: unknown fields and trailing data are
 // errors that name what is wrong.
 func decode(r *http.Request, v any) error {
@@ -167,7 +176,9 @@ func decode(r *http.Request, v any) error {
 		}
 		return fmt.Errorf("%w: %w", ErrBadJSON, err)
 	}
-	if dec.More() {
+	// Anything but the end of the body after the value is trailing data
+	// (dec.More alone would let a stray "]" or "}" through).
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return fmt.Errorf("%w: trailing data after the JSON object", ErrBadJSON)
 	}
 	return nil

@@ -17,7 +17,6 @@ type Hooks interface {
 // RegisterWebhooks adds the programme manager's view of failed webhook
 // deliveries and their retry.
 func (s *Server) RegisterWebhooks(h Hooks) {
-	s.MapError(webhook.ErrUnknownDelivery, http.StatusNotFound)
 	roles := []string{events.RoleProgrammeManager, events.RoleAdmin}
 	s.Handle("GET", "/v1/webhooks/dead-letters", roles, func(w http.ResponseWriter, r *http.Request, p Principal) error {
 		dl, err := h.DeadLetters(r.Context())
