@@ -1,14 +1,13 @@
 package hl7
 
 import (
-	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
-)
 
-// ErrUnsupported: a message type or trigger Relais does not record.
-var ErrUnsupported = errors.New("unsupported HL7 message")
+	"github.com/relais-health/relais/services/edintake"
+)
 
 // CX is a patient identifier (PID-3, MRG-1): value, assigning authority
 // (first component of CX.4) and identifier type (CX.5).
@@ -20,62 +19,48 @@ type CX struct {
 
 // ADT is what Relais reads from an ADT message.
 type ADT struct {
-	SendingApplication string // MSH-3
-	SendingFacility    string // MSH-4
-	MessageTime        time.Time
-	MessageType        string // MSH-9.1, "ADT"
-	Trigger            string // MSH-9.2 (or EVN-1)
-	ControlID          string // MSH-10
-	ProcessingID       string // MSH-11
-	Version            string // MSH-12
-	EventTime          time.Time
-	Identifiers        []CX // PID-3, every repetition
-	FamilyName         string
-	GivenName          string
-	BirthDate          string // YYYY-MM-DD
-	PatientClass       string // PV1-2
-	Location           string // PV1-3.1
-	VisitNumber        string // PV1-19.1
-	Disposition        string // PV1-36
-	AdmitTime          time.Time
-	DischargeTime      time.Time
-	ReasonCode         string // PV2-3.1
-	ReasonText         string // PV2-3.2
-	Merged             []CX   // MRG-1 (A40)
+	Header                  // Trigger is MSH-9.2, or EVN-1 when MSH-9 has none
+	MessageTime   time.Time // MSH-7
+	EventTime     time.Time // EVN-2
+	Identifiers   []CX      // PID-3, every repetition
+	FamilyName    string
+	GivenName     string
+	BirthDate     string // YYYY-MM-DD
+	PatientClass  string // PV1-2
+	Location      string // PV1-3.1
+	VisitNumber   string // PV1-19.1
+	Disposition   string // PV1-36
+	AdmitTime     time.Time
+	DischargeTime time.Time
+	ReasonCode    string // PV2-3.1
+	ReasonText    string // PV2-3.2
+	Merged        []CX   // MRG-1 (A40)
 }
 
-// Triggers lists the ADT trigger events Relais records.
-var Triggers = []string{"A01", "A03", "A04", "A08", "A11", "A13", "A40"}
-
 // ParseADT parses raw and extracts an ADT; times without an offset are in
-// loc. Errors wrap ErrMalformed (naming the field) or ErrUnsupported.
+// loc. Errors wrap ErrMalformed (naming the field) or ErrUnsupported. The
+// returned ADT carries the header even with an error, as far as MSH could
+// be read, so the message can be answered without being parsed again.
 func ParseADT(raw []byte, loc *time.Location) (ADT, error) {
-	m, err := Parse(raw)
+	m, h, err := parse(raw)
+	a := ADT{Header: h}
 	if err != nil {
-		return ADT{}, err
+		return a, err
 	}
-	var a ADT
-	a.SendingApplication = m.Get("MSH", 3, 1)
-	a.SendingFacility = m.Get("MSH", 4, 1)
-	a.MessageType = m.Get("MSH", 9, 1)
-	a.Trigger = m.Get("MSH", 9, 2)
-	a.ControlID = m.Get("MSH", 10, 0)
-	a.ProcessingID = m.Get("MSH", 11, 1)
-	a.Version = m.Get("MSH", 12, 1)
 	if a.Trigger == "" {
 		a.Trigger = m.Get("EVN", 1, 1)
 	}
 	if a.ControlID == "" {
 		return a, fmt.Errorf("%w: MSH-10: control id missing", ErrMalformed)
 	}
-	if a.SendingFacility == "" {
+	if a.SendingFacility.Namespace == "" {
 		return a, fmt.Errorf("%w: MSH-4: sending facility missing", ErrMalformed)
 	}
 	if a.MessageType != "ADT" {
 		return a, fmt.Errorf("%w: MSH-9: message type %q, only ADT is recorded", ErrUnsupported, a.MessageType)
 	}
-	if !contains(Triggers, a.Trigger) {
-		return a, fmt.Errorf("%w: MSH-9: trigger event %q; supported: %s", ErrUnsupported, a.Trigger, strings.Join(Triggers, " "))
+	if !slices.Contains(edintake.Supported, a.Trigger) {
+		return a, fmt.Errorf("%w: MSH-9: trigger event %q; supported: %s", ErrUnsupported, a.Trigger, strings.Join(edintake.Supported, " "))
 	}
 	if a.MessageTime, err = ParseTime(m.Get("MSH", 7, 1), loc); err != nil {
 		return a, fmt.Errorf("%w: MSH-7: %v", ErrMalformed, err)
@@ -141,13 +126,4 @@ func identifiers(m *Message, seg string, field int) []CX {
 		}
 	}
 	return out
-}
-
-func contains(list []string, v string) bool {
-	for _, s := range list {
-		if s == v {
-			return true
-		}
-	}
-	return false
 }

@@ -1,24 +1,26 @@
-// Package hl7 parses the HL7 v2 messages Relais receives (ADT) into fields
-// and builds their acknowledgements. It is a small, tolerant parser written
-// for what hospital interface engines really send: segments ended by CR, LF
-// or CRLF, separators taken from MSH-1/MSH-2, escape sequences in text,
-// repetitions, Latin-1 declared in MSH-18. No maintained Go HL7 v2 library
-// was available from our module proxy, and the subset Relais needs is small
-// enough to own and fuzz (FuzzParse).
+// Package hl7 is the HL7 v2 driving adapter. Intake, the handler behind the
+// MLLP server, reads each ADT message once, maps it to an edintake.Message,
+// records it through services/edintake and answers with an ACK built from
+// the header it read: AA once the event is in the ledger, AE or AR naming
+// what is wrong otherwise, always echoing MSH-10 when the MSH segment has
+// one.
+//
+// The parser is small and tolerant, written for what hospital interface
+// engines really send: a UTF-8 byte-order mark before MSH, segments ended by
+// CR, LF or CRLF, separators taken from MSH-1/MSH-2, escape sequences in
+// text, repetitions, Latin-1 declared in MSH-18. No maintained Go HL7 v2
+// library was available from our module proxy, and the subset Relais needs
+// is small enough to own and fuzz (FuzzParseADT).
 package hl7
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
 )
-
-// ErrMalformed wraps every parse failure; the message names the field.
-var ErrMalformed = errors.New("malformed HL7 message")
 
 // Message is a parsed HL7 v2 message.
 type Message struct {
@@ -38,60 +40,53 @@ type separators struct {
 	field, comp, rep, esc, sub byte
 }
 
+// str is one separator as a string: the byte itself, not the rune it
+// would be converted to (a separator above 0x7f is one byte on the wire).
+func (separators) str(b byte) string { return string([]byte{b}) }
+
 // Parse splits raw into segments and fields. Text stays escaped until read
 // through Get, which unescapes it.
 func Parse(raw []byte) (*Message, error) {
-	raw = bytes.TrimLeft(raw, "\r\n\t \x0b")
-	if len(raw) < 8 || !bytes.HasPrefix(raw, []byte("MSH")) {
-		return nil, fmt.Errorf("%w: MSH: the message does not start with an MSH segment", ErrMalformed)
+	m, _, err := parse(raw)
+	return m, err
+}
+
+// parse reads MSH once and then the other segments. The header comes back
+// even when a later segment is malformed, so the message can be answered.
+func parse(raw []byte) (*Message, Header, error) {
+	m, rest, err := readMSH(raw)
+	if m == nil {
+		return nil, Header{}, err
 	}
-	sep := separators{field: raw[3], comp: '^', rep: '~', esc: '\\', sub: '&'}
-	enc := raw[4:]
-	if i := bytes.IndexByte(enc, sep.field); i >= 0 {
-		enc = enc[:i]
+	h := m.header()
+	if err != nil {
+		return nil, h, err
 	}
-	if len(enc) < 1 || sep.field == '\r' || sep.field == '\n' {
-		return nil, fmt.Errorf("%w: MSH-2: encoding characters missing", ErrMalformed)
-	}
-	for i, p := range []*byte{&sep.comp, &sep.rep, &sep.esc, &sep.sub} {
-		if i < len(enc) {
-			*p = enc[i]
-		}
-	}
-	m := &Message{sep: sep}
-	for _, line := range splitSegments(raw) {
+	decl := latin1(m.rawGet("MSH", 18))
+	for _, line := range splitSegments(rest) {
 		if len(line) == 0 {
 			continue
 		}
 		if len(line) < 3 {
-			return nil, fmt.Errorf("%w: segment %q is too short", ErrMalformed, line)
+			return nil, h, fmt.Errorf("%w: segment %q is too short", ErrMalformed, line)
 		}
-		parts := strings.Split(string(line), string(sep.field))
-		seg := Segment{ID: parts[0]}
+		parts := strings.Split(string(line), m.sep.str(m.sep.field))
+		seg := Segment{ID: parts[0], Fields: parts}
 		if seg.ID == "MSH" {
-			// MSH-1 is the separator itself; MSH-2 the encoding characters.
-			seg.Fields = append([]string{"MSH", string(sep.field)}, parts[1:]...)
-		} else {
-			seg.Fields = parts
+			// A later MSH (a batch) is numbered like the first.
+			seg.Fields = append([]string{"MSH", m.sep.str(m.sep.field)}, parts[1:]...)
+		}
+		for fi, f := range seg.Fields {
+			switch {
+			case decl:
+				seg.Fields[fi] = fromLatin1(f)
+			case !utf8.ValidString(f):
+				return nil, h, fmt.Errorf("%w: %s: text is not UTF-8 and MSH-18 does not declare 8859/1", ErrMalformed, seg.ID)
+			}
 		}
 		m.Segments = append(m.Segments, seg)
 	}
-	if latin1(m.rawGet("MSH", 18)) {
-		for si := range m.Segments {
-			for fi, f := range m.Segments[si].Fields {
-				m.Segments[si].Fields[fi] = fromLatin1(f)
-			}
-		}
-	} else {
-		for _, s := range m.Segments {
-			for _, f := range s.Fields {
-				if !utf8.ValidString(f) {
-					return nil, fmt.Errorf("%w: %s: text is not UTF-8 and MSH-18 does not declare 8859/1", ErrMalformed, s.ID)
-				}
-			}
-		}
-	}
-	return m, nil
+	return m, h, nil
 }
 
 func splitSegments(raw []byte) [][]byte {
@@ -153,12 +148,12 @@ func (m *Message) Repetitions(id string, n int) []string {
 	if id == "MSH" && n <= 2 {
 		return []string{f}
 	}
-	return strings.Split(f, string(m.sep.rep))
+	return strings.Split(f, m.sep.str(m.sep.rep))
 }
 
 // Components splits one (repetition of a) field into unescaped components.
 func (m *Message) Components(field string) []string {
-	parts := strings.Split(field, string(m.sep.comp))
+	parts := strings.Split(field, m.sep.str(m.sep.comp))
 	for i, p := range parts {
 		if j := strings.IndexByte(p, m.sep.sub); j >= 0 {
 			p = p[:j] // first subcomponent (e.g. HD namespace id)

@@ -25,7 +25,7 @@ func TestParseRealisticADT(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if a.Trigger != "A04" || a.ControlID != "1001" || a.SendingFacility != "HSTA" || a.VisitNumber != "V100" {
+	if a.Trigger != "A04" || a.ControlID != "1001" || a.SendingFacility.Namespace != "HSTA" || a.VisitNumber != "V100" {
 		t.Fatalf("header: %+v", a)
 	}
 	if len(a.Identifiers) != 2 || a.Identifiers[1] != (CX{Value: "BELH12345678", Authority: "RAMQ", Type: "JHN"}) {
@@ -93,42 +93,127 @@ func TestParseNamesWhatIsWrong(t *testing.T) {
 	}
 }
 
-func TestACK(t *testing.T) {
-	now := time.Date(2026, 11, 20, 19, 30, 0, 0, time.UTC)
-	ack := string(BuildACK(sample(t, "a04.hl7"), AA, "", now))
-	if !strings.Contains(ack, "MSA|AA|1001") || !strings.HasPrefix(ack, "MSH|^~\\&|RELAIS|CSSS|URGENCE|HSTA|") || !strings.Contains(ack, "ACK^A04^ACK") {
-		t.Fatalf("AA: %q", ack)
+func TestReadHeaderReadsMSHWhateverFollows(t *testing.T) {
+	good := string(sample(t, "a04.hl7"))
+	tests := []struct {
+		name    string
+		raw     string
+		control string
+		sender  HD
+		err     bool
+	}{
+		{"a well-formed message", good, "1001", HD{Namespace: "URGENCE"}, false},
+		{"a truncated PV1 is not read", string(sample(t, "a04_pv1_truncated.hl7")), "1103", HD{Namespace: "URGENCE"}, false},
+		{"a byte-order mark before MSH is skipped", string(sample(t, "a04_bom.hl7")), "1101", HD{Namespace: "URGENCE"}, false},
+		{"a designator keeps its universal id", strings.Replace(good, "|URGENCE|", "|URGENCE^1.2.3^ISO|", 1), "1001",
+			HD{Namespace: "URGENCE", UniversalID: "1.2.3", UniversalIDType: "ISO"}, false},
+		{"other separators are read from MSH-1 and MSH-2", "MSH#$*/%#URG$OID#HSTA#RELAIS#CSSS#2026##ADT$A04#c/S/1#P\rPID#1", "c$1",
+			HD{Namespace: "URG", UniversalID: "OID"}, false},
+		{"MSH without encoding characters still names its control id", "MSH||URG|HSTA|RELAIS|CSSS|2026||ADT^A04|c9|P|2.5", "c9",
+			HD{Namespace: "URG"}, true},
+		{"a byte that is not UTF-8 in MSH does not hide the control id", "MSH|^~\\&|URG\xc9|HSTA|RELAIS|CSSS|2026||ADT^A04|c8|P", "c8",
+			HD{Namespace: "URG\uFFFD"}, true},
+		{"no MSH, no header", "PID|1||x", "", HD{}, true},
 	}
-	ae := string(BuildACK(sample(t, "a04.hl7"), AE, "PV1-19: visit number missing", now))
-	if !strings.Contains(ae, "MSA|AE|1001|PV1-19: visit number missing") || !strings.Contains(ae, "\rERR|") {
-		t.Fatalf("AE: %q", ae)
-	}
-	if min := string(BuildACK([]byte("garbage"), AR, "no MSH", now)); !strings.Contains(min, "MSA|AR||no MSH") {
-		t.Fatalf("minimal AR: %q", min)
-	}
-	// An ACK is itself a parseable HL7 message.
-	if _, err := Parse([]byte(ack)); err != nil {
-		t.Fatal(err)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h, err := ReadHeader([]byte(tt.raw))
+			if (err != nil) != tt.err {
+				t.Fatalf("error %v, want error: %v", err, tt.err)
+			}
+			if h.ControlID != tt.control || h.SendingApplication != tt.sender {
+				t.Fatalf("header %+v, want control id %q from %+v", h, tt.control, tt.sender)
+			}
+		})
 	}
 }
 
-func FuzzParse(f *testing.F) {
-	for _, n := range []string{"a01.hl7", "a03_latin1_lf.hl7", "a04.hl7", "a08.hl7", "a11.hl7", "a13.hl7", "a40_crlf.hl7"} {
-		b, err := os.ReadFile(filepath.Join("testdata", n))
+func TestACK(t *testing.T) {
+	now := time.Date(2026, 11, 20, 19, 30, 0, 0, time.UTC)
+	h, err := ReadHeader(sample(t, "a04.hl7"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name   string
+		h      Header
+		code   string
+		text   string
+		prefix string
+		want   []string
+	}{
+		{"an accepted message is answered AA to its sender", h, AA, "", "MSH|^~\\&|RELAIS|CSSS|URGENCE|HSTA|",
+			[]string{"|ACK^A04^ACK|ACK1001|P|2.5.1\r", "\rMSA|AA|1001|\r"}},
+		{"an error names the field and adds ERR", h, AE, "PV1-19: visit number missing", "MSH|^~\\&|RELAIS|CSSS|URGENCE|HSTA|",
+			[]string{"\rMSA|AE|1001|PV1-19: visit number missing\r", "\rERR||||E|207^"}},
+		{"separators in the text are escaped", h, AE, `MSH-9: "ORM^O01"`, "MSH|",
+			[]string{`MSA|AE|1001|MSH-9: "ORM\S\O01"`}},
+		{"no header still gets a minimal ACK", Header{}, AR, "no MSH", "MSH|^~\\&|||||",
+			[]string{"|ACK^^ACK|ACK|P|2.5.1\r", "\rMSA|AR||no MSH\r", "\rERR||||E|200^"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ack := string(BuildACK(tt.h, tt.code, tt.text, now))
+			if !strings.HasPrefix(ack, tt.prefix) {
+				t.Fatalf("ACK %q does not start with %q", ack, tt.prefix)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(ack, w) {
+					t.Fatalf("ACK %q lacks %q", ack, w)
+				}
+			}
+			// An ACK is itself a parseable HL7 message.
+			if _, err := Parse([]byte(ack)); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// seeds are the samples in testdata, for the fuzz targets.
+func seeds(f *testing.F) {
+	f.Helper()
+	names, err := filepath.Glob(filepath.Join("testdata", "*.hl7"))
+	if err != nil || len(names) == 0 {
+		f.Fatalf("no samples in testdata: %v", err)
+	}
+	for _, n := range names {
+		b, err := os.ReadFile(n)
 		if err != nil {
 			f.Fatal(err)
 		}
 		f.Add(b)
 	}
 	f.Add([]byte("MSH|"))
+	f.Add([]byte("MSH||A|B|C|D|||ADT^A04|c1"))
+	f.Add([]byte("\xef\xbb\xbfMSH|^~\\&|A|B|C|D|||ADT^A04|c\\X0D\\1\rPV"))
+}
+
+func FuzzParseADT(f *testing.F) {
+	seeds(f)
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		a, err := ParseADT(raw, time.UTC)
 		if err == nil && (a.ControlID == "" || len(a.Identifiers) == 0) {
 			t.Fatalf("accepted a message without control id or identifier: %+v", a)
 		}
-		ack := BuildACK(raw, AE, "x", time.Unix(0, 0))
-		if _, err := Parse(ack); err != nil {
+		h, _ := ReadHeader(raw)
+		want := h
+		if want.Trigger == "" {
+			want.Trigger = a.Trigger // EVN-1
+		}
+		if a.Header != want {
+			t.Fatalf("ParseADT read another header than ReadHeader:\n%+v\n%+v", a.Header, h)
+		}
+		ack := BuildACK(a.Header, AE, "x", time.Unix(0, 0))
+		m, err := Parse(ack)
+		if err != nil {
 			t.Fatalf("ACK does not parse: %v\n%q", err, ack)
+		}
+		if got := m.Get("MSA", 2, 0); got != a.ControlID {
+			t.Fatalf("MSA-2 %q, MSH-10 %q\n%q", got, a.ControlID, ack)
+		}
+		if got, _ := ReadHeader(ack); got.SendingApplication != a.ReceivingApplication || got.ReceivingFacility != a.SendingFacility {
+			t.Fatalf("ACK not addressed back to the sender: %+v for %+v", got, a.Header)
 		}
 	})
 }

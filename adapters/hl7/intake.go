@@ -23,7 +23,8 @@ type Intake struct {
 	Now      func() time.Time
 }
 
-// Handle is an mllp.Handler.
+// Handle is an mllp.Handler. It parses the message once: the ACK is built
+// from the header that parse read, also when the rest was malformed.
 func (h *Intake) Handle(ctx context.Context, remote string, raw []byte) []byte {
 	now := time.Now
 	if h.Now != nil {
@@ -34,28 +35,31 @@ func (h *Intake) Handle(ctx context.Context, remote string, raw []byte) []byte {
 		var out edintake.Outcome
 		out, err = h.S.Record(ctx, FromADT(adt))
 		if err == nil {
-			h.Log.Debug("hl7 recorded", zap.String("facility", adt.SendingFacility), zap.String("control_id", adt.ControlID),
+			h.Log.Debug("hl7 recorded", zap.String("facility", adt.SendingFacility.Namespace), zap.String("control_id", adt.ControlID),
 				zap.String("trigger", adt.Trigger), zap.Bool("duplicate", out.Duplicate), zap.Uint64("position", out.Position))
-			return BuildACK(raw, AA, "", now())
+			return BuildACK(adt.Header, AA, "", now())
 		}
 	}
 	code := AE
 	if errors.Is(err, ErrUnsupported) || errors.Is(err, edintake.ErrUnsupported) || errors.Is(err, edintake.ErrRefused) {
 		code = AR
 	}
-	h.Log.Warn("hl7 not accepted", zap.String("remote", remote), zap.String("facility", adt.SendingFacility),
+	h.Log.Warn("hl7 not accepted", zap.String("remote", remote), zap.String("facility", adt.SendingFacility.Namespace),
 		zap.String("control_id", adt.ControlID), zap.String("ack", code), zap.Error(err))
-	return BuildACK(raw, code, err.Error(), now())
+	return BuildACK(adt.Header, code, err.Error(), now())
 }
 
-// FromADT maps a parsed ADT message to an intake message.
+// FromADT maps a parsed ADT message to an intake message: MSH-3.1 and
+// MSH-4.1 name the sender, MSH-10 is the control id, PID-3 (every
+// repetition) the identifiers, PV1-19 the visit, PV1-3.1 the unit, PV2-3
+// the reason, MRG-1 what an A40 merged away.
 func FromADT(a ADT) edintake.Message {
 	at := a.EventTime
 	if at.IsZero() {
 		at = a.MessageTime
 	}
 	m := edintake.Message{
-		SendingApplication: a.SendingApplication, SendingFacility: a.SendingFacility, ControlID: a.ControlID,
+		SendingApplication: a.SendingApplication.Namespace, SendingFacility: a.SendingFacility.Namespace, ControlID: a.ControlID,
 		Trigger: a.Trigger, At: at.UTC(), VisitNumber: a.VisitNumber, PatientClass: a.PatientClass,
 		Reason: strings.TrimSpace(a.ReasonText), ReasonCategory: reasonCategory(a.ReasonCode), Unit: a.Location,
 		AdmitTime: a.AdmitTime.UTC(), DischargeTime: a.DischargeTime.UTC(), Disposition: a.Disposition,

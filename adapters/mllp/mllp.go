@@ -2,7 +2,8 @@
 // over TCP: each message is framed by a start block (0x0B) and an end block
 // (0x1C 0x0D). It provides the framing, a server that answers each message
 // before reading the next (as MLLP requires), optionally over TLS, and a
-// client for tests and benchmarks.
+// client for tests and benchmarks. It never looks inside a message: the
+// Handler (adapters/hl7's Intake in Relais) parses it and writes the reply.
 package mllp
 
 import (

@@ -1,7 +1,8 @@
-// Package edintake records hospital ADT traffic in the ledger: ED
+// Package edintake records hospital admission traffic in the ledger: ED
 // registrations (A04), admissions (A01), discharges (A03), updates (A08),
-// cancels (A11, A13) and merges (A40), whether they arrive as HL7 v2 over
-// MLLP or as JSON over HTTP. Patients are matched to clients by identifier;
+// cancels (A11, A13) and merges (A40). It takes a Message, whatever wire it
+// came on: the driving adapters map their format (HL7 v2 over MLLP, JSON
+// over HTTP) to one. Patients are matched to clients by identifier;
 // visits of people who are not clients are recorded under a pseudonymous
 // key. A message is acknowledged only once its events are in the ledger,
 // and a message control id already processed is recorded once.
@@ -19,19 +20,22 @@ import (
 	"github.com/relais-health/relais/infra/ledger"
 )
 
-// Message is one ADT message, whatever its wire form.
+// Message is one admission message, whatever its wire form.
 type Message struct {
-	// SendingApplication and SendingFacility are MSH-3 and MSH-4.
+	// SendingApplication and SendingFacility name the sender; only
+	// configured facilities (and applications) are accepted.
 	SendingApplication string `json:"sending_application,omitempty"`
 	SendingFacility    string `json:"facility"`
-	// ControlID is MSH-10: unique per message of a sending facility.
+	// ControlID is unique per message of a sending facility: a message sent
+	// again with the same one is recorded once.
 	ControlID string `json:"control_id"`
 	// Trigger is the ADT event: A01, A03, A04, A08, A11, A13 or A40.
 	Trigger string    `json:"trigger"`
 	At      time.Time `json:"at"`
-	// Identifiers are PID-3 (repeated), with their assigning authority.
+	// Identifiers are every identifier the hospital gave the patient, with
+	// their assigning authority.
 	Identifiers []events.Identifier `json:"identifiers"`
-	// VisitNumber is PV1-19.
+	// VisitNumber is the hospital's number for the visit (not for an A40).
 	VisitNumber    string    `json:"visit_number,omitempty"`
 	PatientClass   string    `json:"patient_class,omitempty"`
 	Reason         string    `json:"reason,omitempty"`
@@ -40,7 +44,7 @@ type Message struct {
 	AdmitTime      time.Time `json:"admit_time,omitzero"`
 	DischargeTime  time.Time `json:"discharge_time,omitzero"`
 	Disposition    string    `json:"disposition,omitempty"`
-	// MergedIdentifiers are MRG-1 of an A40: the record merged away.
+	// MergedIdentifiers are those of the record an A40 merged away.
 	MergedIdentifiers []events.Identifier `json:"merged_identifiers,omitempty"`
 }
 
@@ -60,10 +64,10 @@ type Ledger interface {
 
 // Config sets who may send and how patients are keyed.
 type Config struct {
-	// Facilities lists the accepted sending facilities (MSH-4); empty
-	// accepts none, which is refused at start.
+	// Facilities lists the accepted sending facilities; empty accepts
+	// none, which is refused at start.
 	Facilities []string
-	// Applications, when not empty, restricts MSH-3 too.
+	// Applications, when not empty, restricts the sending application too.
 	Applications []string
 	// PatientSecret keys the pseudonymous patient keys.
 	PatientSecret []byte
@@ -83,7 +87,7 @@ type Service struct {
 // New checks the configuration and returns the service.
 func New(l Ledger, clients ClientLookup, cfg Config) (*Service, error) {
 	if len(cfg.Facilities) == 0 {
-		return nil, errors.New("ed intake: no sending facility configured (--hl7-facilities)")
+		return nil, errors.New("ed intake: no sending facility configured")
 	}
 	if len(cfg.PatientSecret) < 16 {
 		return nil, errors.New("ed intake: patient secret shorter than 16 bytes")
@@ -142,23 +146,23 @@ func (s *Service) Record(ctx context.Context, m Message) (Outcome, error) {
 
 func (s *Service) accept(m Message) error {
 	if !slices.Contains(s.cfg.Facilities, m.SendingFacility) {
-		return fmt.Errorf("%w: sending facility %q (MSH-4) is not configured", ErrRefused, m.SendingFacility)
+		return fmt.Errorf("%w: sending facility %q is not configured", ErrRefused, m.SendingFacility)
 	}
 	if len(s.cfg.Applications) > 0 && !slices.Contains(s.cfg.Applications, m.SendingApplication) {
-		return fmt.Errorf("%w: sending application %q (MSH-3) is not configured", ErrRefused, m.SendingApplication)
+		return fmt.Errorf("%w: sending application %q is not configured", ErrRefused, m.SendingApplication)
 	}
 	if !slices.Contains(Supported, m.Trigger) {
-		return fmt.Errorf("%w: trigger event %q (MSH-9); supported: %s", ErrUnsupported, m.Trigger, strings.Join(Supported, " "))
+		return fmt.Errorf("%w: trigger event %q; supported: %s", ErrUnsupported, m.Trigger, strings.Join(Supported, " "))
 	}
 	switch {
 	case m.ControlID == "":
-		return fmt.Errorf("%w: MSH-10: control id missing", ErrMalformed)
+		return fmt.Errorf("%w: control id missing", ErrMalformed)
 	case len(m.Identifiers) == 0:
-		return fmt.Errorf("%w: PID-3: no patient identifier", ErrMalformed)
+		return fmt.Errorf("%w: no patient identifier", ErrMalformed)
 	case m.Trigger != "A40" && m.VisitNumber == "":
-		return fmt.Errorf("%w: PV1-19: visit number missing", ErrMalformed)
+		return fmt.Errorf("%w: visit number missing", ErrMalformed)
 	case m.Trigger == "A40" && len(m.MergedIdentifiers) == 0:
-		return fmt.Errorf("%w: MRG-1: merged patient identifier missing", ErrMalformed)
+		return fmt.Errorf("%w: merged patient identifier missing", ErrMalformed)
 	}
 	return nil
 }
@@ -199,6 +203,9 @@ func (s *Service) toEvent(m Message, admitted bool) (events.Event, string, error
 	if at.IsZero() {
 		at = s.cfg.Now().UTC()
 	}
+	// The "hl7" names are stored, not wire logic: the derived event id is
+	// what makes a message sent again be recorded once, across versions,
+	// and the actor id is who projections show as the feed.
 	actor := events.Actor{ID: "hl7-" + m.SendingFacility, Role: events.RoleSystem}
 	opts := []events.Option{
 		events.WithID(events.DeriveID("hl7", m.SendingFacility, m.ControlID)),

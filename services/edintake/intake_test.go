@@ -48,7 +48,7 @@ func TestIntakeRecordsVisitsOfClientsAndStrangers(t *testing.T) {
 		t.Fatal(err)
 	}
 	if out.ClientID != "c42" || out.Duplicate {
-		t.Fatalf("A04 of a client (second PID-3 repetition): %+v", out)
+		t.Fatalf("A04 of a client named by its second identifier: %+v", out)
 	}
 	again, err := svc.Record(ctx, msg("A04", "1001", stranger, client))
 	if err != nil || !again.Duplicate || again.Position != out.Position {
