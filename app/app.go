@@ -31,6 +31,7 @@ import (
 	"github.com/relais-health/relais/projections/clientindex"
 	"github.com/relais-health/relais/projections/directory"
 	"github.com/relais-health/relais/projections/reports"
+	"github.com/relais-health/relais/services/access"
 	"github.com/relais-health/relais/services/casemgmt"
 	svcdirectory "github.com/relais-health/relais/services/directory"
 	"github.com/relais-health/relais/services/edintake"
@@ -136,7 +137,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	a.api.RegisterIntake(a.intake)
 	a.api.RegisterAlerts(a.alerts, a.alertsR, a.hub, cfg.Heartbeat)
 	a.api.RegisterWebhooks(a.hooks)
-	a.api.RegisterFiles(a.files, a.loads, a.reps, b.Store, time.Now)
+	a.api.RegisterFiles(a.files, a.loads, a.reps, access.New(b.Store), time.Now)
 	a.api.RegisterCare(casemgmt.New(b.Store, nil), pharmacy.New(b.Store), svcdirectory.New(b.Store))
 
 	reg := prometheus.NewRegistry()

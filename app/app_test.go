@@ -3,6 +3,8 @@ package app
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -12,12 +14,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/relais-health/relais/delivery/webhook"
 	"github.com/relais-health/relais/events"
 	"github.com/relais-health/relais/infra/ledger"
 	"github.com/relais-health/relais/infra/ledger/jetstream/jstest"
+	"github.com/relais-health/relais/internal/poll"
 	svcdirectory "github.com/relais-health/relais/services/directory"
 )
 
@@ -75,59 +79,146 @@ func concrete(pattern string) string {
 	return p
 }
 
-// Every route refuses a request without a token (401) and a role it does
-// not list (403), and lets the roles it lists through.
+// The role × endpoint matrix, written out by hand from docs/API.md (the
+// endpoints table and its footnotes) so a reviewer can read one against the
+// other. It is deliberately not derived from the routes' own declarations:
+// a route that lets the wrong roles in must fail TestRoleEndpointMatrix.
+//
+// care staff (¹): case_manager, pivot_worker, programme_manager, admin.
+// partners: doctor, pharmacy, community, rehab (each acts in its category).
+var roleMatrix = []struct {
+	method, pattern string
+	roles           []string
+}{
+	{"GET", "/v1/me", []string{"admin", "case_manager", "pivot_worker", "programme_manager", "archivist", "auditor", "system", "doctor", "pharmacy", "community", "rehab"}},
+	{"POST", "/v1/ed/arrivals", []string{"system", "admin"}},
+
+	{"GET", "/v1/alerts", []string{"admin", "case_manager", "pivot_worker", "programme_manager", "archivist", "auditor", "system", "doctor", "pharmacy", "community", "rehab"}},
+	{"GET", "/v1/alerts/stream", []string{"admin", "case_manager", "pivot_worker", "programme_manager", "archivist", "auditor", "system", "doctor", "pharmacy", "community", "rehab"}},
+	{"POST", "/v1/alerts/{id}/ack", []string{"admin", "case_manager", "pivot_worker", "programme_manager", "system", "doctor", "pharmacy", "community", "rehab"}},
+	{"GET", "/v1/alerts/unacknowledged", []string{"programme_manager", "admin"}},
+
+	{"GET", "/v1/webhooks/dead-letters", []string{"programme_manager", "admin"}},
+	{"POST", "/v1/webhooks/dead-letters/{id}/retry", []string{"programme_manager", "admin"}},
+
+	{"POST", "/v1/staff", []string{"admin"}},
+	{"POST", "/v1/partners", []string{"admin", "programme_manager"}},
+
+	{"POST", "/v1/clients", []string{"case_manager", "pivot_worker", "programme_manager", "admin"}},
+	{"POST", "/v1/clients/{id}/flag", []string{"case_manager", "pivot_worker", "programme_manager", "admin"}},
+	{"POST", "/v1/clients/{id}/unflag", []string{"case_manager", "pivot_worker", "programme_manager", "admin"}},
+	{"POST", "/v1/clients/{id}/contacts", []string{"case_manager", "pivot_worker", "programme_manager", "admin"}},
+	{"POST", "/v1/clients/{id}/assessments", []string{"case_manager", "pivot_worker", "programme_manager", "admin"}},
+	{"POST", "/v1/clients/{id}/enrolment", []string{"case_manager", "pivot_worker", "programme_manager", "admin"}},
+	{"POST", "/v1/clients/{id}/consents", []string{"case_manager", "pivot_worker", "programme_manager", "admin"}},
+	{"DELETE", "/v1/clients/{id}/consents/{category}", []string{"case_manager", "pivot_worker", "programme_manager", "admin"}},
+	{"PUT", "/v1/clients/{id}/case-manager", []string{"case_manager", "pivot_worker", "programme_manager", "admin"}},
+	{"PUT", "/v1/clients/{id}/pivot-worker", []string{"case_manager", "pivot_worker", "programme_manager", "admin"}},
+	{"POST", "/v1/clients/{id}/plans", []string{"case_manager", "pivot_worker", "programme_manager", "admin"}},
+	{"POST", "/v1/clients/{id}/objectives", []string{"case_manager", "pivot_worker", "programme_manager", "admin"}},
+	{"POST", "/v1/clients/{id}/objectives/{oid}/met", []string{"case_manager", "pivot_worker", "programme_manager", "admin"}},
+	{"POST", "/v1/clients/{id}/objectives/{oid}/abandoned", []string{"case_manager", "pivot_worker", "programme_manager", "admin"}},
+	{"POST", "/v1/clients/{id}/referrals", []string{"case_manager", "pivot_worker", "programme_manager", "admin"}},
+	{"POST", "/v1/clients/{id}/referrals/{rid}/accepted", []string{"case_manager", "pivot_worker", "programme_manager", "admin", "doctor", "pharmacy", "community", "rehab"}},
+	{"POST", "/v1/clients/{id}/referrals/{rid}/declined", []string{"case_manager", "pivot_worker", "programme_manager", "admin", "doctor", "pharmacy", "community", "rehab"}},
+	{"POST", "/v1/clients/{id}/referrals/{rid}/completed", []string{"case_manager", "pivot_worker", "programme_manager", "admin", "doctor", "pharmacy", "community", "rehab"}},
+	{"POST", "/v1/clients/{id}/doctor/notify", []string{"case_manager", "pivot_worker", "programme_manager", "admin"}},
+	{"POST", "/v1/clients/{id}/doctor/confirm", []string{"doctor", "case_manager", "pivot_worker", "programme_manager", "admin"}},
+	{"POST", "/v1/clients/{id}/close", []string{"case_manager", "pivot_worker", "programme_manager", "admin"}},
+	{"PUT", "/v1/clients/{id}/medications", []string{"pharmacy", "case_manager", "pivot_worker", "programme_manager", "admin"}},
+	{"POST", "/v1/clients/{id}/concerns", []string{"pharmacy", "case_manager", "pivot_worker", "programme_manager", "admin"}},
+
+	{"GET", "/v1/clients/{id}", []string{"case_manager", "pivot_worker", "programme_manager", "admin", "auditor", "archivist", "doctor", "pharmacy", "community", "rehab"}},
+	{"GET", "/v1/clients/{id}/timeline", []string{"case_manager", "pivot_worker", "programme_manager", "admin", "auditor", "archivist", "doctor", "pharmacy", "community", "rehab"}},
+	{"GET", "/v1/caseloads", []string{"programme_manager", "admin"}},
+	{"GET", "/v1/caseloads/{staff}", []string{"case_manager", "pivot_worker", "programme_manager", "admin"}},
+	{"GET", "/v1/reports/high-utilizers", []string{"archivist", "programme_manager", "admin"}},
+	{"GET", "/v1/reports/outcomes", []string{"programme_manager", "admin", "auditor"}},
+}
+
+// The API serves exactly the routes of roleMatrix: none it does not list,
+// none missing.
+func TestRoleMatrixListsEveryRoute(t *testing.T) {
+	ta := startTestApp(t)
+	served := map[string]bool{}
+	for _, rt := range ta.api.Routes() {
+		served[rt.Method+" "+rt.Pattern] = true
+	}
+	listed := map[string]bool{}
+	for _, row := range roleMatrix {
+		key := row.method + " " + row.pattern
+		if listed[key] {
+			t.Errorf("roleMatrix lists %s twice", key)
+		}
+		listed[key] = true
+		if !served[key] {
+			t.Errorf("roleMatrix lists %s, which the API does not serve", key)
+		}
+	}
+	for key := range served {
+		if !listed[key] {
+			t.Errorf("the API serves %s, which roleMatrix does not list (add it, with the roles docs/API.md gives it)", key)
+		}
+	}
+}
+
+// Every route refuses a request without a token (401) and a role that
+// roleMatrix does not give it (403), and lets the roles it gives through.
 func TestRoleEndpointMatrix(t *testing.T) {
 	ta := startTestApp(t)
-	routes := ta.api.Routes()
-	if len(routes) < 2 {
-		t.Fatalf("only %d routes", len(routes))
-	}
-	for _, rt := range routes {
+	for _, row := range roleMatrix {
 		for _, role := range append([]string{""}, AllRoles...) {
-			name := rt.Method + " " + rt.Pattern + " as " + role
-			t.Run(name, func(t *testing.T) {
-				wait := 5 * time.Second
-				if strings.HasSuffix(rt.Pattern, "/stream") {
-					wait = 300 * time.Millisecond // a stream let through stays open
-				}
-				ctx, cancel := context.WithTimeout(context.Background(), wait)
-				defer cancel()
-				req, _ := http.NewRequestWithContext(ctx, rt.Method, ta.srv.URL+concrete(rt.Pattern), bytes.NewReader([]byte("{}")))
-				if role != "" {
-					req.Header.Set("Authorization", "Bearer tok-"+role)
-				}
-				resp, err := http.DefaultClient.Do(req)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if resp.StatusCode == http.StatusOK && strings.HasSuffix(rt.Pattern, "/stream") {
-					resp.Body.Close()
-					if role == "" || !slices.Contains(rt.Roles, role) {
-						t.Fatalf("stream opened for role %q", role)
-					}
-					return
-				}
-				body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-				resp.Body.Close()
-				roleRefusal := resp.StatusCode == http.StatusForbidden && strings.Contains(string(body), "may not")
-				switch {
-				case role == "":
-					if resp.StatusCode != http.StatusUnauthorized {
-						t.Fatalf("anonymous got %d, want 401", resp.StatusCode)
-					}
-				case !slices.Contains(rt.Roles, role):
-					if !roleRefusal {
-						t.Fatalf("role %s got %d %s, want 403 for its role", role, resp.StatusCode, body)
-					}
-				default:
-					// Let through by role; the service may still refuse the
-					// empty request (400, 404, or 403 for consent).
-					if resp.StatusCode == http.StatusUnauthorized || roleRefusal {
-						t.Fatalf("allowed role %s got %d %s", role, resp.StatusCode, body)
-					}
-				}
+			t.Run(row.method+" "+row.pattern+" as "+role, func(t *testing.T) {
+				checkRole(t, ta, row.method, row.pattern, role, slices.Contains(row.roles, role))
 			})
+		}
+	}
+}
+
+// checkRole calls method pattern as role (no token when role is "") and
+// checks that the answer is a 401, a 403 for the role, or neither, as
+// allowed says.
+func checkRole(t *testing.T, ta *testApp, method, pattern, role string, allowed bool) {
+	t.Helper()
+	stream := strings.HasSuffix(pattern, "/stream")
+	wait := 5 * time.Second
+	if stream {
+		wait = 300 * time.Millisecond // a stream let through stays open
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, method, ta.srv.URL+concrete(pattern), bytes.NewReader([]byte("{}")))
+	if role != "" {
+		req.Header.Set("Authorization", "Bearer tok-"+role)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode == http.StatusOK && stream {
+		resp.Body.Close()
+		if role == "" || !allowed {
+			t.Fatalf("stream opened for role %q", role)
+		}
+		return
+	}
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	resp.Body.Close()
+	roleRefusal := resp.StatusCode == http.StatusForbidden && strings.Contains(string(body), "may not")
+	switch {
+	case role == "":
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("anonymous got %d, want 401", resp.StatusCode)
+		}
+	case !allowed:
+		if !roleRefusal {
+			t.Fatalf("role %s got %d %s, want 403 for its role", role, resp.StatusCode, body)
+		}
+	default:
+		// Let through by role; the service may still refuse the empty
+		// request (400, 404, or 403 for consent).
+		if resp.StatusCode == http.StatusUnauthorized || roleRefusal {
+			t.Fatalf("allowed role %s got %d %s", role, resp.StatusCode, body)
 		}
 	}
 }
@@ -202,10 +293,7 @@ func TestPartnerWebhookIsSigned(t *testing.T) {
 	if err := a.WaitReady(rctx); err != nil {
 		t.Fatal(err)
 	}
-	checkLive := time.Now().Add(5 * time.Second)
-	for !a.fan.Live() && time.Now().Before(checkLive) {
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitLive(t, a)
 	put("client-c1",
 		&events.ClientRegistered{ClientID: "c1", GivenName: "A", FamilyName: "B", Identifiers: []events.Identifier{{Authority: "RAMQ", Value: "1"}}},
 		&events.ConsentGranted{ClientID: "c1", Category: "community"},
@@ -220,36 +308,54 @@ func TestPartnerWebhookIsSigned(t *testing.T) {
 	}
 }
 
+// waitLive waits until a's fan-out delivers live changes (the alert
+// projection has caught up).
+func waitLive(t *testing.T, a *App) {
+	t.Helper()
+	poll.CheckFor(t, 5*time.Second, 5*time.Millisecond, func() error {
+		if !a.fan.Live() {
+			return errors.New("the fan-out is not live")
+		}
+		return nil
+	})
+}
+
 // An alert recorded just before a stop reaches the partner's webhook when
 // Relais catches up, and a restart that re-reads it does not send it twice
-// (the queue drops a delivery id it already holds).
+// (the queue drops a delivery id it already holds). Absence is proved by a
+// later marker, not by waiting: after the restart a second referral to the
+// same partner is recorded, and once its webhook has arrived and the
+// delivery queue is empty, a duplicate of the first would have been queued
+// before the marker (same connection, in order) and sent already.
 func TestWebhookAfterRestartIsSentOnce(t *testing.T) {
 	var mu sync.Mutex
-	var bodies []string
+	var ids []string // Relais-Delivery of each POST, in arrival order
+	bodies := map[string]string{}
 	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		mu.Lock()
-		bodies = append(bodies, string(body))
-		mu.Unlock()
+		defer mu.Unlock()
+		id := r.Header.Get(webhook.HeaderDelivery)
+		ids = append(ids, id)
+		bodies[id] = string(body)
 	}))
 	defer recv.Close()
-	count := func() int { mu.Lock(); defer mu.Unlock(); return len(bodies) }
+	deliveries := func() []string { mu.Lock(); defer mu.Unlock(); return slices.Clone(ids) }
 	env := jstest.Start(t, jstest.Options{})
 	admin := events.Actor{ID: "admin", Role: "admin"}
-	for _, a := range []struct {
-		stream string
-		p      events.Payload
-	}{
-		{"partner-org-1", &events.PartnerRegistered{PartnerID: "org-1", Category: "community", Name: "Org", WebhookURL: recv.URL}},
-		{"client-c1", &events.ClientRegistered{ClientID: "c1", GivenName: "A", FamilyName: "B", Identifiers: []events.Identifier{{Authority: "RAMQ", Value: "1"}}}},
-		{"client-c1", &events.ConsentGranted{ClientID: "c1", Category: "community"}},
-		{"client-c1", &events.ReferralSent{ClientID: "c1", ReferralID: "r1", PartnerID: "org-1", Category: "community", Reason: "isolement"}},
-	} {
-		if _, err := env.Store.Append(t.Context(), a.stream, ledger.Any, events.MustNew(a.p, admin)); err != nil {
+	record := func(stream string, p events.Payload) {
+		t.Helper()
+		if _, err := env.Store.Append(t.Context(), stream, ledger.Any, events.MustNew(p, admin)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	for run := 1; run <= 2; run++ {
+	record("partner-org-1", &events.PartnerRegistered{PartnerID: "org-1", Category: "community", Name: "Org", WebhookURL: recv.URL})
+	record("client-c1", &events.ClientRegistered{ClientID: "c1", GivenName: "A", FamilyName: "B", Identifiers: []events.Identifier{{Authority: "RAMQ", Value: "1"}}})
+	record("client-c1", &events.ConsentGranted{ClientID: "c1", Category: "community"})
+	record("client-c1", &events.ReferralSent{ClientID: "c1", ReferralID: "r1", PartnerID: "org-1", Category: "community", Reason: "isolement"})
+
+	start := func() (a *App, stop func()) {
+		t.Helper()
 		a, err := New(t.Context(), Config{Backend: &Backend{Store: env.Store, Conn: env.Conn}, Facilities: []string{"HSTA"}, PatientSecret: []byte("0123456789abcdef0123"), WebhookSecret: []byte("whsec")})
 		if err != nil {
 			t.Fatal(err)
@@ -260,18 +366,106 @@ func TestWebhookAfterRestartIsSentOnce(t *testing.T) {
 		if err := a.WaitReady(ctx); err != nil {
 			t.Fatal(err)
 		}
-		deadline := time.Now().Add(10 * time.Second)
-		for count() == 0 && time.Now().Before(deadline) {
-			time.Sleep(10 * time.Millisecond)
+		return a, func() { cancel(); g.Wait() } //nolint:errcheck
+	}
+
+	// Run 1: the referral recorded before start is delivered on catch-up.
+	_, stop := start()
+	poll.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+		if n := len(deliveries()); n == 0 {
+			return errors.New("no webhook delivery of the first referral")
 		}
-		time.Sleep(300 * time.Millisecond) // a duplicate would arrive by now
-		cancel()
-		g.Wait() //nolint:errcheck
-		if n := count(); n != 1 {
-			t.Fatalf("run %d: %d webhook deliveries, want 1: %q", run, n, bodies)
+		return nil
+	})
+	stop()
+	first := deliveries()[0]
+	if !strings.Contains(bodies[first], "referral.received") {
+		t.Fatalf("webhook body %s", bodies[first])
+	}
+
+	// Run 2: the restart re-reads the first referral; then the marker.
+	a, stop := start()
+	defer stop()
+	waitLive(t, a)
+	record("client-c1", &events.ReferralSent{ClientID: "c1", ReferralID: "r2", PartnerID: "org-1", Category: "community", Reason: "marqueur"})
+	js, err := jetstream.New(env.Conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	poll.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+		if !slices.ContainsFunc(deliveries(), func(id string) bool { return id != first }) {
+			return errors.New("the marker's webhook has not arrived")
+		}
+		q, err := js.Stream(t.Context(), webhook.StreamName)
+		if err != nil {
+			return err
+		}
+		info, err := q.Info(t.Context())
+		if err != nil {
+			return err
+		}
+		if info.State.Msgs != 0 {
+			return fmt.Errorf("%d deliveries still queued", info.State.Msgs)
+		}
+		return nil
+	})
+	got := deliveries()
+	if n := len(got); n != 2 || got[0] != first {
+		t.Fatalf("%d webhook deliveries %q, want the first referral once, then the marker", n, got)
+	}
+}
+
+// Reading a client's file is recorded (file.accessed, by the reader, on the
+// client's access stream) before it is answered.
+func TestFileReadIsRecorded(t *testing.T) {
+	ta := startTestApp(t)
+	post := func(path, body string) {
+		t.Helper()
+		req, _ := http.NewRequest("POST", ta.srv.URL+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer tok-case_manager")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusCreated {
+			t.Fatalf("POST %s: %d %s", path, resp.StatusCode, b)
 		}
 	}
-	if !strings.Contains(bodies[0], "referral.received") {
-		t.Fatalf("webhook body %s", bodies[0])
+	post("/v1/clients", `{"client_id":"c9","given_name":"A","family_name":"B","birth_date":"1950-01-01","identifiers":[{"authority":"RAMQ","value":"9"}]}`)
+	var accessed []events.FileAccessed
+	for _, view := range []string{"", "/timeline"} {
+		poll.CheckFor(t, 5*time.Second, 10*time.Millisecond, func() error {
+			req, _ := http.NewRequest("GET", ta.srv.URL+"/v1/clients/c9"+view, nil)
+			req.Header.Set("Authorization", "Bearer tok-auditor")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				return err
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				return fmt.Errorf("GET /v1/clients/c9%s: %d", view, resp.StatusCode)
+			}
+			return nil
+		})
+	}
+	evs, err := ta.b.Store.Read(t.Context(), events.AccessStream("c9"), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range evs {
+		p, err := e.Payload()
+		if err != nil {
+			t.Fatal(err)
+		}
+		accessed = append(accessed, *p.(*events.FileAccessed))
+	}
+	want := []events.FileAccessed{
+		{ClientID: "c9", ActorID: "u-auditor", Role: "auditor", View: "file"},
+		{ClientID: "c9", ActorID: "u-auditor", Role: "auditor", View: "timeline"},
+	}
+	if !slices.Equal(accessed, want) {
+		t.Fatalf("access stream %+v, want %+v", accessed, want)
 	}
 }

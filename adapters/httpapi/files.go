@@ -33,9 +33,9 @@ type Reports interface {
 	Outcomes(q reports.OutcomeQuery) reports.Outcomes
 }
 
-// AccessLog records every read of a client file (an event).
-type AccessLog interface {
-	Append(ctx context.Context, stream string, expected int64, evs ...events.Event) (ledger.Result, error)
+// Access records every read of a client file (services/access).
+type Access interface {
+	RecordAccess(ctx context.Context, actor events.Actor, clientID, view string) (ledger.Result, error)
 }
 
 // readers may open a client file: staff (the auditor read-only, the
@@ -44,22 +44,19 @@ var readers = []string{events.RoleCaseManager, events.RolePivotWorker, events.Ro
 	events.RoleAuditor, events.RoleArchivist, events.CategoryDoctor, events.CategoryPharmacy, events.CategoryCommunity, events.CategoryRehab}
 
 // RegisterFiles adds the client file, caseload and report reads. Every read
-// of a client file appends a file.accessed event first: no record, no read.
-func (s *Server) RegisterFiles(files Files, loads Caseloads, reps Reports, log AccessLog, now func() time.Time) {
+// of a client file is recorded by acc before it is answered: no record, no
+// read.
+func (s *Server) RegisterFiles(files Files, loads Caseloads, reps Reports, acc Access, now func() time.Time) {
 	open := func(r *http.Request, p Principal, view string) (clientfile.File, error) {
 		id := r.PathValue("id")
 		f, err := files.FileFor(id, clientfile.Viewer{ActorID: p.ID, Role: p.Role})
 		if err != nil {
 			return f, err
 		}
-		e, err := events.New(&events.FileAccessed{ClientID: id, ActorID: p.ID, Role: p.Role, View: view}, p.Actor())
-		if err != nil {
-			return f, err
-		}
 		ctx, cancel := requestContext(r)
 		defer cancel()
-		if _, err := log.Append(ctx, events.AccessStream(id), ledger.Any, e); err != nil {
-			return f, fmt.Errorf("record file access: %w", err)
+		if _, err := acc.RecordAccess(ctx, p.Actor(), id, view); err != nil {
+			return clientfile.File{}, err
 		}
 		return f, nil
 	}
