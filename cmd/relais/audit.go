@@ -2,16 +2,13 @@ package main
 
 import (
 	"context"
-	"encoding/csv"
-	"errors"
 	"fmt"
-	"text/tabwriter"
-	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/relais-health/relais/events"
 	"github.com/relais-health/relais/infra/ledger"
+	"github.com/relais-health/relais/projections/accesslog"
 )
 
 func newAuditCmd(g *globals) *cobra.Command {
@@ -27,15 +24,19 @@ func newAuditCmd(g *globals) *cobra.Command {
 				return &exitErr{exitUsage, fmt.Errorf("--client %q: not a client id", client)}
 			}
 			return withLedger(cmd.Context(), g, func(ctx context.Context, l ledger.Ledger) error {
-				evs, err := l.Read(ctx, events.AccessStream(client), 1)
-				if errors.Is(err, ledger.ErrStreamNotFound) {
-					fmt.Fprintf(cmd.OutOrStdout(), "no recorded access to the file of client %s / aucun accès consigné\n", client)
-					return nil
-				}
+				entries, found, err := accesslog.Load(ctx, l, client)
 				if err != nil {
 					return err
 				}
-				return printAccess(cmd, evs, asCSV)
+				w := cmd.OutOrStdout()
+				switch {
+				case !found:
+					fmt.Fprintf(w, "no recorded access to the file of client %s / aucun accès consigné\n", client)
+					return nil
+				case asCSV:
+					return accesslog.WriteCSV(w, entries)
+				}
+				return accesslog.WriteTable(w, entries)
 			})
 		},
 	}
@@ -44,35 +45,4 @@ func newAuditCmd(g *globals) *cobra.Command {
 	access.MarkFlagRequired("client") //nolint:errcheck
 	cmd.AddCommand(access)
 	return cmd
-}
-
-func printAccess(cmd *cobra.Command, evs []events.Event, asCSV bool) error {
-	rows := [][]string{{"when", "actor", "role", "view", "position", "event_id"}}
-	for _, e := range evs {
-		p, err := e.Payload()
-		if err != nil {
-			return fmt.Errorf("position %d: %w", e.Position, err)
-		}
-		fa, ok := p.(*events.FileAccessed)
-		if !ok {
-			continue
-		}
-		rows = append(rows, []string{e.OccurredAt.UTC().Format(time.RFC3339), fa.ActorID, fa.Role, fa.View, fmt.Sprint(e.Position), e.ID})
-	}
-	if asCSV {
-		w := csv.NewWriter(cmd.OutOrStdout())
-		w.WriteAll(rows) //nolint:errcheck
-		return w.Error()
-	}
-	tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-	for _, r := range rows {
-		for i, c := range r {
-			if i > 0 {
-				fmt.Fprint(tw, "\t")
-			}
-			fmt.Fprint(tw, c)
-		}
-		fmt.Fprintln(tw)
-	}
-	return tw.Flush()
 }
