@@ -9,6 +9,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/relais-health/relais/app/alertsbench"
+	"github.com/relais-health/relais/app/replaybench"
 	"github.com/relais-health/relais/infra/ledger/ledgerbench"
 )
 
@@ -29,9 +31,7 @@ func newBenchCmd(g *globals) *cobra.Command {
 				return err
 			}
 			if asJSON {
-				enc := json.NewEncoder(cmd.OutOrStdout())
-				enc.SetIndent("", "  ")
-				return enc.Encode(rep)
+				return printBenchJSON(cmd.OutOrStdout(), rep)
 			}
 			rep.WriteTable(cmd.OutOrStdout())
 			fmt.Fprintf(cmd.OutOrStdout(), "\n(%.0fs)\n", time.Since(start).Seconds())
@@ -46,6 +46,67 @@ func newBenchCmd(g *globals) *cobra.Command {
 	f.IntVar(&cfg.ReplayEvents, "replay-events", 1_000_000, "events in the replay phase")
 	f.StringVar(&cfg.Dir, "dir", os.TempDir(), "where the temporary data directories go (same disk as production data for meaningful strict figures)")
 	cmd.AddCommand(ledgerCmd, newBenchAlertsCmd(g), newBenchReplayCmd())
-	_ = g
 	return cmd
+}
+
+func newBenchAlertsCmd(g *globals) *cobra.Command {
+	var cfg alertsbench.Config
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "alerts",
+		Short: "latency from the MLLP ACK of an A04 for a flagged client to the alert on the case manager's SSE stream, under background ED traffic, beside raw NATS",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg.Strict = g.durability == "strict"
+			res, err := alertsbench.Run(cmd.Context(), cfg, os.Stderr)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return printBenchJSON(cmd.OutOrStdout(), res)
+			}
+			res.WriteTable(cmd.OutOrStdout())
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.DurationVar(&cfg.Duration, "duration", 10*time.Second, "measurement time")
+	f.IntVar(&cfg.Rate, "rate", 1000, "background ED messages per second (strangers: recorded, nobody paged)")
+	f.IntVar(&cfg.Recipients, "recipients", 1000, "case managers connected to their SSE stream")
+	f.BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+func newBenchReplayCmd() *cobra.Command {
+	var cfg replaybench.Config
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "replay",
+		Short: "rebuild every projection over a simulated ledger beside a raw JetStream ordered-consumer read of the same stream; events/s, ratio, peak memory per size",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			res, err := replaybench.Run(cmd.Context(), cfg, os.Stderr)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return printBenchJSON(cmd.OutOrStdout(), res)
+			}
+			res.WriteTable(cmd.OutOrStdout())
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.IntSliceVar(&cfg.People, "people", []int{200_000, 900_000}, "simulated population sizes (900,000 people over 3 years write about 5,000,000 events)")
+	f.IntVar(&cfg.Years, "years", 3, "years of simulated history")
+	f.BoolVar(&asJSON, "json", false, "print JSON")
+	f.StringVar(&cfg.CPUProfile, "cpuprofile", "", "write a CPU profile of the Relais rebuild (the last size's) to this file")
+	return cmd
+}
+
+// printBenchJSON prints a benchmark result as indented JSON.
+func printBenchJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }

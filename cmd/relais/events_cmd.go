@@ -239,6 +239,14 @@ func printJSON(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
+// printIndented prints v as indented JSON, for a reader rather than a pipe.
+func printIndented(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
+}
+
 // withLedger opens the backend for one command and closes it afterwards.
 func withLedger(ctx context.Context, g *globals, fn func(context.Context, ledger.Ledger) error) error {
 	b, err := app.OpenBackend(ctx, g.backend(), g.logger())

@@ -11,9 +11,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/relais-health/relais/adapters/httpapi"
-	"github.com/relais-health/relais/events"
 	"github.com/relais-health/relais/infra/ledger"
 	"github.com/relais-health/relais/infra/progress"
+	"github.com/relais-health/relais/projections/rebuild"
 	"github.com/relais-health/relais/projections/reports"
 )
 
@@ -121,10 +121,7 @@ func withReports(ctx context.Context, g *globals, fn func(*reports.Projection) e
 		}
 		r := reports.New(reports.Config{})
 		bar := progress.New(os.Stderr, "reading the ledger", head, false)
-		err = l.Subscribe(ctx, 1, func(ctx context.Context, e events.Event) error {
-			bar.Set(e.Position)
-			return r.Apply(ctx, e)
-		}, ledger.StopAtHead())
+		_, err = rebuild.Replay(ctx, l, rebuild.Until{}, r, bar.Set)
 		bar.Done()
 		if err != nil {
 			return err
