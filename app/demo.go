@@ -9,9 +9,11 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/relais-health/relais/events"
 	"github.com/relais-health/relais/infra/ledger"
+	"github.com/relais-health/relais/services/casemgmt"
 	svcdirectory "github.com/relais-health/relais/services/directory"
 	"github.com/relais-health/relais/services/edintake"
 )
@@ -45,64 +47,115 @@ const demoClients = 30
 
 func demoToken(id string) string { return "demo-" + id }
 
-// SeedDemo writes the demo territory once (it is skipped when already there).
+// demoAdmin is who seeds the demo territory.
+var demoAdmin = events.Actor{ID: "admin", Role: events.RoleAdmin}
+
+// SeedDemo writes the demo territory through the services, so the same
+// invariants hold as for any request. It is idempotent: a staff member,
+// partner or client already there is skipped, so a second start writes
+// nothing (a client whose seeding was interrupted halfway stays as it was).
 func SeedDemo(ctx context.Context, l ledger.Ledger) error {
-	if _, err := l.Read(ctx, events.StaffStream("cm-1"), 1); err == nil {
-		return nil
-	} else if !errors.Is(err, ledger.ErrStreamNotFound) {
-		return err
-	}
-	admin := events.Actor{ID: "admin", Role: events.RoleAdmin}
-	put := func(stream string, ps ...events.Payload) error {
-		evs := make([]events.Event, len(ps))
-		for i, p := range ps {
-			e, err := events.New(p, admin)
-			if err != nil {
-				return fmt.Errorf("demo %s: %w", stream, err)
-			}
-			evs[i] = e
-		}
-		_, err := l.Append(ctx, stream, ledger.NoStream, evs...)
-		return err
-	}
 	for _, s := range demoStaff {
-		if err := put(events.StaffStream(s.id), &events.StaffRegistered{StaffID: s.id, Role: s.role, Name: s.name, TokenHash: svcdirectory.HashToken(demoToken(s.id))}); err != nil {
+		if err := registerDemo(ctx, l, events.StaffStream(s.id), &events.StaffRegistered{StaffID: s.id, Role: s.role, Name: s.name, TokenHash: svcdirectory.HashToken(demoToken(s.id))}); err != nil {
 			return err
 		}
 	}
 	for _, p := range demoPartners {
-		if err := put(events.PartnerStream(p.id), &events.PartnerRegistered{PartnerID: p.id, Category: p.cat, Name: p.name, TokenHash: svcdirectory.HashToken(demoToken(p.id))}); err != nil {
+		if err := registerDemo(ctx, l, events.PartnerStream(p.id), &events.PartnerRegistered{PartnerID: p.id, Category: p.cat, Name: p.name, TokenHash: svcdirectory.HashToken(demoToken(p.id))}); err != nil {
 			return err
 		}
 	}
+	// Names are drawn in client order before any is written, so each client
+	// gets the same name however the seeding is scheduled or resumed.
 	rng := rand.New(rand.NewPCG(2006, 4))
+	names := make([][2]string, demoClients)
+	for i := range names {
+		names[i] = [2]string{demoGiven[rng.IntN(len(demoGiven))], demoFamily[rng.IntN(len(demoFamily))]}
+	}
+	cm := casemgmt.New(l, nil)
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(8)
 	for i := range demoClients {
-		id := fmt.Sprintf("client-%02d", i+1)
-		cm := fmt.Sprintf("cm-%d", i%2+1)
-		consents := []string{events.CategoryDoctor, events.CategoryPharmacy, events.CategoryCommunity}
-		if i%3 != 0 {
-			consents = append(consents, events.CategoryFamily)
+		g.Go(func() error { return seedDemoClient(gctx, l, cm, i, names[i]) })
+	}
+	return g.Wait()
+}
+
+// registerDemo writes a directory entry with its demo token unless the
+// entry exists. The directory service has no command for this: it issues
+// random tokens only (RegisterStaff, RegisterPartner), and the demo's
+// tokens must be the published "demo-<id>". So the entry is appended
+// through ledger.Update here, with the service's own rule (an id is
+// registered once) and the payload validated by events.New.
+func registerDemo(ctx context.Context, l ledger.Ledger, stream string, p events.Payload) error {
+	e, err := events.New(p, demoAdmin)
+	if err != nil {
+		return fmt.Errorf("demo %s: %w", stream, err)
+	}
+	_, err = ledger.Update(ctx, l, stream, func(history []events.Event) ([]events.Event, error) {
+		if len(history) > 0 {
+			return nil, nil
 		}
-		ps := []events.Payload{
-			&events.ClientRegistered{ClientID: id, GivenName: demoGiven[rng.IntN(len(demoGiven))], FamilyName: demoFamily[rng.IntN(len(demoFamily))],
-				Identifiers: []events.Identifier{{Authority: "RAMQ", Value: fmt.Sprintf("DEMO%08d", i+1)}}},
-			&events.ClientFlagged{ClientID: id, Programme: "defi-sante", Reason: "grand utilisateur de l'urgence / frequent ED user"},
-			&events.CaseManagerAssigned{ClientID: id, StaffID: cm},
-			&events.ClientEnrolled{ClientID: id, Programme: "defi-sante", EnrolledAt: time.Now().UTC(), Consents: consents},
+		return []events.Event{e}, nil
+	})
+	if err != nil {
+		return fmt.Errorf("demo %s: %w", stream, err)
+	}
+	return nil
+}
+
+// seedDemoClient registers, flags, assigns and enrols the i-th demo client
+// with its consents (every fifth also referred to rehab), one command at a
+// time, as a case manager would; a client already registered is skipped.
+func seedDemoClient(ctx context.Context, l ledger.Ledger, cm *casemgmt.Service, i int, name [2]string) error {
+	id := fmt.Sprintf("client-%02d", i+1)
+	history, err := l.Read(ctx, events.ClientStream(id), 1)
+	if err != nil && !errors.Is(err, ledger.ErrStreamNotFound) {
+		return fmt.Errorf("demo %s: %w", id, err)
+	}
+	if casemgmt.Fold(history).Registered {
+		return nil
+	}
+	consents := []string{events.CategoryDoctor, events.CategoryPharmacy, events.CategoryCommunity}
+	if i%3 != 0 {
+		consents = append(consents, events.CategoryFamily)
+	}
+	steps := []func() (ledger.Result, error){
+		func() (ledger.Result, error) {
+			return cm.RegisterClient(ctx, demoAdmin, events.ClientRegistered{ClientID: id, GivenName: name[0], FamilyName: name[1],
+				Identifiers: []events.Identifier{{Authority: "RAMQ", Value: fmt.Sprintf("DEMO%08d", i+1)}}})
+		},
+		func() (ledger.Result, error) {
+			return cm.Flag(ctx, demoAdmin, events.ClientFlagged{ClientID: id, Programme: "defi-sante", Reason: "grand utilisateur de l'urgence / frequent ED user"})
+		},
+		func() (ledger.Result, error) {
+			return cm.AssignCaseManager(ctx, demoAdmin, events.CaseManagerAssigned{ClientID: id, StaffID: fmt.Sprintf("cm-%d", i%2+1)})
+		},
+		func() (ledger.Result, error) {
+			return cm.Enrol(ctx, demoAdmin, events.ClientEnrolled{ClientID: id, Programme: "defi-sante", Consents: consents})
+		},
+	}
+	for _, c := range consents {
+		pid := ""
+		if c == events.CategoryDoctor {
+			pid = fmt.Sprintf("doc-%d", i%3+1)
 		}
-		for _, c := range consents {
-			pid := ""
-			if c == events.CategoryDoctor {
-				pid = fmt.Sprintf("doc-%d", i%3+1)
-			}
-			ps = append(ps, &events.ConsentGranted{ClientID: id, Category: c, PartnerID: pid})
-		}
-		if i%5 == 0 {
-			ps = append(ps, &events.ConsentGranted{ClientID: id, Category: events.CategoryRehab},
-				&events.ReferralSent{ClientID: id, ReferralID: "ref-1", PartnerID: "rehab-1", Category: events.CategoryRehab, Reason: "Dépendance / addiction"})
-		}
-		if err := put(events.ClientStream(id), ps...); err != nil {
-			return err
+		steps = append(steps, func() (ledger.Result, error) {
+			return cm.GrantConsent(ctx, demoAdmin, events.ConsentGranted{ClientID: id, Category: c, PartnerID: pid})
+		})
+	}
+	if i%5 == 0 {
+		steps = append(steps,
+			func() (ledger.Result, error) {
+				return cm.GrantConsent(ctx, demoAdmin, events.ConsentGranted{ClientID: id, Category: events.CategoryRehab})
+			},
+			func() (ledger.Result, error) {
+				return cm.SendReferral(ctx, demoAdmin, events.ReferralSent{ClientID: id, ReferralID: "ref-1", PartnerID: "rehab-1", Category: events.CategoryRehab, Reason: "Dépendance / addiction"})
+			})
+	}
+	for n, step := range steps {
+		if _, err := step(); err != nil {
+			return fmt.Errorf("demo %s, step %d: %w", id, n+1, err)
 		}
 	}
 	return nil
