@@ -15,6 +15,7 @@ import (
 	"github.com/relais-health/relais/infra/ledger"
 	"github.com/relais-health/relais/infra/ledger/jetstream"
 	"github.com/relais-health/relais/infra/natsembed"
+	"github.com/relais-health/relais/internal/poll"
 )
 
 // Killing the server (kill -9) in the middle of a stream of appends loses
@@ -117,7 +118,7 @@ func appendUntilKilled(t *testing.T, srv *server) (map[string]bool, int) {
 			}
 		}()
 	}
-	checkFor(t, 30*time.Second, 5*time.Millisecond, func() error {
+	poll.CheckFor(t, 30*time.Second, 5*time.Millisecond, func() error {
 		mu.Lock()
 		defer mu.Unlock()
 		if len(acked) < 500 {

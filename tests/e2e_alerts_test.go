@@ -79,13 +79,26 @@ func nextEvent(t *testing.T, c <-chan sseEvent, wait time.Duration) sseEvent {
 	return sseEvent{}
 }
 
-func noEvent(t *testing.T, c <-chan sseEvent, wait time.Duration) {
+// edVisits lists the visit numbers of the ed.visit.started events in the
+// output of relais events tail, in ledger order.
+func edVisits(t *testing.T, tail string) []string {
 	t.Helper()
-	select {
-	case ev := <-c:
-		t.Fatalf("unexpected event %+v", ev)
-	case <-time.After(wait):
+	var out []string
+	for _, line := range strings.Split(strings.TrimSpace(tail), "\n") {
+		var e struct {
+			Type string `json:"type"`
+			Data struct {
+				VisitNumber string `json:"visit_number"`
+			} `json:"data"`
+		}
+		if err := json.Unmarshal([]byte(line), &e); err != nil {
+			t.Fatalf("events tail printed %q: %v", line, err)
+		}
+		if e.Type == "ed.visit.started" {
+			out = append(out, e.Data.VisitNumber)
+		}
 	}
+	return out
 }
 
 // adt builds an ADT message for a demo client (RAMQ DEMO0000000n).
@@ -172,7 +185,6 @@ func TestED_ArrivalReachesTheCaseManagerOverSSE(t *testing.T) {
 	if code := ackCode(t, must(c.Send(ctx, msg))); code != "AA" {
 		t.Fatalf("duplicate: %s", code)
 	}
-	noEvent(t, stream, 500*time.Millisecond)
 	// Malformed and refused messages get AE and AR and change nothing.
 	bad := []byte(strings.Replace(string(msg), "DEMO00000001^^^RAMQ^JHN~MRN5001^^^HSTA^MR", "", 1))
 	if code := ackCode(t, must(c.Send(ctx, bad))); code != "AE" {
@@ -184,9 +196,19 @@ func TestED_ArrivalReachesTheCaseManagerOverSSE(t *testing.T) {
 	if code := ackCode(t, must(c.Send(ctx, []byte("MSH|^~\\&|X|HSTA|||2026||ORM^O01|9|P|2.5\rPID|1||1")))); code != "AR" {
 		t.Fatalf("an order message: %s", code)
 	}
+	// A marker: the arrival of another of the case manager's clients (demo
+	// client-05). Alerts are raised in ledger order, so a page caused by the
+	// duplicate or the refused messages would reach the stream before it.
+	if code := ackCode(t, must(c.Send(ctx, adt("A04", "5004", "DEMO00000005", "V5004", "HSTA")))); code != "AA" {
+		t.Fatalf("the marker arrival: %s", code)
+	}
+	marker := nextEvent(t, stream, 5*time.Second)
+	if a, _ := marker.Data["alert"].(map[string]any); marker.Name != "alert.raised" || a["client_id"] != "client-05" {
+		t.Fatalf("after the duplicate and the refused messages the case manager got %+v, want only the marker arrival of client-05", marker)
+	}
 	out, _, _ := runRelais(t, "events", "tail", "--data", data)
-	if n := strings.Count(out, `"type":"ed.visit.started"`); n != 1 {
-		t.Fatalf("%d ED visits recorded, want 1", n)
+	if got := edVisits(t, out); strings.Join(got, ",") != "V5001,V5004" {
+		t.Fatalf("ED visits recorded %v, want V5001 once and the marker V5004", got)
 	}
 
 	// Restart in the middle: stop, start again on the same data, resume the
@@ -198,7 +220,7 @@ func TestED_ArrivalReachesTheCaseManagerOverSSE(t *testing.T) {
 	base2 := "http://" + srv2.HTTP
 	ctx2, cancel2 := context.WithCancel(context.Background())
 	defer cancel2()
-	resumed := openSSE(t, ctx2, base2, "demo-cm-1", ev.ID)
+	resumed := openSSE(t, ctx2, base2, "demo-cm-1", marker.ID)
 	c2, err := mllp.Dial(ctx2, srv2.MLLP, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -214,8 +236,8 @@ func TestED_ArrivalReachesTheCaseManagerOverSSE(t *testing.T) {
 	var q struct {
 		Alerts []map[string]any `json:"alerts"`
 	}
-	if code := getJSON(t, base2+"/v1/alerts", "demo-cm-1", &q); code != 200 || len(q.Alerts) != 2 {
-		t.Fatalf("queue after restart: %d, %d alerts (want 2)", code, len(q.Alerts))
+	if code := getJSON(t, base2+"/v1/alerts", "demo-cm-1", &q); code != 200 || len(q.Alerts) != 3 {
+		t.Fatalf("queue after restart: %d, %d alerts (want 3: client-01, the marker client-05, client-03)", code, len(q.Alerts))
 	}
 
 	// Acknowledge: an event, and the stream says so.

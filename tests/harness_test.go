@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/relais-health/relais/internal/poll"
 )
 
 // relaisBin is the binary built once for the whole package.
@@ -68,6 +70,7 @@ func startServe(t *testing.T, data string, args ...string) *server {
 	s := &server{Data: data, HTTP: freeAddr(t), NATS: freeAddr(t), MLLP: freeAddr(t), exited: make(chan struct{})}
 	full := append([]string{"serve", "--data", data, "--http", s.HTTP, "--nats-listen", s.NATS, "--mllp", s.MLLP}, args...)
 	s.cmd = exec.Command(relaisBin, full...)
+	s.cmd.Dir = workDir(t, full)
 	pipe, err := s.cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -86,7 +89,7 @@ func startServe(t *testing.T, data string, args ...string) *server {
 		close(s.exited)
 	}()
 	t.Cleanup(func() { s.stop(t) })
-	checkFor(t, 30*time.Second, 50*time.Millisecond, func() error {
+	poll.CheckFor(t, 30*time.Second, 50*time.Millisecond, func() error {
 		select {
 		case <-s.exited:
 			return fmt.Errorf("relais serve exited: %s", s.logs())
@@ -141,6 +144,7 @@ func runRelais(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, relaisBin, args...)
+	cmd.Dir = workDir(t, args)
 	var out, errb strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
@@ -153,16 +157,18 @@ func runRelais(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	return out.String(), errb.String(), code
 }
 
-// checkFor polls fn until it returns nil or wait elapses.
-func checkFor(t *testing.T, wait, every time.Duration, fn func() error) {
+// workDir is an empty working directory for one relais process. Tests pass
+// --data explicitly; a command that ignored it would fall back to ./data,
+// which must land here and fail the test rather than leave a JetStream
+// store in the checkout (as tests/data once was, when events append read
+// --data as its payload).
+func workDir(t *testing.T, args []string) string {
 	t.Helper()
-	deadline := time.Now().Add(wait)
-	var err error
-	for time.Now().Before(deadline) {
-		if err = fn(); err == nil {
-			return
+	dir := t.TempDir()
+	t.Cleanup(func() {
+		if _, err := os.Stat(filepath.Join(dir, "data")); err == nil {
+			t.Errorf("relais %s wrote ./data in its working directory: --data was not honoured", strings.Join(args, " "))
 		}
-		time.Sleep(every)
-	}
-	t.Fatalf("condition not met after %v: %v", wait, err)
+	})
+	return dir
 }
