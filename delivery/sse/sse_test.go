@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/relais-health/relais/internal/poll"
 )
 
 // client reads an SSE stream into events.
@@ -104,13 +106,12 @@ func next(t *testing.T, c <-chan Event) Event {
 
 func waitSubs(t *testing.T, h *Hub, n int) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for h.Subscribers() != n {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d subscribers, want %d", h.Subscribers(), n)
+	poll.CheckFor(t, 5*time.Second, 5*time.Millisecond, func() error {
+		if got := h.Subscribers(); got != n {
+			return fmt.Errorf("%d subscribers, want %d", got, n)
 		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 func TestLiveThenResumeWithoutGapOrDuplicate(t *testing.T) {

@@ -3,10 +3,12 @@ package webhook
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -15,21 +17,42 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/relais-health/relais/infra/natsembed"
+	"github.com/relais-health/relais/internal/poll"
 )
 
 var secret = []byte("partner-secret")
 
-func receiver(t *testing.T, status func(n int32) int) (*httptest.Server, *atomic.Int32) {
-	var n atomic.Int32
+// calls counts what a receiver was sent, in all and per delivery id.
+type calls struct {
+	n    atomic.Int32
+	mu   sync.Mutex
+	byID map[string]int
+}
+
+// of is the number of requests received for one delivery id.
+func (c *calls) of(id string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.byID[id]
+}
+
+// receiver is a partner endpoint that checks every signature and answers
+// status(n) to its n-th request.
+func receiver(t *testing.T, status func(n int32) int) (*httptest.Server, *calls) {
+	t.Helper()
+	c := &calls{byID: map[string]int{}}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		if err := Verify(secret, r.Header, body, time.Now(), time.Minute); err != nil {
 			t.Errorf("receiver: %v", err)
 		}
-		w.WriteHeader(status(n.Add(1)))
+		c.mu.Lock()
+		c.byID[r.Header.Get(HeaderDelivery)]++
+		c.mu.Unlock()
+		w.WriteHeader(status(c.n.Add(1)))
 	}))
 	t.Cleanup(srv.Close)
-	return srv, &n
+	return srv, c
 }
 
 // server starts a real embedded NATS server with JetStream on dir.
@@ -96,15 +119,39 @@ func deadLetters(t *testing.T, d *Dispatcher) []DeadLetter {
 	return dl
 }
 
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met")
-		}
-		time.Sleep(5 * time.Millisecond)
+// drained is nil once the queue holds no delivery: every one sent was
+// acknowledged or dead-lettered, so none can be sent again.
+func drained(ctx context.Context, d *Dispatcher) error {
+	st, err := d.js.Stream(ctx, StreamName)
+	if err != nil {
+		return err
 	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		return err
+	}
+	if info.State.Msgs != 0 {
+		return fmt.Errorf("the queue still holds %d deliveries", info.State.Msgs)
+	}
+	return nil
+}
+
+// settle proves that nothing more will reach a receiver: it queues a marker
+// delivery after everything enqueued so far, and returns once the marker
+// has arrived and the queue is drained. A copy of an earlier delivery still
+// in the queue, or one the dispatcher took back instead of settling, keeps
+// the queue from draining and fails the test.
+func settle(t *testing.T, d *Dispatcher) {
+	t.Helper()
+	const marker = "marker"
+	srv, got := receiver(t, func(int32) int { return 204 })
+	d.Enqueue(Delivery{ID: marker, URL: srv.URL, Body: []byte(`{"marker":true}`)})
+	poll.CheckFor(t, 10*time.Second, 5*time.Millisecond, func() error {
+		if got.of(marker) == 0 {
+			return errors.New("the marker delivery has not arrived")
+		}
+		return drained(t.Context(), d)
+	})
 }
 
 func TestDeliveriesAreSignedRetriedAndDeadLettered(t *testing.T) {
@@ -129,10 +176,18 @@ func TestDeliveriesAreSignedRetriedAndDeadLettered(t *testing.T) {
 			d := dispatcher(t, server(t, t.TempDir()), Config{MaxAttempts: 4, BaseBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond})
 			run(t, d)
 			d.Enqueue(Delivery{ID: "a1", URL: srv.URL, Body: []byte(`{"alert":"x"}`)})
-			waitFor(t, func() bool { return n.Load() == tt.calls && (!tt.deadLast || len(deadLetters(t, d)) == 1) })
-			time.Sleep(50 * time.Millisecond)
-			if n.Load() != tt.calls {
-				t.Fatalf("%d calls, want %d", n.Load(), tt.calls)
+			poll.CheckFor(t, 5*time.Second, 5*time.Millisecond, func() error {
+				if got := n.of("a1"); got < int(tt.calls) {
+					return fmt.Errorf("%d calls, want %d", got, tt.calls)
+				}
+				if tt.deadLast && len(deadLetters(t, d)) != 1 {
+					return errors.New("no dead letter yet")
+				}
+				return nil
+			})
+			settle(t, d)
+			if got := n.of("a1"); got != int(tt.calls) {
+				t.Fatalf("%d calls, want %d", got, tt.calls)
 			}
 			if !tt.deadLast {
 				if dl := deadLetters(t, d); len(dl) != 0 {
@@ -146,7 +201,12 @@ func TestDeliveriesAreSignedRetriedAndDeadLettered(t *testing.T) {
 			if err := d.Retry(t.Context(), "a1"); err != nil {
 				t.Fatal(err)
 			}
-			waitFor(t, func() bool { return n.Load() > tt.calls })
+			poll.CheckFor(t, 5*time.Second, 5*time.Millisecond, func() error {
+				if got := n.of("a1"); got <= int(tt.calls) {
+					return fmt.Errorf("%d calls after the retry, want more than %d", got, tt.calls)
+				}
+				return nil
+			})
 		})
 	}
 }
@@ -171,7 +231,15 @@ func TestPendingDeliveriesAndDeadLettersSurviveARestart(t *testing.T) {
 	stop := run(t, d)
 	d.Enqueue(Delivery{ID: "pending", URL: srv.URL, Body: []byte(`{"alert":"p"}`)})
 	d.Enqueue(Delivery{ID: "dead", URL: gone.URL, Recipient: "pharm-1", Body: []byte(`{"alert":"d"}`)})
-	waitFor(t, func() bool { return n.Load() >= 2 && len(deadLetters(t, d)) == 1 })
+	poll.CheckFor(t, 5*time.Second, 5*time.Millisecond, func() error {
+		if n.of("pending") < 2 {
+			return fmt.Errorf("the pending delivery was tried %d times, want it failing at least twice", n.of("pending"))
+		}
+		if len(deadLetters(t, d)) != 1 {
+			return errors.New("no dead letter yet")
+		}
+		return nil
+	})
 	stop()
 	shutdown()
 
@@ -180,17 +248,23 @@ func TestPendingDeliveriesAndDeadLettersSurviveARestart(t *testing.T) {
 	up.Store(true)
 	d2 := dispatcher(t, nc2, Config{MaxAttempts: 1000, BaseBackoff: 20 * time.Millisecond, MaxBackoff: 50 * time.Millisecond})
 	run(t, d2)
-	waitFor(t, func() bool { return delivered.Load() == 1 })
+	poll.CheckFor(t, 5*time.Second, 5*time.Millisecond, func() error {
+		if delivered.Load() == 0 {
+			return errors.New("the pending delivery did not arrive after the restart")
+		}
+		return nil
+	})
 	dl := deadLetters(t, d2)
 	if len(dl) != 1 || dl[0].Delivery.ID != "dead" || dl[0].LastStatus != 410 || dl[0].Delivery.Recipient != "pharm-1" {
 		t.Fatalf("dead letters after restart: %+v", dl)
 	}
-	time.Sleep(100 * time.Millisecond)
+	settle(t, d2)
 	if delivered.Load() != 1 {
 		t.Fatalf("the pending delivery arrived %d times", delivered.Load())
 	}
 }
 
+// The same delivery id enqueued again (as after a restart) is sent once.
 func TestTheSameDeliveryIsQueuedOnce(t *testing.T) {
 	srv, n := receiver(t, func(int32) int { return 204 })
 	d := dispatcher(t, server(t, t.TempDir()), Config{})
@@ -198,46 +272,47 @@ func TestTheSameDeliveryIsQueuedOnce(t *testing.T) {
 		d.Enqueue(Delivery{ID: "same", URL: srv.URL, Body: []byte(`{}`)})
 	}
 	run(t, d)
-	waitFor(t, func() bool { return n.Load() >= 1 })
-	time.Sleep(100 * time.Millisecond)
-	if n.Load() != 1 {
-		t.Fatalf("%d deliveries of one id", n.Load())
+	settle(t, d)
+	if got := n.of("same"); got != 1 {
+		t.Fatalf("%d deliveries of one id, want 1", got)
 	}
 }
 
-// A consumer deleted under a running dispatcher is opened again.
+// A consumer deleted under a running dispatcher is opened again, and what
+// was delivered before is not sent again.
 func TestDeliveriesGoOnAfterTheConsumerIsDeleted(t *testing.T) {
 	srv, n := receiver(t, func(int32) int { return 204 })
 	nc := server(t, t.TempDir())
 	d := dispatcher(t, nc, Config{Workers: 2})
 	run(t, d)
 	d.Enqueue(Delivery{ID: "before", URL: srv.URL, Body: []byte(`{}`)})
-	waitFor(t, func() bool { return n.Load() == 1 })
+	// The receiver has it once the queue is drained: its acknowledgement
+	// reached the queue, or deleting the consumer would lose the ack and (at
+	// least once) send "before" again.
+	poll.CheckFor(t, 5*time.Second, 5*time.Millisecond, func() error {
+		if n.of("before") == 0 {
+			return errors.New(`"before" has not arrived`)
+		}
+		return drained(t.Context(), d)
+	})
 	js, err := jetstream.New(nc)
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The receiver has it; wait for its acknowledgement to reach the queue,
-	// or deleting the consumer would lose the ack and (at least once) send
-	// "before" again.
-	waitFor(t, func() bool {
-		st, err := js.Stream(t.Context(), StreamName)
-		if err != nil {
-			return false
-		}
-		info, err := st.Info(t.Context())
-		return err == nil && info.State.Msgs == 0
-	})
 	if err := js.DeleteConsumer(t.Context(), StreamName, consumer); err != nil {
 		t.Fatal(err)
 	}
 	d.Enqueue(Delivery{ID: "after", URL: srv.URL, Body: []byte(`{}`)})
-	deadline := time.Now().Add(15 * time.Second)
-	for n.Load() < 2 && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
-	if n.Load() != 2 {
-		t.Fatalf("%d deliveries after the consumer was deleted, want 2", n.Load())
+	// The workers notice the lost consumer and reopen it after a second.
+	poll.CheckFor(t, 15*time.Second, 20*time.Millisecond, func() error {
+		if n.of("after") == 0 {
+			return errors.New(`"after" was not delivered after the consumer was deleted`)
+		}
+		return nil
+	})
+	settle(t, d)
+	if b, a := n.of("before"), n.of("after"); b != 1 || a != 1 {
+		t.Fatalf(`"before" sent %d times, "after" %d times; want each once`, b, a)
 	}
 }
 
