@@ -46,13 +46,23 @@ type Registered struct {
 	Token string `json:"token"`
 }
 
-func (s *Service) register(ctx context.Context, actor events.Actor, stream string, p events.Payload) error {
+// register appends p as the first event of stream. other is the stream the
+// same id would have as the other kind of entry: an id names one actor
+// (events.Actor has no kind), so a staff member and a partner cannot share
+// it. Two such registrations at the same instant can still both pass.
+func (s *Service) register(ctx context.Context, actor events.Actor, stream, other string, p events.Payload) error {
 	e, err := events.New(p, actor)
 	if err != nil {
 		return fmt.Errorf("%w: %w", services.ErrBadRequest, err)
 	}
 	if !events.ValidStreamName(stream) {
 		return fmt.Errorf("%w: id in %q", services.ErrBadRequest, stream)
+	}
+	switch _, err := s.l.Read(ctx, other, 1); {
+	case err == nil:
+		return fmt.Errorf("%w: %s: the id is already registered as %s", services.ErrRuleBroken, stream, other)
+	case !errors.Is(err, ledger.ErrStreamNotFound):
+		return fmt.Errorf("register %s: %w", stream, err)
 	}
 	_, err = s.l.Append(ctx, stream, ledger.NoStream, e)
 	if err != nil && errorsIsWrongRevision(err) {
@@ -68,7 +78,7 @@ func (s *Service) RegisterStaff(ctx context.Context, actor events.Actor, r event
 		return Registered{}, err
 	}
 	r.TokenHash = HashToken(tok)
-	if err := s.register(ctx, actor, events.StaffStream(r.StaffID), &r); err != nil {
+	if err := s.register(ctx, actor, events.StaffStream(r.StaffID), events.PartnerStream(r.StaffID), &r); err != nil {
 		return Registered{}, err
 	}
 	return Registered{ID: r.StaffID, Role: r.Role, Token: tok}, nil
@@ -87,7 +97,7 @@ func (s *Service) RegisterPartner(ctx context.Context, actor events.Actor, r eve
 		return Registered{}, err
 	}
 	r.TokenHash = HashToken(tok)
-	if err := s.register(ctx, actor, events.PartnerStream(r.PartnerID), &r); err != nil {
+	if err := s.register(ctx, actor, events.PartnerStream(r.PartnerID), events.StaffStream(r.PartnerID), &r); err != nil {
 		return Registered{}, err
 	}
 	return Registered{ID: r.PartnerID, Role: r.Category, Token: tok}, nil
