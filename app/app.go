@@ -32,6 +32,7 @@ import (
 	"github.com/relais-health/relais/projections/directory"
 	"github.com/relais-health/relais/projections/reports"
 	"github.com/relais-health/relais/services/access"
+	"github.com/relais-health/relais/services/alerting"
 	"github.com/relais-health/relais/services/casemgmt"
 	svcdirectory "github.com/relais-health/relais/services/directory"
 	"github.com/relais-health/relais/services/edintake"
@@ -49,7 +50,7 @@ type Config struct {
 	Facilities []string
 	// PatientSecret keys the pseudonymous patient keys.
 	PatientSecret []byte
-	// EscalateAfter, FeedSilence: see alerts.Config.
+	// EscalateAfter, FeedSilence: see alerting.Config.
 	EscalateAfter time.Duration
 	FeedSilence   time.Duration
 	// EscalateEvery is how often the escalator runs (default 30s).
@@ -76,6 +77,7 @@ type App struct {
 	hl7     *hl7.Intake
 	alerts  *alerts.Projection
 	alertsR *projections.Runner
+	alertsW *alerting.Service
 	hub     *sse.Hub
 	hooks   *webhook.Dispatcher
 	files   *clientfile.Projection
@@ -111,9 +113,10 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	}
 	a.hooks = hooks
 	a.fan = delivery.NewNATS(a.hub, b.Conn, a.hooks, log.Named("delivery"))
-	a.alerts = alerts.New(b.Store, alerts.Config{EscalateAfter: cfg.EscalateAfter, FeedSilence: cfg.FeedSilence,
-		Facilities: cfg.Facilities, Notifier: a.fan, Log: log.Named("alerts")})
+	a.alerts = alerts.New(b.Store, alerts.Config{Notifier: a.fan, Log: log.Named("alerts")})
 	a.alertsR = &projections.Runner{Name: "alerts", L: b.Store, P: a.alerts, Log: log}
+	a.alertsW = alerting.New(b.Store, a.alerts, alerting.Config{EscalateAfter: cfg.EscalateAfter, FeedSilence: cfg.FeedSilence,
+		Facilities: cfg.Facilities, Now: time.Now, Log: log.Named("alerting")})
 	a.files, a.loads, a.reps = clientfile.New(), caseload.New(caseload.Config{}), reports.New(reports.Config{})
 	a.runners = []*projections.Runner{
 		{Name: "directory", L: b.Store, P: a.dir, Log: log},
@@ -135,7 +138,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	a.api = httpapi.NewServer(authenticator{a.dir}, log)
 	a.api.RegisterMe(AllRoles)
 	a.api.RegisterIntake(a.intake)
-	a.api.RegisterAlerts(a.alerts, a.alertsR, a.hub, cfg.Heartbeat)
+	a.api.RegisterAlerts(a.alerts, a.alertsW, a.alertsR, a.hub, cfg.Heartbeat)
 	a.api.RegisterWebhooks(a.hooks)
 	a.api.RegisterFiles(a.files, a.loads, a.reps, access.New(b.Store), time.Now)
 	a.api.RegisterCare(casemgmt.New(b.Store, nil), pharmacy.New(b.Store), svcdirectory.New(b.Store))
@@ -169,7 +172,7 @@ func (a *App) Run(ctx context.Context) error {
 			return nil
 		}
 		a.fan.GoLive()
-		return a.alerts.RunEscalator(ctx, a.cfg.EscalateEvery, time.Now)
+		return a.alertsW.Run(ctx, a.cfg.EscalateEvery)
 	})
 	return g.Wait()
 }

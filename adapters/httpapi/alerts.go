@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 	"time"
@@ -12,12 +13,17 @@ import (
 	"github.com/relais-health/relais/projections/alerts"
 )
 
-// Alerts is the alert read model and acknowledgement.
+// Alerts is the alert read model.
 type Alerts interface {
 	Queue(recipient string) []alerts.Alert
 	Get(id string) (alerts.Alert, bool)
 	Since(recipient string, pos uint64) []alerts.Update
 	Unacknowledged() []alerts.Alert
+}
+
+// Acknowledger is the alert command the API takes (services/alerting): it
+// returns the ledger position of the acknowledgement.
+type Acknowledger interface {
 	Acknowledge(ctx context.Context, actor events.Actor, alertID string) (uint64, error)
 }
 
@@ -28,9 +34,9 @@ type Waiter interface {
 }
 
 // RegisterAlerts adds the alert endpoints: the caller's queue, its live
-// stream, acknowledgement, and the programme manager's view of what is
-// still unacknowledged.
-func (s *Server) RegisterAlerts(a Alerts, w Waiter, hub *sse.Hub, heartbeat time.Duration) {
+// stream, acknowledgement (a command, through ack), and the programme
+// manager's view of what is still unacknowledged.
+func (s *Server) RegisterAlerts(a Alerts, ack Acknowledger, w Waiter, hub *sse.Hub, heartbeat time.Duration) {
 	everyone := allActors
 	s.Handle("GET", "/v1/alerts", everyone, func(rw http.ResponseWriter, r *http.Request, p Principal) error {
 		q, err := queueOf(r, p)
@@ -56,7 +62,7 @@ func (s *Server) RegisterAlerts(a Alerts, w Waiter, hub *sse.Hub, heartbeat time
 		ctx, cancel := requestContext(r)
 		defer cancel()
 		id := r.PathValue("id")
-		pos, err := a.Acknowledge(ctx, p.Actor(), id)
+		pos, err := ack.Acknowledge(ctx, p.Actor(), id)
 		if err != nil {
 			return err
 		}
@@ -89,7 +95,7 @@ func queueOf(r *http.Request, p Principal) (string, error) {
 	if staff && strings.HasPrefix(q, "oncall-") {
 		return q, nil
 	}
-	return "", alerts.ErrForbidden
+	return "", fmt.Errorf("%w: queue %s is not %s's", ErrForbidden, q, p.ID)
 }
 
 // writers drops the read-only roles (auditor, archivist) from roles.

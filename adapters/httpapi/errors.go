@@ -11,6 +11,7 @@ import (
 	"github.com/relais-health/relais/projections/alerts"
 	"github.com/relais-health/relais/projections/clientfile"
 	"github.com/relais-health/relais/services"
+	"github.com/relais-health/relais/services/alerting"
 	"github.com/relais-health/relais/services/edintake"
 )
 
@@ -47,6 +48,8 @@ var errorTable = []errorStatus{
 	{edintake.ErrMalformed, http.StatusBadRequest},
 	{edintake.ErrRefused, http.StatusForbidden},
 	{edintake.ErrUnsupported, http.StatusUnprocessableEntity},
+	{alerting.ErrForbidden, http.StatusForbidden},
+	{alerting.ErrNotFound, http.StatusNotFound},
 
 	// Read side: the projections.
 	{clientfile.ErrNoConsent, http.StatusForbidden},

@@ -6,15 +6,17 @@
 //
 // Derived alerts have deterministic ids (same cause, same recipient, same
 // id) and are appended idempotently to their own stream alert-<id>, so a
-// replay or a second Relais instance never duplicates them. The queue itself
-// is built only from alert events read back from the ledger: the ledger is
-// the single source of truth.
+// replay or a second Relais instance never duplicates them. They are
+// appended before the state moves past their cause, so a failed append is
+// derived again from the same state and nothing derived is lost. The queue
+// itself is built only from alert events read back from the ledger: the
+// ledger is the single source of truth. The projection has no commands:
+// acknowledging and escalating are services/alerting's.
 package alerts
 
 import (
 	"context"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
@@ -39,18 +41,8 @@ type Notifier interface {
 
 // Config tunes the rules.
 type Config struct {
-	// EscalateAfter: a high-priority alert not acknowledged by then is
-	// escalated (default 15 minutes).
-	EscalateAfter time.Duration
-	// FeedSilence: a hospital feed silent this long during FeedHours raises
-	// an alert (default 2 hours).
-	FeedSilence time.Duration
-	// FeedHours: local hours [from, to) when arrivals are expected
-	// (default 7 to 23), in Location (default America/Toronto).
-	FeedHours [2]int
-	Location  *time.Location
-	// Facilities watched for silence.
-	Facilities []string
+	// Location is where summaries tell the time (default America/Toronto).
+	Location *time.Location
 	// MaxAge: an arrival recorded this long after it happened (a history
 	// import, a simulation) pages nobody (default 12 hours).
 	MaxAge   time.Duration
@@ -121,15 +113,6 @@ type Projection struct {
 
 // New returns an empty projection.
 func New(l Ledger, cfg Config) *Projection {
-	if cfg.EscalateAfter == 0 {
-		cfg.EscalateAfter = 15 * time.Minute
-	}
-	if cfg.FeedSilence == 0 {
-		cfg.FeedSilence = 2 * time.Hour
-	}
-	if cfg.FeedHours == [2]int{} {
-		cfg.FeedHours = [2]int{7, 23}
-	}
 	if cfg.Location == nil {
 		cfg.Location, _ = time.LoadLocation("America/Toronto")
 		if cfg.Location == nil {
@@ -146,24 +129,28 @@ func New(l Ledger, cfg Config) *Projection {
 		byRecipient: map[string][]string{}, updates: map[string][]Update{}}
 }
 
-// Apply folds one event in global order, derives the alerts it calls for
-// (appending them to the ledger), and applies alert events to the queues.
+// Apply takes one event in global order in three steps: derive the alert
+// facts it calls for from the state as it was before it (read-only), append
+// them all, and only then fold the event and notify. An append that fails
+// leaves the state untouched, so the runner's retry derives the same facts
+// again (same ids: appends are idempotent) and nothing derived is lost.
 func (p *Projection) Apply(ctx context.Context, e events.Event) error {
-	if strings.HasPrefix(e.Type, "alert.") {
-		return p.applyAlert(ctx, e)
-	}
-	p.mu.Lock()
-	derived, notes := p.derive(e)
-	p.st.fold(e)
-	p.lastPos = e.Position
-	p.mu.Unlock()
-	for _, u := range notes {
-		p.notify(ctx, u)
+	p.mu.RLock()
+	derived, err := p.derive(e)
+	p.mu.RUnlock()
+	if err != nil {
+		return err
 	}
 	for _, d := range derived {
 		if err := p.append(ctx, d); err != nil {
 			return err
 		}
+	}
+	p.mu.Lock()
+	notes := p.foldLocked(e)
+	p.mu.Unlock()
+	for _, u := range notes {
+		p.notify(ctx, u)
 	}
 	return nil
 }
@@ -221,6 +208,39 @@ func (p *Projection) Unacknowledged() []Alert {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].RaisedAt.Before(out[j].RaisedAt) })
 	return out
+}
+
+// Overdue lists the ids of pending high-priority alerts raised at or
+// before cutoff and not yet escalated, oldest first: the candidates of the
+// escalation sweep, which decides on each from its own stream.
+func (p *Projection) Overdue(cutoff time.Time) []string {
+	var ids []string
+	for _, a := range p.Unacknowledged() {
+		if a.EscalatedTo == "" && !a.RaisedAt.After(cutoff) {
+			ids = append(ids, a.ID)
+		}
+	}
+	return ids
+}
+
+// Managers lists the programme managers, or the general on-call queue when
+// there are none: who hears of feed trouble and of escalations.
+func (p *Projection) Managers() []string {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	return append([]string(nil), p.managers()...)
+}
+
+// FeedLastSeen reports when the last hospital event from facility was
+// recorded and at which ledger position (ok false: never heard from).
+func (p *Projection) FeedLastSeen(facility string) (at time.Time, pos uint64, ok bool) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	f := p.st.feeds[facility]
+	if f == nil {
+		return time.Time{}, 0, false
+	}
+	return f.lastSeen, f.lastPos, true
 }
 
 // Count returns how many alerts the projection holds.

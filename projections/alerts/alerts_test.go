@@ -14,6 +14,7 @@ import (
 	"github.com/relais-health/relais/infra/ledger/jetstream/jstest"
 	"github.com/relais-health/relais/projections"
 	"github.com/relais-health/relais/projections/alerts"
+	"github.com/relais-health/relais/services/alerting"
 )
 
 var admin = events.Actor{ID: "admin", Role: events.RoleAdmin}
@@ -25,6 +26,9 @@ type world struct {
 	r   *projections.Runner
 	ctl int
 	rec *recorder
+	// pl, when set, is the ledger the projection appends through (a
+	// wrapper around l that fails on purpose).
+	pl alerts.Ledger
 }
 
 type recorder struct {
@@ -53,6 +57,13 @@ func put(t *testing.T, l ledger.Ledger, stream string, opts []events.Option, ps 
 
 func newWorld(t *testing.T) *world {
 	t.Helper()
+	return newWorldWith(t, nil)
+}
+
+// newWorldWith is newWorld with the projection appending through wrap(l)
+// when wrap is not nil.
+func newWorldWith(t *testing.T, wrap func(*jetstream.Store) alerts.Ledger) *world {
+	t.Helper()
 	l := jstest.Ledger(t)
 	put(t, l, "staff-cm-1", nil, &events.StaffRegistered{StaffID: "cm-1", Role: events.RoleCaseManager, Name: "CM"})
 	put(t, l, "staff-pm-1", nil, &events.StaffRegistered{StaffID: "pm-1", Role: events.RoleProgrammeManager, Name: "PM"})
@@ -74,18 +85,40 @@ func newWorld(t *testing.T) *world {
 		&events.ConsentGranted{ClientID: "c2", Category: "family"},
 	)
 	w := &world{t: t, l: l, rec: &recorder{}, ctl: 100}
+	if wrap != nil {
+		w.pl = wrap(l)
+	}
 	w.start()
 	return w
 }
 
 func (w *world) start() {
-	w.p = alerts.New(w.l, alerts.Config{Notifier: w.rec, Facilities: []string{"HSTA"}})
-	w.r = &projections.Runner{Name: "alerts", L: w.l, P: w.p}
+	var pl alerts.Ledger = w.l
+	if w.pl != nil {
+		pl = w.pl
+	}
+	w.p = alerts.New(pl, alerts.Config{Notifier: w.rec})
+	w.r = &projections.Runner{Name: "alerts", L: w.l, P: w.p, Backoff: time.Millisecond}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { w.r.Run(ctx, 1); close(done) }() //nolint:errcheck
 	w.t.Cleanup(func() { cancel(); <-done })
 	<-w.r.Ready()
+}
+
+// service is the alert command side over the same ledger as the
+// projection, with its clock stopped at now.
+func (w *world) service(now time.Time) *alerting.Service {
+	var l ledger.Appender = w.l
+	if w.pl != nil {
+		l = w.pl
+	}
+	return alerting.New(l, w.p, alerting.Config{Facilities: []string{"HSTA"}, Now: func() time.Time { return now }})
+}
+
+// sweep runs one round of the periodic sweep at now.
+func (w *world) sweep(now time.Time) error {
+	return w.service(now).Sweep(context.Background())
 }
 
 // hl7 appends a hospital event as ED intake would, with the next control id.
@@ -256,15 +289,16 @@ func TestEscalationAcknowledgementAndReplayWithoutDuplicates(t *testing.T) {
 	a := w.queue("cm-1", count(1))[0]
 	w.queue("oncall-defi-sante", count(1))
 
-	_, err := w.p.Acknowledge(context.Background(), events.Actor{ID: "doc-1", Role: "doctor"}, a.ID)
-	if !errors.Is(err, alerts.ErrForbidden) {
+	ack := w.service(time.Now()).Acknowledge
+	_, err := ack(context.Background(), events.Actor{ID: "doc-1", Role: "doctor"}, a.ID)
+	if !errors.Is(err, alerting.ErrForbidden) {
 		t.Fatalf("a doctor acknowledged the case manager's alert: %v", err)
 	}
-	if _, err := w.p.Acknowledge(context.Background(), events.Actor{ID: "cm-1", Role: "case_manager"}, "nope"); !errors.Is(err, alerts.ErrNotFound) {
+	if _, err := ack(context.Background(), events.Actor{ID: "cm-1", Role: "case_manager"}, "nope"); !errors.Is(err, alerting.ErrNotFound) {
 		t.Fatalf("unknown alert: %v", err)
 	}
 	// Nobody acknowledges: sixteen minutes later both are escalated.
-	if err := w.p.Escalate(context.Background(), time.Now().Add(16*time.Minute)); err != nil {
+	if err := w.sweep(time.Now().Add(16 * time.Minute)); err != nil {
 		t.Fatal(err)
 	}
 	pm := w.queue("pm-1", count(1))
@@ -273,12 +307,12 @@ func TestEscalationAcknowledgementAndReplayWithoutDuplicates(t *testing.T) {
 	}
 	w.queue("oncall-escalation", count(1)) // the on-call alert goes one step up
 	for range 2 {
-		if _, err := w.p.Acknowledge(context.Background(), events.Actor{ID: "cm-1", Role: "case_manager"}, a.ID); err != nil {
+		if _, err := ack(context.Background(), events.Actor{ID: "cm-1", Role: "case_manager"}, a.ID); err != nil {
 			t.Fatal(err)
 		}
 	}
 	w.queue("cm-1", func(q []alerts.Alert) bool { return q[0].Acknowledged })
-	if err := w.p.Escalate(context.Background(), time.Now().Add(time.Hour)); err != nil {
+	if err := w.sweep(time.Now().Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 
@@ -307,13 +341,16 @@ func TestFeedGapAlertsTheProgrammeManager(t *testing.T) {
 	// Silence: nothing for three hours in the middle of the afternoon.
 	loc, _ := time.LoadLocation("America/Toronto")
 	afternoon := time.Date(time.Now().Year()+1, 1, 5, 15, 0, 0, 0, loc)
-	if err := w.p.Escalate(context.Background(), afternoon); err != nil {
+	if err := w.sweep(afternoon); err != nil {
 		t.Fatal(err)
 	}
 	w.queue("pm-1", func(q []alerts.Alert) bool { return len(q) == 2 && q[0].Kind == "feed.silent" })
-	// At night, silence is expected.
+	// At night, silence is expected: a later marker shows nothing came first.
 	night := time.Date(time.Now().Year()+1, 1, 6, 3, 0, 0, 0, loc)
-	w.p.Escalate(context.Background(), night) //nolint:errcheck
+	if err := w.sweep(night); err != nil {
+		t.Fatal(err)
+	}
+	w.settle()
 	if len(w.p.Queue("pm-1")) != 2 {
 		t.Fatal("silence at night raised an alert")
 	}

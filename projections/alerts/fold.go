@@ -79,6 +79,15 @@ func (s *state) client(id string) *client {
 	return c
 }
 
+// peek returns what the state knows of a client without adding it: the
+// rules only read (a client never seen is the zero client).
+func (s *state) peek(id string) *client {
+	if c, ok := s.clients[id]; ok {
+		return c
+	}
+	return &client{}
+}
+
 // threadID names a visit thread.
 func threadID(facility, visit string) string { return events.DeriveID("thread", facility, visit) }
 

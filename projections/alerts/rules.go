@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/relais-health/relais/events"
@@ -51,11 +52,15 @@ func (p *Projection) live(e events.Event) bool {
 	return e.RecordedAt.Sub(e.OccurredAt) < p.cfg.MaxAge
 }
 
-// derive runs the rules for e against the state before e. It returns the
-// facts to append and the thread notes to send. Lock held.
-func (p *Projection) derive(e events.Event) ([]derived, []Update) {
+// derive runs the rules for e against the state before e and returns the
+// facts to append. It only reads: the state moves after the facts are in.
+// Read lock held.
+func (p *Projection) derive(e events.Event) ([]derived, error) {
 	pl, err := e.Payload()
 	if err != nil {
+		if strings.HasPrefix(e.Type, "alert.") {
+			return nil, fmt.Errorf("alert event %s: %w", e.ID, err)
+		}
 		return nil, nil
 	}
 	var out []derived
@@ -66,6 +71,15 @@ func (p *Projection) derive(e events.Event) ([]derived, []Update) {
 	}
 	s := p.st
 	switch v := pl.(type) {
+	case *events.AlertRaised:
+		// The consent may have been revoked between the cause and this
+		// alert reaching the ledger: withdraw it at once.
+		if _, dup := p.alerts[v.AlertID]; dup {
+			break
+		}
+		if cat, partner := s.partners[v.RecipientID]; partner && v.ClientID != "" && !s.peek(v.ClientID).consented(cat) {
+			add(withdraw(v.AlertID, "Consentement retiré / consent revoked ("+cat+")", e.OccurredAt, e.ID))
+		}
 	case *events.EDVisitStarted:
 		if !p.live(e) {
 			break
@@ -89,7 +103,7 @@ func (p *Projection) derive(e events.Event) ([]derived, []Update) {
 				if a == nil || a.Withdrawn || a.Amends != "" {
 					continue
 				}
-				c := s.client(t.clientID)
+				c := s.peek(t.clientID)
 				add(p.raise(e, t.id, a.RecipientID, events.PriorityFYI, "ed.arrival.amended", t.clientID,
 					p.arrivalSummary(c, t.clientID, a.RecipientID, v.Facility, e.OccurredAt, v.Reason, "Correction"), a.ID))
 			}
@@ -112,12 +126,12 @@ func (p *Projection) derive(e events.Event) ([]derived, []Update) {
 			}
 		}
 	case *events.PharmacistConcernRaised:
-		c := s.client(v.ClientID)
+		c := s.peek(v.ClientID)
 		recipient := p.caseManagerOrOnCall(c)
 		add(p.raise(e, e.ID, recipient, events.PriorityNormal, "pharmacist.concern", v.ClientID,
 			fmt.Sprintf("Préoccupation du pharmacien / pharmacist concern (client %s): %s%s", v.ClientID, v.Concern, evalNote(v.NeedsMedicalEvaluation)), ""))
 	case *events.ObjectiveMet:
-		c := s.client(v.ClientID)
+		c := s.peek(v.ClientID)
 		summary := fmt.Sprintf("Objectif atteint / objective met (client %s, %s)", v.ClientID, v.ObjectiveID)
 		if c.doctor != "" && c.consented(events.CategoryDoctor) {
 			add(p.raise(e, e.ID, c.doctor, events.PriorityFYI, "objective.met", v.ClientID, summary, ""))
@@ -128,7 +142,7 @@ func (p *Projection) derive(e events.Event) ([]derived, []Update) {
 			}
 		}
 	case *events.ReferralSent:
-		c := s.client(v.ClientID)
+		c := s.peek(v.ClientID)
 		if c.consented(v.Category) {
 			add(p.raise(e, e.ID, v.PartnerID, events.PriorityNormal, "referral.received", v.ClientID,
 				fmt.Sprintf("Nouvelle demande de service / new referral (client %s, %s): %s", v.ClientID, v.ReferralID, v.Reason), ""))
@@ -142,22 +156,27 @@ func (p *Projection) derive(e events.Event) ([]derived, []Update) {
 			ans = v.(*events.ReferralDeclined).ReferralAnswer
 			verdict = "refusée / declined"
 		}
-		c := s.client(ans.ClientID)
+		c := s.peek(ans.ClientID)
 		add(p.raise(e, e.ID, p.caseManagerOrOnCall(c), events.PriorityFYI, "referral.answered", ans.ClientID,
 			fmt.Sprintf("Demande %s %s par %s (client %s) %s", ans.ReferralID, verdict, ans.PartnerID, ans.ClientID, ans.Note), ""))
 	case *events.ConsentRevoked:
 		// Withdraw what is pending for partners of that category.
+		var ids []string
 		for _, a := range p.alerts {
 			if a.ClientID == v.ClientID && a.Pending() && s.partners[a.RecipientID] == v.Category {
-				add(withdraw(a.ID, "Consentement retiré / consent revoked ("+v.Category+")", e.OccurredAt, e.ID))
+				ids = append(ids, a.ID)
 			}
+		}
+		slices.Sort(ids) // the same order on every replay
+		for _, id := range ids {
+			add(withdraw(id, "Consentement retiré / consent revoked ("+v.Category+")", e.OccurredAt, e.ID))
 		}
 	case *events.HospitalAdmitted, *events.EDVisitEnded, *events.HospitalDischarged:
 		if p.live(e) {
 			p.feedGap(e, add)
 		}
 	}
-	return out, p.threadNotes(e, pl)
+	return out, nil
 }
 
 // edArrival pages the case manager and tells the consented partners.
@@ -271,47 +290,6 @@ func (p *Projection) managers() []string {
 		return pms
 	}
 	return []string{onCall("")}
-}
-
-// threadNotes tells everyone alerted on a visit thread that it moved on,
-// without paging them again. Lock held; state not yet folded.
-func (p *Projection) threadNotes(e events.Event, pl events.Payload) []Update {
-	var v events.Visit
-	status := ""
-	switch x := pl.(type) {
-	case *events.EDVisitUpdated:
-		v, status = x.Visit, "updated"
-	case *events.HospitalAdmitted:
-		v, status = x.Visit, "admitted"
-	case *events.EDVisitEnded:
-		v, status = x.Visit, "ended"
-	case *events.HospitalDischarged:
-		v, status = x.Visit, "discharged"
-	case *events.EDVisitCancelled:
-		v, status = x.Visit, "cancelled"
-		if x.Trigger == "A13" {
-			status = "discharge cancelled"
-		} else if t, ok := p.st.threads[threadID(x.Facility, x.VisitNumber)]; ok && t.status == "admitted" {
-			status = "admission cancelled"
-		}
-	default:
-		return nil
-	}
-	t, ok := p.st.threads[threadID(v.Facility, v.VisitNumber)]
-	if !ok {
-		return nil
-	}
-	var out []Update
-	for _, id := range t.alerts {
-		a := p.alerts[id]
-		if a == nil {
-			continue
-		}
-		a.Status = status
-		a.Position = e.Position
-		out = append(out, p.recordLocked(a, "thread", e)...)
-	}
-	return out
 }
 
 // append writes a derived fact idempotently: the same id appended twice
