@@ -7,6 +7,7 @@ package projections
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -52,7 +53,11 @@ type DeadLetter struct {
 	At         time.Time `json:"at"`
 }
 
-// Runner feeds one projection.
+// Runner feeds one projection. An event whose Apply keeps failing becomes a
+// dead letter after MaxAttempts, except while the failure is
+// ledger.ErrUnavailable: then the Runner waits for the ledger (backoff up
+// to 5s) for as long as it takes, because a projection that appends derived
+// facts (the alerts) would otherwise lose them.
 type Runner struct {
 	Name string
 	L    Subscriber
@@ -170,6 +175,9 @@ func (r *Runner) Run(ctx context.Context, from uint64) error {
 	return nil
 }
 
+// maxBackoff caps the wait between attempts while the ledger is unavailable.
+const maxBackoff = 5 * time.Second
+
 func (r *Runner) apply(ctx context.Context, e events.Event) error {
 	backoff := r.Backoff
 	var err error
@@ -180,15 +188,22 @@ func (r *Runner) apply(ctx context.Context, e events.Event) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
+		unavailable := errors.Is(err, ledger.ErrUnavailable)
 		r.Log.Warn("projection apply failed", zap.String("projection", r.Name), zap.Uint64("position", e.Position),
-			zap.String("type", e.Type), zap.Int("attempt", attempt), zap.Error(err))
+			zap.String("type", e.Type), zap.Int("attempt", attempt), zap.Bool("ledger_unavailable", unavailable), zap.Error(err))
+		if unavailable {
+			// Not a poison event: the ledger cannot take the projection's
+			// derived facts now. Setting the event aside would lose them,
+			// so wait for the ledger instead of counting the attempt.
+			attempt--
+		}
 		if attempt < r.MaxAttempts {
 			select {
 			case <-time.After(backoff):
 			case <-ctx.Done():
 				return ctx.Err()
 			}
-			backoff *= 2
+			backoff = min(2*backoff, maxBackoff)
 		}
 	}
 	r.mu.Lock()

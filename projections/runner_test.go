@@ -106,3 +106,61 @@ func TestRunnerSetsAsidePoisonAndResumesFromSnapshot(t *testing.T) {
 		t.Fatalf("after resume counted %d, want 17", got)
 	}
 }
+
+// flaky fails its first `fails` Apply calls with err, then counts.
+type flaky struct {
+	mu      sync.Mutex
+	fails   int
+	err     error
+	applied int
+}
+
+func (f *flaky) Apply(_ context.Context, e events.Event) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.fails > 0 {
+		f.fails--
+		return f.err
+	}
+	f.applied++
+	return nil
+}
+
+// A projection that cannot append while the ledger is unavailable waits for
+// the ledger, however many attempts that takes: its event is not set aside
+// (the alerts projection would lose the alert it derives). Any other error
+// still becomes a dead letter after MaxAttempts.
+func TestRunnerWaitsOutAnUnavailableLedger(t *testing.T) {
+	tests := []struct {
+		name    string
+		err     error
+		applied int
+		dead    int
+	}{
+		{"ledger unavailable for more attempts than allowed: applied, no dead letter", fmt.Errorf("append alert-x: %w", ledger.ErrUnavailable), 1, 0},
+		{"another error as often: set aside as a dead letter", fmt.Errorf("bad payload"), 0, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := jstest.Start(t, jstest.Options{})
+			contact(t, env.Store, 1)
+			f := &flaky{fails: 8, err: tt.err}
+			r := &projections.Runner{Name: "flaky", L: env.Store, P: f, Backoff: time.Millisecond, MaxAttempts: 3}
+			ctx, cancel := context.WithCancel(t.Context())
+			done := make(chan error, 1)
+			go func() { done <- r.Run(ctx, 1) }()
+			if err := r.WaitFor(ctx, 1); err != nil {
+				t.Fatal(err)
+			}
+			cancel()
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			if f.applied != tt.applied || len(r.DeadLetters()) != tt.dead {
+				t.Fatalf("applied %d, dead letters %v; want %d applied, %d dead", f.applied, r.DeadLetters(), tt.applied, tt.dead)
+			}
+		})
+	}
+}
