@@ -23,7 +23,6 @@ var layers = map[string]int{
 	"delivery":    3,
 	"adapters":    4,
 	"app":         5,
-	"bench":       6,
 	"cmd":         6,
 	"tests":       7,
 }
@@ -64,7 +63,7 @@ func imports(t *testing.T) map[string][][2]string {
 func top(pkg string) string { return strings.SplitN(pkg, "/", 2)[0] }
 
 // Every import points down the flow: events ← infra ← services and
-// projections ← delivery ← adapters ← app ← bench, cmd ← tests (see
+// projections ← delivery ← adapters ← app ← cmd ← tests (see
 // docs/ARCHITECTURE.md). Tests of a package never import upward either.
 func TestImportsFollowTheFlow(t *testing.T) {
 	pkgs := imports(t)
