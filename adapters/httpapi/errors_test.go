@@ -14,6 +14,7 @@ import (
 	"github.com/relais-health/relais/projections/alerts"
 	"github.com/relais-health/relais/projections/clientfile"
 	"github.com/relais-health/relais/services"
+	"github.com/relais-health/relais/services/alerting"
 	"github.com/relais-health/relais/services/edintake"
 )
 
@@ -35,6 +36,8 @@ var wantStatus = []struct {
 	{"edintake.ErrMalformed", edintake.ErrMalformed, http.StatusBadRequest},
 	{"edintake.ErrRefused", edintake.ErrRefused, http.StatusForbidden},
 	{"edintake.ErrUnsupported", edintake.ErrUnsupported, http.StatusUnprocessableEntity},
+	{"alerting.ErrForbidden", alerting.ErrForbidden, http.StatusForbidden},
+	{"alerting.ErrNotFound", alerting.ErrNotFound, http.StatusNotFound},
 	{"clientfile.ErrNoConsent", clientfile.ErrNoConsent, http.StatusForbidden},
 	{"clientfile.ErrForbidden", clientfile.ErrForbidden, http.StatusForbidden},
 	{"clientfile.ErrNotFound", clientfile.ErrNotFound, http.StatusNotFound},
