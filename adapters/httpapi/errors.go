@@ -8,7 +8,6 @@ import (
 	"github.com/relais-health/relais/delivery/webhook"
 	"github.com/relais-health/relais/events"
 	"github.com/relais-health/relais/infra/ledger"
-	"github.com/relais-health/relais/projections/alerts"
 	"github.com/relais-health/relais/projections/clientfile"
 	"github.com/relais-health/relais/services"
 	"github.com/relais-health/relais/services/alerting"
@@ -55,8 +54,6 @@ var errorTable = []errorStatus{
 	{clientfile.ErrNoConsent, http.StatusForbidden},
 	{clientfile.ErrForbidden, http.StatusForbidden},
 	{clientfile.ErrNotFound, http.StatusNotFound},
-	{alerts.ErrForbidden, http.StatusForbidden},
-	{alerts.ErrNotFound, http.StatusNotFound},
 
 	// Delivery.
 	{sse.ErrBadLastEventID, http.StatusBadRequest},

@@ -11,7 +11,6 @@ import (
 	"github.com/relais-health/relais/delivery/webhook"
 	"github.com/relais-health/relais/events"
 	"github.com/relais-health/relais/infra/ledger"
-	"github.com/relais-health/relais/projections/alerts"
 	"github.com/relais-health/relais/projections/clientfile"
 	"github.com/relais-health/relais/services"
 	"github.com/relais-health/relais/services/alerting"
@@ -41,8 +40,6 @@ var wantStatus = []struct {
 	{"clientfile.ErrNoConsent", clientfile.ErrNoConsent, http.StatusForbidden},
 	{"clientfile.ErrForbidden", clientfile.ErrForbidden, http.StatusForbidden},
 	{"clientfile.ErrNotFound", clientfile.ErrNotFound, http.StatusNotFound},
-	{"alerts.ErrForbidden", alerts.ErrForbidden, http.StatusForbidden},
-	{"alerts.ErrNotFound", alerts.ErrNotFound, http.StatusNotFound},
 	{"sse.ErrBadLastEventID", sse.ErrBadLastEventID, http.StatusBadRequest},
 	{"webhook.ErrUnknownDelivery", webhook.ErrUnknownDelivery, http.StatusNotFound},
 	{"events.ErrInvalid", events.ErrInvalid, http.StatusBadRequest},
