@@ -9,6 +9,8 @@ import (
 
 // The read models keep their whole state in one JSON-encodable value with
 // a Version field; these are the snapshot and digest steps they share.
+// Shell applies them; a read model that keeps its own lock may call them
+// directly.
 
 // SnapshotJSON encodes the state st of projection name for a snapshot.
 func SnapshotJSON(name string, st any) ([]byte, error) {

@@ -19,7 +19,6 @@ package caseload
 import (
 	"context"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/relais-health/relais/events"
@@ -38,13 +37,11 @@ type Config struct {
 // at a time; queries may run concurrently with it.
 type Projection struct {
 	cfg Config
-	mu  sync.RWMutex
-	st  *state
+	sh  *projections.Shell[*state]
 }
 
 type state struct {
-	Version  int    `json:"version"`
-	Position uint64 `json:"position"`
+	projections.Checkpoint
 	// CaseManagers are the staff registered with that role.
 	CaseManagers map[string]bool `json:"case_managers"`
 	// Partners are directory partners; alerts addressed to them are not
@@ -78,9 +75,33 @@ type alert struct {
 }
 
 func newState() *state {
-	return &state{Version: snapshotVersion, CaseManagers: map[string]bool{}, Partners: map[string]bool{},
+	return &state{CaseManagers: map[string]bool{}, Partners: map[string]bool{},
 		Clients: map[string]*client{}, Taken: map[string]map[string]time.Time{}, Pending: map[string]*alert{},
 		Done: map[string]bool{}}
+}
+
+// Reindex gives the maps a snapshot left null their empty value.
+func (s *state) Reindex() error {
+	fresh := newState()
+	if s.CaseManagers == nil {
+		s.CaseManagers = fresh.CaseManagers
+	}
+	if s.Partners == nil {
+		s.Partners = fresh.Partners
+	}
+	if s.Clients == nil {
+		s.Clients = fresh.Clients
+	}
+	if s.Taken == nil {
+		s.Taken = fresh.Taken
+	}
+	if s.Pending == nil {
+		s.Pending = fresh.Pending
+	}
+	if s.Done == nil {
+		s.Done = fresh.Done
+	}
+	return nil
 }
 
 // New returns an empty projection.
@@ -91,85 +112,37 @@ func New(cfg Config) *Projection {
 			cfg.Location = time.UTC
 		}
 	}
-	return &Projection{cfg: cfg, st: newState()}
+	return &Projection{cfg: cfg, sh: projections.NewShell("caseload", snapshotVersion, newState)}
 }
 
 // Apply folds one event; events at or below the position already applied
 // are skipped (a redelivery never counts twice).
 func (p *Projection) Apply(_ context.Context, e events.Event) error {
-	var pl events.Payload
-	if used[e.Type] {
-		// Decode outside the lock: readers wait only for the fold itself.
-		var err error
-		if pl, err = e.Payload(); err != nil {
-			return fmt.Errorf("caseload: apply %s at %d: %w", e.Type, e.Position, err)
-		}
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if e.Position != 0 && e.Position <= p.st.Position {
+	if !used[e.Type] {
+		p.sh.Fold(e.Position, nil)
 		return nil
 	}
-	if pl != nil {
-		p.st.apply(pl, e.OccurredAt.UTC())
+	// Decode outside the lock: readers wait only for the fold itself.
+	pl, err := e.Payload()
+	if err != nil {
+		return fmt.Errorf("caseload: apply %s at %d: %w", e.Type, e.Position, err)
 	}
-	if e.Position != 0 {
-		p.st.Position = e.Position
-	}
+	at := e.OccurredAt.UTC()
+	p.sh.Fold(e.Position, func(st *state) { st.apply(pl, at) })
 	return nil
 }
 
 // Position is the global position of the last applied event.
-func (p *Projection) Position() uint64 {
-	p.mu.RLock()
-	defer p.mu.RUnlock()
-	return p.st.Position
-}
+func (p *Projection) Position() uint64 { return p.sh.Position() }
 
 // Snapshot returns the full state as JSON.
-func (p *Projection) Snapshot() ([]byte, error) {
-	p.mu.RLock()
-	defer p.mu.RUnlock()
-	return projections.SnapshotJSON("caseload", p.st)
-}
+func (p *Projection) Snapshot() ([]byte, error) { return p.sh.Snapshot() }
 
 // Restore replaces the state with a snapshot taken by Snapshot.
-func (p *Projection) Restore(b []byte) error {
-	st := newState()
-	if err := projections.RestoreJSON("caseload", b, st, &st.Version, snapshotVersion); err != nil {
-		return err
-	}
-	fresh := newState()
-	if st.CaseManagers == nil {
-		st.CaseManagers = fresh.CaseManagers
-	}
-	if st.Partners == nil {
-		st.Partners = fresh.Partners
-	}
-	if st.Clients == nil {
-		st.Clients = fresh.Clients
-	}
-	if st.Taken == nil {
-		st.Taken = fresh.Taken
-	}
-	if st.Pending == nil {
-		st.Pending = fresh.Pending
-	}
-	if st.Done == nil {
-		st.Done = fresh.Done
-	}
-	p.mu.Lock()
-	p.st = st
-	p.mu.Unlock()
-	return nil
-}
+func (p *Projection) Restore(b []byte) error { return p.sh.Restore(b) }
 
 // Digest is the SHA-256 (hex) of the canonical JSON of the state.
-func (p *Projection) Digest() string {
-	p.mu.RLock()
-	defer p.mu.RUnlock()
-	return projections.DigestJSON(p.st)
-}
+func (p *Projection) Digest() string { return p.sh.Digest() }
 
 // used lists the event types the caseload folds.
 var used = map[string]bool{

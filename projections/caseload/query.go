@@ -51,37 +51,36 @@ type PeriodCount struct {
 
 // Caseload returns staffID's caseload as of now (an unknown staff member
 // has an empty one).
-func (p *Projection) Caseload(staffID string, now time.Time) Caseload {
-	p.mu.RLock()
-	defer p.mu.RUnlock()
-	return p.caseload(staffID, now, p.alertsByStaff())
+func (p *Projection) Caseload(staffID string, now time.Time) (cl Caseload) {
+	p.sh.View(func(st *state) { cl = p.caseload(st, staffID, now, st.alertsByStaff()) })
+	return cl
 }
 
 // All returns the caseload of every case manager (registered with that
 // role or ever assigned a client), by staff id.
-func (p *Projection) All(now time.Time) []Caseload {
-	p.mu.RLock()
-	defer p.mu.RUnlock()
-	ids := map[string]bool{}
-	for id := range p.st.CaseManagers {
-		ids[id] = true
-	}
-	for id := range p.st.Taken {
-		ids[id] = true
-	}
-	byStaff := p.alertsByStaff()
-	out := make([]Caseload, 0, len(ids))
-	for _, id := range sortedKeys(ids) {
-		out = append(out, p.caseload(id, now, byStaff))
-	}
+func (p *Projection) All(now time.Time) (out []Caseload) {
+	p.sh.View(func(st *state) {
+		ids := map[string]bool{}
+		for id := range st.CaseManagers {
+			ids[id] = true
+		}
+		for id := range st.Taken {
+			ids[id] = true
+		}
+		byStaff := st.alertsByStaff()
+		out = make([]Caseload, 0, len(ids))
+		for _, id := range sortedKeys(ids) {
+			out = append(out, p.caseload(st, id, now, byStaff))
+		}
+	})
 	return out
 }
 
 // alertsByStaff counts pending alerts per staff member (the recipient and
 // anyone it was escalated to) and per client of theirs.
-func (p *Projection) alertsByStaff() map[string]map[string]int {
+func (s *state) alertsByStaff() map[string]map[string]int {
 	out := map[string]map[string]int{}
-	for _, a := range p.st.Pending {
+	for _, a := range s.Pending {
 		for i, who := range append([]string{a.Recipient}, a.EscalatedTo...) {
 			if i > 0 && who == a.Recipient {
 				continue
@@ -100,9 +99,9 @@ func (p *Projection) alertsByStaff() map[string]map[string]int {
 	return out
 }
 
-func (p *Projection) caseload(staffID string, now time.Time, alerts map[string]map[string]int) Caseload {
+func (p *Projection) caseload(st *state, staffID string, now time.Time, alerts map[string]map[string]int) Caseload {
 	cl := Caseload{StaffID: staffID, AsOf: now, Clients: []ClientLoad{}, UnacknowledgedAlerts: alerts[staffID][""]}
-	for id, c := range p.st.Clients {
+	for id, c := range st.Clients {
 		if c.CaseManager != staffID || c.Closed {
 			continue
 		}
@@ -129,7 +128,7 @@ func (p *Projection) caseload(staffID string, now time.Time, alerts map[string]m
 		}
 		return a.ClientID < b.ClientID
 	})
-	cl.NewByPeriod = p.periods(p.st.Taken[staffID], now)
+	cl.NewByPeriod = p.periods(st.Taken[staffID], now)
 	return cl
 }
 

@@ -19,7 +19,6 @@ package clientfile
 import (
 	"context"
 	"fmt"
-	"sync"
 
 	"github.com/relais-health/relais/events"
 	"github.com/relais-health/relais/projections"
@@ -31,59 +30,79 @@ const snapshotVersion = 1
 // Projection is the client file read model. Apply is called by one
 // goroutine at a time; queries may run concurrently with it.
 type Projection struct {
-	mu sync.RWMutex
-	st *state
+	sh *projections.Shell[*state]
 }
 
 // state is everything the fold keeps; Snapshot is its JSON.
 type state struct {
-	Version  int    `json:"version"`
-	Position uint64 `json:"position"`
+	projections.Checkpoint
 	// Files by client id.
 	Files map[string]*File `json:"files"`
 	// Keys maps a patient key to the client it belongs to.
 	Keys map[string]string `json:"keys"`
 	// Aliases maps a merged patient key to the key that survived it.
-	Aliases map[string]string `json:"aliases"`
+	Aliases projections.Aliases `json:"aliases"`
 
 	// holders maps a visit (visitRef of facility and visit number) to the
 	// client whose file holds it; strs shares one copy of repeated
-	// strings. Both are rebuilt from Files on Restore.
+	// strings. Both are rebuilt from Files by Reindex.
 	holders map[uint64]string
 	strs    map[string]string
 }
 
 func newState() *state {
-	return &state{Version: snapshotVersion, Files: map[string]*File{}, Keys: map[string]string{},
-		Aliases: map[string]string{}, holders: map[uint64]string{}, strs: map[string]string{}}
+	return &state{Files: map[string]*File{}, Keys: map[string]string{},
+		Aliases: projections.Aliases{}, holders: map[uint64]string{}, strs: map[string]string{}}
+}
+
+// Reindex rebuilds, after a restore, the maps a snapshot left null, which
+// client holds each visit and the shared copies of repeated strings.
+func (s *state) Reindex() error {
+	if s.Keys == nil {
+		s.Keys = map[string]string{}
+	}
+	if s.Aliases == nil {
+		s.Aliases = projections.Aliases{}
+	}
+	if s.Files == nil {
+		s.Files = map[string]*File{}
+	}
+	for id, f := range s.Files {
+		if f == nil {
+			return fmt.Errorf("null file %s", id)
+		}
+		for i := range f.Visits {
+			v := &f.Visits[i]
+			s.internVisit(v)
+			s.holders[events.VisitHash(v.Facility, v.VisitNumber)] = id
+		}
+		for i := range f.History {
+			f.History[i].Type, f.History[i].Subject = s.in(f.History[i].Type), s.in(f.History[i].Subject)
+		}
+	}
+	return nil
 }
 
 // New returns an empty projection.
-func New() *Projection { return &Projection{st: newState()} }
+func New() *Projection {
+	return &Projection{sh: projections.NewShell("client file", snapshotVersion, newState)}
+}
 
 // Apply folds one event. Events at or below the position already applied
 // are skipped, so a redelivery after a restore never counts twice; events
 // of types the file does not use are ignored.
 func (p *Projection) Apply(_ context.Context, e events.Event) error {
-	var pl events.Payload
-	if used[e.Type] && !p.stranger(e) {
-		// Decode outside the lock: readers wait only for the fold itself.
-		var err error
-		if pl, err = e.Payload(); err != nil {
-			return fmt.Errorf("client file: apply %s at %d: %w", e.Type, e.Position, err)
-		}
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if e.Position != 0 && e.Position <= p.st.Position {
+	if !used[e.Type] || p.stranger(e) {
+		p.sh.Fold(e.Position, nil)
 		return nil
 	}
-	if pl != nil {
-		p.st.apply(e.Type, pl, e.OccurredAt.UTC())
+	// Decode outside the lock: readers wait only for the fold itself.
+	pl, err := e.Payload()
+	if err != nil {
+		return fmt.Errorf("client file: apply %s at %d: %w", e.Type, e.Position, err)
 	}
-	if e.Position != 0 {
-		p.st.Position = e.Position
-	}
+	at := e.OccurredAt.UTC()
+	p.sh.Fold(e.Position, func(st *state) { st.apply(e.Type, pl, at) })
 	return nil
 }
 
@@ -128,31 +147,28 @@ func (p *Projection) stranger(e events.Event) bool {
 	if !ok || key == nil || facility == nil || number == nil {
 		return false
 	}
-	p.mu.RLock()
-	defer p.mu.RUnlock()
-	if p.st.linked(key) {
-		return false
-	}
-	_, held := p.st.holders[events.VisitHash(facility, number)]
-	return !held
+	stranger := false
+	p.sh.View(func(st *state) {
+		if !st.linked(key) {
+			_, held := st.holders[events.VisitHash(facility, number)]
+			stranger = !held
+		}
+	})
+	return stranger
 }
 
 // Position is the global position of the last applied event.
-func (p *Projection) Position() uint64 {
-	p.mu.RLock()
-	defer p.mu.RUnlock()
-	return p.st.Position
-}
+func (p *Projection) Position() uint64 { return p.sh.Position() }
 
 // File returns a copy of the client's full file.
-func (p *Projection) File(clientID string) (File, bool) {
-	p.mu.RLock()
-	defer p.mu.RUnlock()
-	f, ok := p.st.Files[clientID]
-	if !ok {
-		return File{}, false
-	}
-	return f.clone(), true
+func (p *Projection) File(clientID string) (f File, ok bool) {
+	p.sh.View(func(st *state) {
+		var x *File
+		if x, ok = st.Files[clientID]; ok {
+			f = x.clone()
+		}
+	})
+	return f, ok
 }
 
 // FileFor returns the client's file as viewer may see it: ErrNotFound when
@@ -178,65 +194,27 @@ func (p *Projection) Timeline(clientID string) []Entry {
 
 // Consented reports whether the client's consent for category is in force
 // (for any partner of the category, or for one named partner).
-func (p *Projection) Consented(clientID, category string) bool {
-	p.mu.RLock()
-	defer p.mu.RUnlock()
-	f, ok := p.st.Files[clientID]
-	if !ok {
-		return false
-	}
-	_, ok = f.Consents[category]
+func (p *Projection) Consented(clientID, category string) (ok bool) {
+	p.sh.View(func(st *state) {
+		if f, known := st.Files[clientID]; known {
+			_, ok = f.Consents[category]
+		}
+	})
 	return ok
 }
 
 // Clients lists the client ids that have a file, sorted.
-func (p *Projection) Clients() []string {
-	p.mu.RLock()
-	defer p.mu.RUnlock()
-	return sortedKeys(p.st.Files)
+func (p *Projection) Clients() (ids []string) {
+	p.sh.View(func(st *state) { ids = sortedKeys(st.Files) })
+	return ids
 }
 
 // Snapshot returns the full state as JSON.
-func (p *Projection) Snapshot() ([]byte, error) {
-	p.mu.RLock()
-	defer p.mu.RUnlock()
-	return projections.SnapshotJSON("client file", p.st)
-}
+func (p *Projection) Snapshot() ([]byte, error) { return p.sh.Snapshot() }
 
 // Restore replaces the state with a snapshot taken by Snapshot.
-func (p *Projection) Restore(b []byte) error {
-	st := newState()
-	if err := projections.RestoreJSON("client file", b, st, &st.Version, snapshotVersion); err != nil {
-		return err
-	}
-	for _, m := range []*map[string]string{&st.Keys, &st.Aliases} {
-		if *m == nil {
-			*m = map[string]string{}
-		}
-	}
-	if st.Files == nil {
-		st.Files = map[string]*File{}
-	}
-	for id, f := range st.Files {
-		for i := range f.Visits {
-			v := &f.Visits[i]
-			st.internVisit(v)
-			st.holders[events.VisitHash(v.Facility, v.VisitNumber)] = id
-		}
-		for i := range f.History {
-			f.History[i].Type, f.History[i].Subject = st.in(f.History[i].Type), st.in(f.History[i].Subject)
-		}
-	}
-	p.mu.Lock()
-	p.st = st
-	p.mu.Unlock()
-	return nil
-}
+func (p *Projection) Restore(b []byte) error { return p.sh.Restore(b) }
 
 // Digest is the SHA-256 (hex) of the canonical JSON of the state (map keys
 // sorted, lists in fold order): equal digests mean equal read models.
-func (p *Projection) Digest() string {
-	p.mu.RLock()
-	defer p.mu.RUnlock()
-	return projections.DigestJSON(p.st)
-}
+func (p *Projection) Digest() string { return p.sh.Digest() }

@@ -200,6 +200,22 @@ func TestFoldBuildsTheFile(t *testing.T) {
 			},
 		},
 		{
+			name: "a visit under a key merged twice (A into B, B into C) lands in the surviving client's file under C",
+			steps: []step{
+				{registered("c1", "pkC"), 0},
+				{&events.EDVisitStarted{Visit: visit("c2", "pkA", "V1"), ArrivedAt: at(1)}, 1},
+				{&events.PatientMerged{Facility: "HSTA", SurvivingKey: "pkB", MergedKey: "pkA", MergedClient: "c2"}, 2},
+				{&events.PatientMerged{Facility: "HSTA", SurvivingKey: "pkC", MergedKey: "pkB", SurvivingClient: "c1"}, 3},
+				{&events.EDVisitStarted{Visit: stranger("pkA", "V2"), ArrivedAt: at(4)}, 4},
+			},
+			check: func(t *testing.T, f clientfile.File) {
+				if len(f.Visits) != 2 || f.Visits[0].VisitNumber != "V1" || f.Visits[1].VisitNumber != "V2" ||
+					f.Visits[0].PatientKey != "pkC" || f.Visits[1].PatientKey != "pkC" {
+					t.Fatalf("visits %+v", f.Visits)
+				}
+			},
+		},
+		{
 			name: "a medication update without a diff is compared with the previous list",
 			steps: []step{
 				{&events.MedicationProfileUpdated{ClientID: "c1", PharmacyID: "ph-1", Medications: []events.Medication{{Name: "Sertraline", Dose: "50 mg"}, {Name: "Salbutamol"}}}, 0},

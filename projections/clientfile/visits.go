@@ -7,9 +7,6 @@ import (
 	"github.com/relais-health/relais/events"
 )
 
-// maxAliasHops bounds how far a chain of merged patient keys is followed.
-const maxAliasHops = 32
-
 // applyHospital folds the encounter events and merges; it reports whether
 // pl was one of them.
 func (s *state) applyHospital(pl events.Payload, at time.Time) bool {
@@ -59,25 +56,11 @@ func cancel(x *Visit, v *events.EDVisitCancelled, at time.Time) {
 	}
 }
 
-// resolve follows merges from a patient key to the key that stands now.
-func (s *state) resolve(key string) string { return s.resolveHops(key, maxAliasHops) }
-
-func (s *state) resolveHops(key string, hops int) string {
-	for range hops {
-		next, ok := s.Aliases[key]
-		if !ok {
-			break
-		}
-		key = next
-	}
-	return key
-}
-
 // linked reports whether the patient key (once merges are followed) belongs
-// to a client; it is resolve and a look-up in Keys without copying key.
+// to a client, without copying key.
 func (s *state) linked(key []byte) bool {
-	if next, ok := s.Aliases[string(key)]; ok {
-		_, linked := s.Keys[s.resolveHops(next, maxAliasHops-1)]
+	if standing, merged := s.Aliases.ResolveBytes(key); merged {
+		_, linked := s.Keys[standing]
 		return linked
 	}
 	_, linked := s.Keys[string(key)]
@@ -106,7 +89,7 @@ func (s *state) internVisit(x *Visit) {
 // belongs to and lets fn update it. A visit that belongs to no client and
 // is not already in a file is not kept.
 func (s *state) visit(v events.Visit, fn func(*Visit)) {
-	key := s.resolve(v.PatientKey)
+	key := s.Aliases.Resolve(v.PatientKey)
 	client := v.ClientID
 	if client != "" {
 		s.Keys[key] = client
@@ -195,11 +178,7 @@ func lengthMinutes(x Visit) int {
 // and, when a client is known on either side, to the surviving client's
 // file (the surviving client named by the event first).
 func (s *state) merge(m *events.PatientMerged, at time.Time) {
-	survivor := s.resolve(m.SurvivingKey)
-	delete(s.Aliases, survivor)
-	if m.MergedKey != survivor {
-		s.Aliases[m.MergedKey] = survivor
-	}
+	survivor := s.Aliases.Merge(m.MergedKey, m.SurvivingKey)
 	oldClient := s.Keys[m.MergedKey]
 	target := firstNonEmpty(m.SurvivingClient, s.Keys[survivor], m.MergedClient, oldClient)
 	if target == "" {

@@ -16,9 +16,6 @@ var used = map[string]bool{
 	events.TypeObjectiveAbandoned: true,
 }
 
-// maxAliasHops bounds how far a chain of merged patient keys is followed.
-const maxAliasHops = 32
-
 // Visit flags.
 const (
 	fStarted    uint8 = 1 << iota // an ED registration (A04) was received
@@ -108,7 +105,7 @@ func (s *state) apply(pl events.Payload, occurred time.Time) {
 		s.merge(v)
 	case *events.ClientRegistered:
 		for _, k := range v.PatientKeys {
-			s.link(s.patient(s.resolve(k)), v.ClientID)
+			s.link(s.patient(s.Aliases.Resolve(k)), v.ClientID)
 		}
 	default:
 		s.applyClient(pl, unix(occurred))
@@ -237,12 +234,10 @@ func (s *state) linkBytes(pt *patient, clientID []byte) {
 
 // merge moves the merged key's history to the surviving key.
 func (s *state) merge(m *events.PatientMerged) {
-	survivor := s.resolve(m.SurvivingKey)
-	delete(s.Aliases, survivor)
+	survivor := s.Aliases.Merge(m.MergedKey, m.SurvivingKey)
 	if m.MergedKey == survivor {
 		return
 	}
-	s.Aliases[m.MergedKey] = survivor
 	sp := s.patient(survivor)
 	if mp, ok := s.Patients[m.MergedKey]; ok {
 		sp.Visits = append(sp.Visits, mp.Visits...)
@@ -283,25 +278,11 @@ func (s *state) patient(key string) *patient {
 	return pt
 }
 
-// resolve follows merges from a patient key to the key that stands now.
-func (s *state) resolve(key string) string { return s.resolveHops(key, maxAliasHops) }
-
-func (s *state) resolveHops(key string, hops int) string {
-	for range hops {
-		next, ok := s.Aliases[key]
-		if !ok {
-			break
-		}
-		key = next
-	}
-	return key
-}
-
 // patientOf is patient(resolve(key)) without copying key unless a new
 // patient is recorded under it.
 func (s *state) patientOf(key []byte) *patient {
-	if next, ok := s.Aliases[string(key)]; ok {
-		return s.patient(s.resolveHops(next, maxAliasHops-1))
+	if standing, merged := s.Aliases.ResolveBytes(key); merged {
+		return s.patient(standing)
 	}
 	if pt, ok := s.Patients[string(key)]; ok {
 		return pt

@@ -108,14 +108,18 @@ func (p *Projection) Outcomes(q OutcomeQuery) Outcomes {
 	if q.Exclude == nil {
 		q.Exclude = p.cfg.Exclude
 	}
+	var out Outcomes
+	p.sh.View(func(st *state) { out = p.outcomes(st, q) })
+	return out
+}
+
+func (p *Projection) outcomes(st *state, q OutcomeQuery) Outcomes {
 	asOf := q.AsOf.Unix()
-	p.mu.RLock()
-	defer p.mu.RUnlock()
-	wins := p.st.windows(asOf, q.Programme)
-	p.st.tally(wins, p.st.excluded(q.Exclude))
+	wins := st.windows(asOf, q.Programme)
+	st.tally(wins, st.excluded(q.Exclude))
 	out := Outcomes{AsOf: q.AsOf.UTC(), Clients: make([]ClientOutcome, 0, len(wins))}
 	for id, w := range wins {
-		c := p.st.Clients[id]
+		c := st.Clients[id]
 		co := ClientOutcome{ClientID: id, Programme: c.Programme, EnrolledAt: time.Unix(w.after.from, 0).UTC(),
 			Before: w.before.period(), After: w.after.period()}
 		co.Cohort = halfYear(co.EnrolledAt, p.cfg.Location)

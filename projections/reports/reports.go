@@ -19,13 +19,8 @@
 package reports
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/relais-health/relais/events"
@@ -49,8 +44,7 @@ type Config struct {
 // a time; queries may run concurrently with it.
 type Projection struct {
 	cfg Config
-	mu  sync.RWMutex
-	st  *state
+	sh  *projections.Shell[*state]
 }
 
 // New returns an empty projection.
@@ -67,95 +61,41 @@ func New(cfg Config) *Projection {
 	if cfg.Exclude == nil {
 		cfg.Exclude = []string{"obstetric"}
 	}
-	return &Projection{cfg: cfg, st: newState()}
+	return &Projection{cfg: cfg, sh: projections.NewShell("reports", snapshotVersion, newState)}
 }
 
 // Apply folds one event; events at or below the position already applied
 // are skipped (a redelivery never counts twice).
 func (p *Projection) Apply(_ context.Context, e events.Event) error {
 	if !used[e.Type] {
-		p.mu.Lock()
-		p.advance(e.Position)
-		p.mu.Unlock()
+		p.sh.Fold(e.Position, nil)
 		return nil
 	}
+	// Read the event outside the lock: readers wait only for the fold.
 	if x, ok := readEncounter(&e); ok {
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		if e.Position == 0 || e.Position > p.st.Position {
-			p.st.encounter(e.Type, &x)
-			p.advance(e.Position)
-		}
+		p.sh.Fold(e.Position, func(st *state) { st.encounter(e.Type, &x) })
 		return nil
 	}
 	pl, err := e.Payload()
 	if err != nil {
 		return fmt.Errorf("reports: apply %s at %d: %w", e.Type, e.Position, err)
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if e.Position != 0 && e.Position <= p.st.Position {
-		return nil
-	}
-	p.st.apply(pl, e.OccurredAt)
-	p.advance(e.Position)
+	p.sh.Fold(e.Position, func(st *state) { st.apply(pl, e.OccurredAt) })
 	return nil
-}
-
-func (p *Projection) advance(pos uint64) {
-	if pos > p.st.Position {
-		p.st.Position = pos
-	}
 }
 
 // Position is the global position of the last applied event.
-func (p *Projection) Position() uint64 {
-	p.mu.RLock()
-	defer p.mu.RUnlock()
-	return p.st.Position
-}
+func (p *Projection) Position() uint64 { return p.sh.Position() }
 
 // Snapshot returns the full state as JSON.
-func (p *Projection) Snapshot() ([]byte, error) {
-	p.mu.RLock()
-	defer p.mu.RUnlock()
-	var buf bytes.Buffer
-	if err := p.st.encode(&buf); err != nil {
-		return nil, fmt.Errorf("reports: snapshot: %w", err)
-	}
-	return buf.Bytes(), nil
-}
+func (p *Projection) Snapshot() ([]byte, error) { return p.sh.Snapshot() }
 
 // Restore replaces the state with a snapshot taken by Snapshot.
-func (p *Projection) Restore(b []byte) error {
-	st := newState()
-	if err := projections.RestoreJSON("reports", b, st, &st.Version, snapshotVersion); err != nil {
-		return err
-	}
-	if err := st.reindex(); err != nil {
-		return fmt.Errorf("reports: restore: %w", err)
-	}
-	p.mu.Lock()
-	p.st = st
-	p.mu.Unlock()
-	return nil
-}
+func (p *Projection) Restore(b []byte) error { return p.sh.Restore(b) }
 
 // Digest is the SHA-256 (hex) of the canonical JSON of the state (the
 // snapshot's bytes: map keys sorted, lists in fold order).
-func (p *Projection) Digest() string {
-	p.mu.RLock()
-	defer p.mu.RUnlock()
-	h := sha256.New()
-	w := bufio.NewWriterSize(h, 64<<10)
-	if err := p.st.encode(w); err != nil {
-		return "error: " + err.Error()
-	}
-	if err := w.Flush(); err != nil {
-		return "error: " + err.Error()
-	}
-	return hex.EncodeToString(h.Sum(nil))
-}
+func (p *Projection) Digest() string { return p.sh.Digest() }
 
 // Stats says how much the projection holds.
 type Stats struct {
@@ -165,12 +105,12 @@ type Stats struct {
 }
 
 // Stats counts the patients, encounters and clients held.
-func (p *Projection) Stats() Stats {
-	p.mu.RLock()
-	defer p.mu.RUnlock()
-	s := Stats{Patients: len(p.st.Patients), Clients: len(p.st.Clients)}
-	for _, pt := range p.st.Patients {
-		s.Visits += len(pt.Visits)
-	}
+func (p *Projection) Stats() (s Stats) {
+	p.sh.View(func(st *state) {
+		s = Stats{Patients: len(st.Patients), Clients: len(st.Clients)}
+		for _, pt := range st.Patients {
+			s.Visits += len(pt.Visits)
+		}
+	})
 	return s
 }

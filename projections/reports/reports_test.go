@@ -175,6 +175,18 @@ func TestHighUtilizers(t *testing.T) {
 			want: []string{"pkNew:3", "pkC:2"},
 		},
 		{
+			name: "a chain of merges (A into B, B into C) counts every key's visits for C, later ones under A too",
+			build: func(h *history) {
+				h.edVisit("", "pkA", 30, 2, "cardio").edVisit("", "pkB", 20, 2, "cardio")
+				h.add(&events.PatientMerged{Facility: "HSTA", SurvivingKey: "pkB", MergedKey: "pkA"}, daysBefore(15))
+				h.add(&events.PatientMerged{Facility: "HSTA", SurvivingKey: "pkC", MergedKey: "pkB"}, daysBefore(14))
+				h.edVisit("", "pkA", 10, 2, "cardio")
+				h.add(&events.PatientMerged{Facility: "HSTA", SurvivingKey: "pkA", MergedKey: "pkC"}, daysBefore(9))
+				h.edVisit("", "pkC", 8, 2, "cardio").edVisit("", "pkD", 7, 2, "cardio")
+			},
+			want: []string{"pkC:4", "pkD:1"},
+		},
+		{
 			name: "ties go to more ED hours, then the latest visit, then the id",
 			build: func(h *history) {
 				h.edVisit("", "pkA", 10, 2, "cardio")

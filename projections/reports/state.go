@@ -8,21 +8,21 @@ import (
 	"strconv"
 
 	"github.com/relais-health/relais/events"
+	"github.com/relais-health/relais/projections"
 )
 
 // state is everything the fold keeps. Its JSON (Snapshot) writes each
 // visit as an array [id, arrived, ended, admitted, reason, category,
 // flags] to stay compact over millions of encounters.
 type state struct {
-	Version  int    `json:"version"`
-	Position uint64 `json:"position"`
+	projections.Checkpoint
 	// Reasons and Categories are the interned texts; index 0 is "".
 	Reasons    []string            `json:"reasons"`
 	Categories []string            `json:"categories"`
 	Patients   map[string]*patient `json:"patients"`
 	// Aliases maps a merged patient key to the key that survived it.
-	Aliases map[string]string  `json:"aliases"`
-	Clients map[string]*client `json:"clients"`
+	Aliases projections.Aliases `json:"aliases"`
+	Clients map[string]*client  `json:"clients"`
 
 	reasonIdx   map[string]uint32
 	categoryIdx map[string]uint16
@@ -30,16 +30,16 @@ type state struct {
 }
 
 func newState() *state {
-	s := &state{Version: snapshotVersion, Reasons: []string{""}, Categories: []string{""},
-		Patients: map[string]*patient{}, Aliases: map[string]string{}, Clients: map[string]*client{}}
-	if err := s.reindex(); err != nil {
+	s := &state{Reasons: []string{""}, Categories: []string{""},
+		Patients: map[string]*patient{}, Aliases: projections.Aliases{}, Clients: map[string]*client{}}
+	if err := s.Reindex(); err != nil {
 		panic(err) // cannot happen on an empty state
 	}
 	return s
 }
 
-// reindex rebuilds what is derived from the serialized state.
-func (s *state) reindex() error {
+// Reindex rebuilds what is derived from the serialized state.
+func (s *state) Reindex() error {
 	if len(s.Reasons) == 0 || s.Reasons[0] != "" || len(s.Categories) == 0 || s.Categories[0] != "" {
 		return fmt.Errorf("interned tables must start with the empty string")
 	}
@@ -47,7 +47,7 @@ func (s *state) reindex() error {
 		s.Patients = map[string]*patient{}
 	}
 	if s.Aliases == nil {
-		s.Aliases = map[string]string{}
+		s.Aliases = projections.Aliases{}
 	}
 	if s.Clients == nil {
 		s.Clients = map[string]*client{}
@@ -77,9 +77,9 @@ func (s *state) reindex() error {
 	return nil
 }
 
-// encode writes the state's canonical JSON: map keys sorted, lists in fold
-// order, so equal states give equal bytes.
-func (s *state) encode(w io.Writer) error {
+// WriteJSON writes the state's canonical JSON: map keys sorted, lists in
+// fold order, so equal states give equal bytes.
+func (s *state) WriteJSON(w io.Writer) error {
 	e := &encoder{w: w}
 	e.raw(`{"version":`)
 	e.raw(strconv.Itoa(s.Version))

@@ -76,12 +76,17 @@ func (p *Projection) HighUtilizers(q Query) []Row {
 	if q.Window > 0 {
 		from = q.End.Add(-q.Window)
 	}
-	lo, hi := from.Unix(), q.End.Unix()
-	p.mu.RLock()
-	defer p.mu.RUnlock()
-	skip := p.st.excluded(q.Exclude)
+	var rows []Row
+	p.sh.View(func(st *state) { rows = rank(st.groups(from.Unix(), q.End.Unix(), q.Exclude), q) })
+	return rows
+}
+
+// groups tallies the counted visits arriving in [lo, hi) per client, or
+// per patient key for people who are not clients.
+func (s *state) groups(lo, hi int64, exclude []string) map[string]*tally {
+	skip := s.excluded(exclude)
 	groups := map[string]*tally{}
-	for key, pt := range p.st.Patients {
+	for key, pt := range s.Patients {
 		var n int
 		var secs, last int64
 		for i := range pt.Visits {
@@ -104,7 +109,7 @@ func (p *Projection) HighUtilizers(q Query) []Row {
 		if g == nil {
 			g = &tally{id: key, ident: pt.Ident}
 			if pt.Client != "" {
-				g.id, g.client, g.enrolment = pt.Client, true, p.st.Clients[pt.Client]
+				g.id, g.client, g.enrolment = pt.Client, true, s.Clients[pt.Client]
 			}
 			groups[gid] = g
 		}
@@ -112,7 +117,7 @@ func (p *Projection) HighUtilizers(q Query) []Row {
 		g.seconds += secs
 		g.last = max(g.last, last)
 	}
-	return rank(groups, q)
+	return groups
 }
 
 func rank(groups map[string]*tally, q Query) []Row {
