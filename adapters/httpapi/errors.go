@@ -9,6 +9,7 @@ import (
 	"github.com/relais-health/relais/events"
 	"github.com/relais-health/relais/infra/ledger"
 	"github.com/relais-health/relais/projections/clientfile"
+	"github.com/relais-health/relais/projections/reports"
 	"github.com/relais-health/relais/services"
 	"github.com/relais-health/relais/services/alerting"
 	"github.com/relais-health/relais/services/edintake"
@@ -54,6 +55,7 @@ var errorTable = []errorStatus{
 	{clientfile.ErrNoConsent, http.StatusForbidden},
 	{clientfile.ErrForbidden, http.StatusForbidden},
 	{clientfile.ErrNotFound, http.StatusNotFound},
+	{reports.ErrBadQuery, http.StatusBadRequest},
 
 	// Delivery.
 	{sse.ErrBadLastEventID, http.StatusBadRequest},

@@ -12,6 +12,7 @@ import (
 	"github.com/relais-health/relais/events"
 	"github.com/relais-health/relais/infra/ledger"
 	"github.com/relais-health/relais/projections/clientfile"
+	"github.com/relais-health/relais/projections/reports"
 	"github.com/relais-health/relais/services"
 	"github.com/relais-health/relais/services/alerting"
 	"github.com/relais-health/relais/services/edintake"
@@ -40,6 +41,7 @@ var wantStatus = []struct {
 	{"clientfile.ErrNoConsent", clientfile.ErrNoConsent, http.StatusForbidden},
 	{"clientfile.ErrForbidden", clientfile.ErrForbidden, http.StatusForbidden},
 	{"clientfile.ErrNotFound", clientfile.ErrNotFound, http.StatusNotFound},
+	{"reports.ErrBadQuery", reports.ErrBadQuery, http.StatusBadRequest},
 	{"sse.ErrBadLastEventID", sse.ErrBadLastEventID, http.StatusBadRequest},
 	{"webhook.ErrUnknownDelivery", webhook.ErrUnknownDelivery, http.StatusNotFound},
 	{"events.ErrInvalid", events.ErrInvalid, http.StatusBadRequest},

@@ -5,8 +5,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/relais-health/relais/events"
@@ -85,7 +83,7 @@ func (s *Server) RegisterFiles(files Files, loads Caseloads, reps Reports, acc A
 		return ok(w, http.StatusOK, loads.Caseload(staff, now()))
 	})
 	s.Handle("GET", "/v1/reports/high-utilizers", []string{events.RoleArchivist, events.RoleProgrammeManager, events.RoleAdmin}, func(w http.ResponseWriter, r *http.Request, p Principal) error {
-		q, err := HighUtilizerQuery(r.URL.Query().Get("n"), r.URL.Query().Get("window"), r.URL.Query().Get("end"), r.URL.Query()["exclude"])
+		q, err := reports.ParseQuery(r.URL.Query().Get("n"), r.URL.Query().Get("window"), r.URL.Query().Get("end"), r.URL.Query()["exclude"])
 		if err != nil {
 			return err
 		}
@@ -130,56 +128,4 @@ func (s *Server) RegisterFiles(files Files, loads Caseloads, reps Reports, acc A
 		_, err := w.Write(b.Bytes())
 		return err
 	})
-}
-
-// HighUtilizerQuery reads the list's parameters (shared by the API and the
-// CLI): n, a window as a Go duration or "12m" months, an RFC3339 end, and
-// exclusion rules.
-func HighUtilizerQuery(n, window, end string, exclude []string) (reports.Query, error) {
-	var q reports.Query
-	if n != "" {
-		v, err := strconv.Atoi(n)
-		if err != nil || v <= 0 {
-			return q, fmt.Errorf("%w: n %q is not a positive number", ErrBadJSON, n)
-		}
-		q.N = v
-	}
-	if window != "" {
-		if months, ok := strings.CutSuffix(window, "m"); ok && !strings.ContainsAny(months, "hs") {
-			v, err := strconv.Atoi(months)
-			if err != nil || v <= 0 {
-				return q, fmt.Errorf("%w: window %q: months like 12m or a duration like 4380h", ErrBadJSON, window)
-			}
-			// Calendar months back from the end of the window.
-			endT := time.Now()
-			if end != "" {
-				if t, err := time.Parse(time.RFC3339, end); err == nil {
-					endT = t
-				}
-			}
-			q.Window = endT.Sub(endT.AddDate(0, -v, 0))
-		} else {
-			d, err := time.ParseDuration(window)
-			if err != nil || d <= 0 {
-				return q, fmt.Errorf("%w: window %q: months like 12m or a duration like 4380h", ErrBadJSON, window)
-			}
-			q.Window = d
-		}
-	}
-	if end != "" {
-		t, err := time.Parse(time.RFC3339, end)
-		if err != nil {
-			return q, fmt.Errorf("%w: end %q is not an RFC3339 time", ErrBadJSON, end)
-		}
-		q.End = t
-	}
-	if exclude != nil {
-		q.Exclude = []string{}
-		for _, x := range exclude {
-			if x != "" && x != "none" {
-				q.Exclude = append(q.Exclude, x)
-			}
-		}
-	}
-	return q, nil
 }

@@ -10,7 +10,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/relais-health/relais/adapters/httpapi"
 	"github.com/relais-health/relais/infra/ledger"
 	"github.com/relais-health/relais/infra/progress"
 	"github.com/relais-health/relais/projections/rebuild"
@@ -30,7 +29,7 @@ func newReportCmd(g *globals) *cobra.Command {
 			if cmd.Flags().Changed("exclude") {
 				ex = strings.Split(exclude, ",")
 			}
-			q, err := httpapi.HighUtilizerQuery(n, window, end, ex)
+			q, err := reports.ParseQuery(n, window, end, ex)
 			if err != nil {
 				return &exitErr{exitUsage, err}
 			}
