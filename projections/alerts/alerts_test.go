@@ -3,12 +3,14 @@ package alerts_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/relais-health/relais/events"
+	"github.com/relais-health/relais/internal/poll"
 	"github.com/relais-health/relais/infra/ledger"
 	"github.com/relais-health/relais/infra/ledger/jetstream"
 	"github.com/relais-health/relais/infra/ledger/jetstream/jstest"
@@ -157,17 +159,14 @@ func itoa(n int) string {
 // queue waits until recipient's queue satisfies ok.
 func (w *world) queue(recipient string, ok func([]alerts.Alert) bool) []alerts.Alert {
 	w.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		q := w.p.Queue(recipient)
-		if ok(q) {
-			return q
+	var q []alerts.Alert
+	poll.CheckFor(w.t, 10*time.Second, 10*time.Millisecond, func() error {
+		if q = w.p.Queue(recipient); !ok(q) {
+			return fmt.Errorf("queue of %s never satisfied the condition; it holds %+v", recipient, q)
 		}
-		if time.Now().After(deadline) {
-			w.t.Fatalf("queue of %s never satisfied the condition; it holds %+v", recipient, q)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	})
+	return q
 }
 
 func count(n int) func([]alerts.Alert) bool {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/relais-health/relais/events"
 	"github.com/relais-health/relais/infra/ledger"
+	"github.com/relais-health/relais/internal/poll"
 )
 
 // Open returns a fresh, empty ledger and registers its own cleanup.
@@ -395,16 +396,14 @@ func testCatchUpLive(t *testing.T, l ledger.Ledger) {
 		}()
 	}
 	wg.Wait()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	poll.CheckFor(t, 20*time.Second, 10*time.Millisecond, func() error {
 		mu.Lock()
-		n := len(got)
-		mu.Unlock()
-		if n >= before+after || time.Now().After(deadline) {
-			break
+		defer mu.Unlock()
+		if len(got) < before+after {
+			return fmt.Errorf("subscriber got %d of %d events", len(got), before+after)
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	})
 	cancel()
 	select {
 	case err := <-done:
@@ -468,10 +467,26 @@ func testSubscribeOptions(t *testing.T, l ledger.Ledger) {
 	}
 	cctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
+	live := make(chan struct{}, 1)
 	go func() {
-		done <- l.Subscribe(cctx, positions[9]+1, func(context.Context, events.Event) error { return nil })
+		done <- l.Subscribe(cctx, positions[9]+1, func(context.Context, events.Event) error {
+			select {
+			case live <- struct{}{}:
+			default:
+			}
+			return nil
+		})
 	}()
-	time.Sleep(50 * time.Millisecond) // let it reach the live tail
+	// An event appended now reaches the handler only once the subscription
+	// follows the live tail: cancel it there.
+	if _, err := l.Append(ctx, "opt", ledger.Any, contact(10)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-live:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the subscription never delivered a live event")
+	}
 	cancel()
 	select {
 	case err := <-done:
