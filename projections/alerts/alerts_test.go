@@ -10,10 +10,10 @@ import (
 	"time"
 
 	"github.com/relais-health/relais/events"
-	"github.com/relais-health/relais/internal/poll"
 	"github.com/relais-health/relais/infra/ledger"
 	"github.com/relais-health/relais/infra/ledger/jetstream"
 	"github.com/relais-health/relais/infra/ledger/jetstream/jstest"
+	"github.com/relais-health/relais/internal/poll"
 	"github.com/relais-health/relais/projections"
 	"github.com/relais-health/relais/projections/alerts"
 	"github.com/relais-health/relais/services/alerting"
