@@ -2,17 +2,14 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/relais-health/relais/adapters/mllp"
 	"github.com/relais-health/relais/app"
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
@@ -94,16 +91,16 @@ func runServe(ctx context.Context, g *globals, f *serveFlags) error {
 		return err
 	}
 
-	ln, err := net.Listen("tcp", f.http)
+	ln, err := listenHTTP(f)
 	if err != nil {
-		return fmt.Errorf("--http %s: %w", f.http, err)
+		return err
 	}
 	mllpSrv, mllpLn, err := newMLLP(f, a, log)
 	if err != nil {
 		ln.Close()
 		return err
 	}
-	srv := &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	srv := newHTTPServer(a)
 
 	grp, gctx := errgroup.WithContext(ctx)
 	grp.Go(func() error { return a.Run(gctx) })
@@ -138,26 +135,6 @@ func runServe(ctx context.Context, g *globals, f *serveFlags) error {
 		return srv.Shutdown(sctx)
 	})
 	return grp.Wait()
-}
-
-// newMLLP listens for HL7 feeds; a TLS certificate turns on TLS.
-func newMLLP(f *serveFlags, a *app.App, log *zap.Logger) (*mllp.Server, net.Listener, error) {
-	srv := &mllp.Server{Handler: a.HL7, Logger: log.Named("mllp")}
-	if (f.tlsCert == "") != (f.tlsKey == "") {
-		return nil, nil, &exitErr{exitUsage, errors.New("--mllp-tls-cert and --mllp-tls-key go together")}
-	}
-	if f.tlsCert != "" {
-		cert, err := tls.LoadX509KeyPair(f.tlsCert, f.tlsKey)
-		if err != nil {
-			return nil, nil, fmt.Errorf("--mllp-tls-cert: %w", err)
-		}
-		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-	}
-	ln, err := net.Listen("tcp", f.mllp)
-	if err != nil {
-		return nil, nil, fmt.Errorf("--mllp %s: %w", f.mllp, err)
-	}
-	return srv, ln, nil
 }
 
 // webhookSecret signs partner webhooks: RELAIS_WEBHOOK_SECRET, or the
