@@ -40,6 +40,10 @@ func init() {
 		func() Payload { return &CaseClosed{} },
 		func() Payload { return &PartnerRegistered{} },
 		func() Payload { return &StaffRegistered{} },
+		func() Payload { return &TokenRotated{} },
+		func() Payload { return &TokenRevoked{} },
+		func() Payload { return &NATSKeyIssued{} },
+		func() Payload { return &NATSKeyRevoked{} },
 		func() Payload { return &FileAccessed{} },
 	} {
 		Register(1, f)

@@ -39,6 +39,10 @@ const (
 	TypeCaseClosed          = "case.closed"
 	TypePartnerRegistered   = "partner.registered"
 	TypeStaffRegistered     = "staff.registered"
+	TypeTokenRotated        = "token.rotated"
+	TypeTokenRevoked        = "token.revoked"
+	TypeNATSKeyIssued       = "nats_key.issued"
+	TypeNATSKeyRevoked      = "nats_key.revoked"
 	TypeFileAccessed        = "file.accessed"
 )
 
