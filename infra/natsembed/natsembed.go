@@ -4,12 +4,14 @@
 package natsembed
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -17,11 +19,9 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nkeys"
 	"go.uber.org/zap"
 )
-
-// ErrDataDir is returned when the data directory cannot be used.
-var ErrDataDir = errors.New("data directory unusable")
 
 // Config says where and how the embedded server runs.
 type Config struct {
@@ -38,11 +38,32 @@ type Config struct {
 	SyncAlways bool
 	// Logger receives the server's own log lines; nil silences them.
 	Logger *zap.Logger
+	// TLS, when set, makes the client listener require TLS (in-process
+	// connections do not need it).
+	TLS *tls.Config
+	// CredentialFile, when set, is where Start writes (created 0600,
+	// replacing any earlier file) the nkey seed of a user with every
+	// permission, new at each start, for the other relais commands of this
+	// machine (see Credential); Shutdown removes it.
+	CredentialFile string
+	// Partners are the partner users allowed from the start (SetPartners
+	// changes them).
+	Partners []Partner
 }
 
-// Server is a running embedded nats-server.
+// Server is a running embedded nats-server. Every connection authenticates
+// (NATS's own authorization, no anonymous user): Relais itself as the
+// system user of ClientURL, the other relais commands with the credential
+// file's nkey, partners with their own nkeys (SetPartners).
 type Server struct {
-	ns *server.Server
+	ns       *server.Server
+	password string // the system user's
+	cliKey   string // public nkey of the credential file's user, "" if none
+	credFile string
+
+	mu       sync.Mutex
+	base     *server.Options // as first given, cloned for each reload
+	partners []Partner
 }
 
 // Start launches the server and waits until it accepts connections.
@@ -82,10 +103,15 @@ func Start(cfg Config) (*Server, error) {
 	if cfg.SyncAlways {
 		opts.SyncInterval = 0
 	}
-	ns, err := server.NewServer(opts)
+	s, seed, err := newAuth(cfg, opts)
+	if err != nil {
+		return nil, err
+	}
+	ns, err := server.NewServer(opts.Clone())
 	if err != nil {
 		return nil, fmt.Errorf("embedded nats: %w", err)
 	}
+	s.ns = ns
 	if cfg.Logger != nil {
 		ns.SetLoggerV2(&zapLogger{l: cfg.Logger.Named("nats")}, false, false, false)
 	}
@@ -98,16 +124,60 @@ func Start(cfg Config) (*Server, error) {
 		ns.Shutdown()
 		return nil, fmt.Errorf("embedded nats: JetStream did not start on %s", dir)
 	}
-	return &Server{ns: ns}, nil
+	if s.credFile != "" {
+		if err := writeCredential(s.credFile, seed); err != nil {
+			ns.Shutdown()
+			return nil, fmt.Errorf("embedded nats credential: %w", err)
+		}
+	}
+	return s, nil
 }
 
-// ClientURL is the nats:// URL clients connect to.
-func (s *Server) ClientURL() string { return s.ns.ClientURL() }
+// newAuth sets the users of opts: the system user, the credential file's
+// user and the partners; it returns the server to be and the credential's
+// seed.
+func newAuth(cfg Config, opts *server.Options) (*Server, []byte, error) {
+	pw, err := randomSecret()
+	if err != nil {
+		return nil, nil, err
+	}
+	s := &Server{password: pw, credFile: cfg.CredentialFile}
+	var seed []byte
+	if cfg.CredentialFile != "" {
+		kp, err := nkeys.CreateUser()
+		if err != nil {
+			return nil, nil, fmt.Errorf("embedded nats credential: %w", err)
+		}
+		if seed, err = kp.Seed(); err != nil {
+			return nil, nil, fmt.Errorf("embedded nats credential: %w", err)
+		}
+		if s.cliKey, err = kp.PublicKey(); err != nil {
+			return nil, nil, fmt.Errorf("embedded nats credential: %w", err)
+		}
+	}
+	partners, err := s.partnerUsers(cfg.Partners)
+	if err != nil {
+		return nil, nil, err
+	}
+	opts.Users = []*server.User{{Username: systemUser, Password: pw}}
+	opts.Nkeys = append(s.trustedNkeys(), partners...)
+	if cfg.TLS != nil {
+		opts.TLSConfig = cfg.TLS.Clone()
+		opts.TLS = true
+	}
+	s.base = opts
+	s.partners = slices.Clone(cfg.Partners)
+	return s, seed, nil
+}
 
-// Shutdown stops the server and waits for it to finish.
+// Shutdown stops the server, waits for it to finish and removes the
+// credential file.
 func (s *Server) Shutdown() {
 	s.ns.Shutdown()
 	s.ns.WaitForShutdown()
+	if s.credFile != "" {
+		os.Remove(s.credFile)
+	}
 }
 
 func isDir(p string) bool {

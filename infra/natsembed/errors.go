@@ -1,0 +1,16 @@
+package natsembed
+
+import "errors"
+
+// ErrDataDir is returned when the data directory cannot be used.
+var ErrDataDir = errors.New("data directory unusable")
+
+// ErrBadPartner is returned when a partner user cannot be set: an id that
+// is not one subject token, a key that is not a public user nkey, or an id
+// or key given twice. Nothing is changed.
+var ErrBadPartner = errors.New("bad partner")
+
+// ErrCredential is returned when the credential file of a running server
+// cannot be used: missing, unreadable, readable by other users, or not an
+// nkey seed.
+var ErrCredential = errors.New("nats credential unusable")
