@@ -64,6 +64,12 @@ type Config struct {
 	// Snapshots, when set, lets the file, caseload and report projections
 	// resume from their last snapshot instead of rebuilding.
 	Snapshots projections.SnapshotStore
+	// TokenLifetime is how long a token issued through the API (staff or
+	// partner, at registration or rotation) works; 0 is no expiry.
+	TokenLifetime time.Duration
+	// TokenClock is the clock token expiry is computed and checked by
+	// (default time.Now).
+	TokenClock func() time.Time
 }
 
 // App is Relais assembled.
@@ -102,6 +108,9 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	if cfg.Log == nil {
 		cfg.Log = zap.NewNop()
 	}
+	if cfg.TokenClock == nil {
+		cfg.TokenClock = time.Now
+	}
 	if cfg.EscalateEvery == 0 {
 		cfg.EscalateEvery = 30 * time.Second
 	}
@@ -135,13 +144,13 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		return nil, fmt.Errorf("time zone America/Toronto: %w", err)
 	}
 	a.hl7 = &hl7.Intake{S: a.intake, Location: loc, Log: log.Named("hl7")}
-	a.api = httpapi.NewServer(authenticator{a.dir}, log)
+	a.api = httpapi.NewServer(authenticator{d: a.dir, now: cfg.TokenClock}, log)
 	a.api.RegisterMe(AllRoles)
 	a.api.RegisterIntake(a.intake)
 	a.api.RegisterAlerts(a.alerts, a.alertsW, a.alertsR, a.hub, cfg.Heartbeat)
 	a.api.RegisterWebhooks(a.hooks)
 	a.api.RegisterFiles(a.files, a.loads, a.reps, access.New(b.Store), time.Now)
-	a.api.RegisterCare(casemgmt.New(b.Store, nil), pharmacy.New(b.Store), svcdirectory.New(b.Store))
+	a.api.RegisterCare(casemgmt.New(b.Store, nil), pharmacy.New(b.Store), svcdirectory.New(b.Store, svcdirectory.WithTokenLifetime(cfg.TokenLifetime), svcdirectory.WithClock(cfg.TokenClock)))
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -206,14 +215,3 @@ func (a *App) Hub() *sse.Hub { return a.hub }
 
 // Intake is the ED intake service (the demo plays arrivals through it).
 func (a *App) Intake() *edintake.Service { return a.intake }
-
-// authenticator adapts the directory to the API.
-type authenticator struct{ d *directory.Directory }
-
-func (a authenticator) Authenticate(token string) (httpapi.Principal, bool) {
-	e, ok := a.d.Authenticate(token)
-	if !ok {
-		return httpapi.Principal{}, false
-	}
-	return httpapi.Principal{ID: e.ID, Role: e.Role, Partner: e.IsPartner()}, true
-}

@@ -8,6 +8,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -32,7 +34,10 @@ type testApp struct {
 	srv *httptest.Server
 }
 
-func startTestApp(t *testing.T) *testApp {
+func startTestApp(t *testing.T) *testApp { t.Helper(); return startTestAppWith(t, nil) }
+
+// startTestAppWith is startTestApp with configure applied to its Config.
+func startTestAppWith(t *testing.T, configure func(*Config)) *testApp {
 	t.Helper()
 	env := jstest.Start(t, jstest.Options{})
 	b := &Backend{Store: env.Store, Conn: env.Conn}
@@ -48,7 +53,11 @@ func startTestApp(t *testing.T) *testApp {
 			t.Fatal(err)
 		}
 	}
-	a, err := New(t.Context(), Config{Backend: b, Facilities: []string{"HSTA"}, PatientSecret: []byte("0123456789abcdef0123")})
+	cfg := Config{Backend: b, Facilities: []string{"HSTA"}, PatientSecret: []byte("0123456789abcdef0123")}
+	if configure != nil {
+		configure(&cfg)
+	}
+	a, err := New(t.Context(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,64 +88,71 @@ func concrete(pattern string) string {
 	return p
 }
 
-// The role × endpoint matrix, written out by hand from docs/API.md (the
-// endpoints table and its footnotes) so a reviewer can read one against the
-// other. It is deliberately not derived from the routes' own declarations:
-// a route that lets the wrong roles in must fail TestRoleEndpointMatrix.
-//
-// care staff (¹): case_manager, pivot_worker, programme_manager, admin.
-// partners: doctor, pharmacy, community, rehab (each acts in its category).
-var roleMatrix = []struct {
+// roleRow is one route of the role × endpoint matrix.
+type roleRow struct {
 	method, pattern string
 	roles           []string
-}{
-	{"GET", "/v1/me", []string{"admin", "case_manager", "pivot_worker", "programme_manager", "archivist", "auditor", "system", "doctor", "pharmacy", "community", "rehab"}},
-	{"POST", "/v1/ed/arrivals", []string{"system", "admin"}},
-
-	{"GET", "/v1/alerts", []string{"admin", "case_manager", "pivot_worker", "programme_manager", "archivist", "auditor", "system", "doctor", "pharmacy", "community", "rehab"}},
-	{"GET", "/v1/alerts/stream", []string{"admin", "case_manager", "pivot_worker", "programme_manager", "archivist", "auditor", "system", "doctor", "pharmacy", "community", "rehab"}},
-	{"POST", "/v1/alerts/{id}/ack", []string{"admin", "case_manager", "pivot_worker", "programme_manager", "system", "doctor", "pharmacy", "community", "rehab"}},
-	{"GET", "/v1/alerts/unacknowledged", []string{"programme_manager", "admin"}},
-
-	{"GET", "/v1/webhooks/dead-letters", []string{"programme_manager", "admin"}},
-	{"POST", "/v1/webhooks/dead-letters/{id}/retry", []string{"programme_manager", "admin"}},
-
-	{"POST", "/v1/staff", []string{"admin"}},
-	{"POST", "/v1/partners", []string{"admin", "programme_manager"}},
-
-	{"POST", "/v1/clients", []string{"case_manager", "pivot_worker", "programme_manager", "admin"}},
-	{"POST", "/v1/clients/{id}/flag", []string{"case_manager", "pivot_worker", "programme_manager", "admin"}},
-	{"POST", "/v1/clients/{id}/unflag", []string{"case_manager", "pivot_worker", "programme_manager", "admin"}},
-	{"POST", "/v1/clients/{id}/contacts", []string{"case_manager", "pivot_worker", "programme_manager", "admin"}},
-	{"POST", "/v1/clients/{id}/assessments", []string{"case_manager", "pivot_worker", "programme_manager", "admin"}},
-	{"POST", "/v1/clients/{id}/enrolment", []string{"case_manager", "pivot_worker", "programme_manager", "admin"}},
-	{"POST", "/v1/clients/{id}/consents", []string{"case_manager", "pivot_worker", "programme_manager", "admin"}},
-	{"DELETE", "/v1/clients/{id}/consents/{category}", []string{"case_manager", "pivot_worker", "programme_manager", "admin"}},
-	{"PUT", "/v1/clients/{id}/case-manager", []string{"case_manager", "pivot_worker", "programme_manager", "admin"}},
-	{"PUT", "/v1/clients/{id}/pivot-worker", []string{"case_manager", "pivot_worker", "programme_manager", "admin"}},
-	{"POST", "/v1/clients/{id}/plans", []string{"case_manager", "pivot_worker", "programme_manager", "admin"}},
-	{"POST", "/v1/clients/{id}/objectives", []string{"case_manager", "pivot_worker", "programme_manager", "admin"}},
-	{"POST", "/v1/clients/{id}/objectives/{oid}/met", []string{"case_manager", "pivot_worker", "programme_manager", "admin"}},
-	{"POST", "/v1/clients/{id}/objectives/{oid}/abandoned", []string{"case_manager", "pivot_worker", "programme_manager", "admin"}},
-	{"POST", "/v1/clients/{id}/referrals", []string{"case_manager", "pivot_worker", "programme_manager", "admin"}},
-	{"POST", "/v1/clients/{id}/referrals/{rid}/accepted", []string{"case_manager", "pivot_worker", "programme_manager", "admin", "doctor", "pharmacy", "community", "rehab"}},
-	{"POST", "/v1/clients/{id}/referrals/{rid}/declined", []string{"case_manager", "pivot_worker", "programme_manager", "admin", "doctor", "pharmacy", "community", "rehab"}},
-	{"POST", "/v1/clients/{id}/referrals/{rid}/completed", []string{"case_manager", "pivot_worker", "programme_manager", "admin", "doctor", "pharmacy", "community", "rehab"}},
-	{"POST", "/v1/clients/{id}/doctor/notify", []string{"case_manager", "pivot_worker", "programme_manager", "admin"}},
-	{"POST", "/v1/clients/{id}/doctor/confirm", []string{"doctor", "case_manager", "pivot_worker", "programme_manager", "admin"}},
-	{"POST", "/v1/clients/{id}/close", []string{"case_manager", "pivot_worker", "programme_manager", "admin"}},
-	{"PUT", "/v1/clients/{id}/medications", []string{"pharmacy", "case_manager", "pivot_worker", "programme_manager", "admin"}},
-	{"POST", "/v1/clients/{id}/concerns", []string{"pharmacy", "case_manager", "pivot_worker", "programme_manager", "admin"}},
-
-	{"GET", "/v1/clients/{id}", []string{"case_manager", "pivot_worker", "programme_manager", "admin", "auditor", "archivist", "doctor", "pharmacy", "community", "rehab"}},
-	{"GET", "/v1/clients/{id}/timeline", []string{"case_manager", "pivot_worker", "programme_manager", "admin", "auditor", "archivist", "doctor", "pharmacy", "community", "rehab"}},
-	{"GET", "/v1/caseloads", []string{"programme_manager", "admin"}},
-	{"GET", "/v1/caseloads/{staff}", []string{"case_manager", "pivot_worker", "programme_manager", "admin"}},
-	{"GET", "/v1/reports/high-utilizers", []string{"archivist", "programme_manager", "admin"}},
-	{"GET", "/v1/reports/outcomes", []string{"programme_manager", "admin", "auditor"}},
+	line            int
 }
 
-// The API serves exactly the routes of roleMatrix: none it does not list,
+// roleMatrix reads the role × endpoint matrix from testdata/roles.golden,
+// written by hand from docs/API.md (the file says how to read it). It is
+// deliberately not derived from the routes' own declarations: a route that
+// lets the wrong roles in must fail TestRoleEndpointMatrix.
+func roleMatrix(t *testing.T) []roleRow {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join("testdata", "roles.golden"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	groups := map[string][]string{}
+	var rows []roleRow
+	for i, line := range strings.Split(string(raw), "\n") {
+		n := i + 1
+		if c := strings.Index(line, "#"); c >= 0 {
+			line = line[:c]
+		}
+		fields := strings.Fields(line)
+		if len(fields) == 0 {
+			continue
+		}
+		expand := func(words []string) []string {
+			var roles []string
+			for _, w := range words {
+				if strings.HasPrefix(w, "@") {
+					g, ok := groups[w]
+					if !ok {
+						t.Fatalf("roles.golden:%d: group %s is not defined above", n, w)
+					}
+					roles = append(roles, g...)
+					continue
+				}
+				if !slices.Contains(AllRoles, w) {
+					t.Fatalf("roles.golden:%d: %q is not a role (%v)", n, w, AllRoles)
+				}
+				roles = append(roles, w)
+			}
+			return roles
+		}
+		if strings.HasPrefix(fields[0], "@") {
+			if len(fields) < 3 || fields[1] != "=" {
+				t.Fatalf("roles.golden:%d: a group is \"@name = ROLE...\"", n)
+			}
+			groups[fields[0]] = expand(fields[2:])
+			continue
+		}
+		if len(fields) < 3 || !strings.HasPrefix(fields[1], "/") {
+			t.Fatalf("roles.golden:%d: a route is \"METHOD PATTERN ROLE...\"", n)
+		}
+		rows = append(rows, roleRow{method: fields[0], pattern: fields[1], roles: expand(fields[2:]), line: n})
+	}
+	if len(rows) == 0 {
+		t.Fatal("roles.golden lists no route")
+	}
+	return rows
+}
+
+// The API serves exactly the routes of testdata/roles.golden: none it does not list,
 // none missing.
 func TestRoleMatrixListsEveryRoute(t *testing.T) {
 	ta := startTestApp(t)
@@ -145,28 +161,28 @@ func TestRoleMatrixListsEveryRoute(t *testing.T) {
 		served[rt.Method+" "+rt.Pattern] = true
 	}
 	listed := map[string]bool{}
-	for _, row := range roleMatrix {
+	for _, row := range roleMatrix(t) {
 		key := row.method + " " + row.pattern
 		if listed[key] {
-			t.Errorf("roleMatrix lists %s twice", key)
+			t.Errorf("roles.golden:%d lists %s twice", row.line, key)
 		}
 		listed[key] = true
 		if !served[key] {
-			t.Errorf("roleMatrix lists %s, which the API does not serve", key)
+			t.Errorf("roles.golden:%d lists %s, which the API does not serve", row.line, key)
 		}
 	}
 	for key := range served {
 		if !listed[key] {
-			t.Errorf("the API serves %s, which roleMatrix does not list (add it, with the roles docs/API.md gives it)", key)
+			t.Errorf("the API serves %s, which testdata/roles.golden does not list (add it, with the roles docs/API.md gives it)", key)
 		}
 	}
 }
 
 // Every route refuses a request without a token (401) and a role that
-// roleMatrix does not give it (403), and lets the roles it gives through.
+// testdata/roles.golden does not give it (403), and lets the roles it gives through.
 func TestRoleEndpointMatrix(t *testing.T) {
 	ta := startTestApp(t)
-	for _, row := range roleMatrix {
+	for _, row := range roleMatrix(t) {
 		for _, role := range append([]string{""}, AllRoles...) {
 			t.Run(row.method+" "+row.pattern+" as "+role, func(t *testing.T) {
 				checkRole(t, ta, row.method, row.pattern, role, slices.Contains(row.roles, role))

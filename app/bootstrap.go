@@ -23,11 +23,13 @@ func EnsureAdmin(ctx context.Context, l ledger.Ledger, w io.Writer) error {
 		return fmt.Errorf("bootstrap admin: %w", err)
 	}
 	if len(history) > 0 {
-		p, err := history[len(history)-1].Payload()
+		// The stream may hold rotations and revocations after the
+		// registration: the admin's token is what they fold to.
+		cur, err := svcdirectory.Fold(history)
 		if err != nil {
 			return fmt.Errorf("bootstrap admin: %w", err)
 		}
-		if want == "" || p.(*events.StaffRegistered).TokenHash == svcdirectory.HashToken(want) {
+		if want == "" || cur.TokenHash == svcdirectory.HashToken(want) {
 			return nil
 		}
 	}
@@ -41,8 +43,14 @@ func EnsureAdmin(ctx context.Context, l ledger.Ledger, w io.Writer) error {
 	if len(token) < 16 {
 		return errors.New("RELAIS_ADMIN_TOKEN: at least 16 characters")
 	}
-	e, err := events.New(&events.StaffRegistered{StaffID: "admin", Role: events.RoleAdmin, Name: "Administrateur / Administrator", TokenHash: svcdirectory.HashToken(token)},
-		events.Actor{ID: "relais", Role: events.RoleSystem})
+	// The first start registers the admin; a changed RELAIS_ADMIN_TOKEN
+	// is an audited rotation by Relais itself. The bootstrap token does
+	// not expire (it is how an administrator gets back in).
+	var p events.Payload = &events.StaffRegistered{StaffID: "admin", Role: events.RoleAdmin, Name: "Administrateur / Administrator", TokenHash: svcdirectory.HashToken(token)}
+	if len(history) > 0 {
+		p = &events.TokenRotated{ID: "admin", TokenHash: svcdirectory.HashToken(token)}
+	}
+	e, err := events.New(p, events.Actor{ID: "relais", Role: events.RoleSystem})
 	if err != nil {
 		return err
 	}

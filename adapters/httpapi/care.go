@@ -6,7 +6,6 @@ import (
 
 	"github.com/relais-health/relais/events"
 	"github.com/relais-health/relais/infra/ledger"
-	"github.com/relais-health/relais/services/directory"
 )
 
 // careRoles may run the programme's commands.
@@ -113,40 +112,10 @@ type Pharmacy interface {
 	RaiseConcern(ctx context.Context, actor events.Actor, r events.PharmacistConcernRaised) (ledger.Result, error)
 }
 
-// Directory registers staff members and partners (services/directory).
-type Directory interface {
-	RegisterStaff(ctx context.Context, actor events.Actor, r events.StaffRegistered) (directory.Registered, error)
-	RegisterPartner(ctx context.Context, actor events.Actor, r events.PartnerRegistered) (directory.Registered, error)
-}
-
-// RegisterCare adds the case-management, pharmacy and directory commands.
+// RegisterCare adds the case-management and pharmacy commands, and the
+// directory's (RegisterDirectory, in directory.go).
 func (s *Server) RegisterCare(cm CaseWork, ph Pharmacy, dir Directory) {
-	s.Handle("POST", "/v1/staff", []string{events.RoleAdmin}, func(w http.ResponseWriter, r *http.Request, p Principal) error {
-		var req events.StaffRegistered
-		if err := decode(r, &req); err != nil {
-			return err
-		}
-		ctx, cancel := requestContext(r)
-		defer cancel()
-		reg, err := dir.RegisterStaff(ctx, p.Actor(), req)
-		if err != nil {
-			return err
-		}
-		return ok(w, http.StatusCreated, reg)
-	})
-	s.Handle("POST", "/v1/partners", []string{events.RoleAdmin, events.RoleProgrammeManager}, func(w http.ResponseWriter, r *http.Request, p Principal) error {
-		var req events.PartnerRegistered
-		if err := decode(r, &req); err != nil {
-			return err
-		}
-		ctx, cancel := requestContext(r)
-		defer cancel()
-		reg, err := dir.RegisterPartner(ctx, p.Actor(), req)
-		if err != nil {
-			return err
-		}
-		return ok(w, http.StatusCreated, reg)
-	})
+	s.RegisterDirectory(dir)
 
 	command(s, "POST", "/v1/clients", careRoles, nil, cm.RegisterClient, nil)
 	command(s, "POST", "/v1/clients/{id}/flag", careRoles, func(r *http.Request, q *events.ClientFlagged) { q.ClientID = pathClient(r) }, cm.Flag, nil)

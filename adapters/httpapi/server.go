@@ -95,7 +95,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt Route) {
 	p, ok := s.auth.Authenticate(token)
 	if !ok {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="relais", error="invalid_token"`)
-		writeError(w, http.StatusUnauthorized, "unknown or revoked token")
+		writeError(w, http.StatusUnauthorized, s.refusal(token))
 		return
 	}
 	if !slices.Contains(rt.Roles, p.Role) {

@@ -1,6 +1,8 @@
 // Package directory registers the staff and partners who may use Relais,
-// each with a role and a bearer token. The token is returned once; the
-// ledger keeps only its SHA-256.
+// each with a role and a bearer token, and manages their credentials:
+// explicit, audited rotation and revocation of tokens, token lifetimes, and
+// partners' NATS keys. A token or NATS seed is returned once; the ledger
+// keeps only the token's SHA-256 and the key's public half.
 package directory
 
 import (
@@ -12,17 +14,38 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"time"
 
 	"github.com/relais-health/relais/events"
 	"github.com/relais-health/relais/infra/ledger"
 	"github.com/relais-health/relais/services"
 )
 
-// Service registers directory entries.
-type Service struct{ l ledger.Appender }
+// Service registers directory entries and manages their credentials.
+type Service struct {
+	l        ledger.Appender
+	lifetime time.Duration
+	now      func() time.Time
+}
+
+// Option configures the service.
+type Option func(*Service)
+
+// WithTokenLifetime makes every token the service issues (at registration
+// or rotation) expire d after it is issued; 0, the default, is no expiry.
+func WithTokenLifetime(d time.Duration) Option { return func(s *Service) { s.lifetime = d } }
+
+// WithClock sets the clock expiries are computed from (default time.Now).
+func WithClock(now func() time.Time) Option { return func(s *Service) { s.now = now } }
 
 // New returns the service.
-func New(l ledger.Appender) *Service { return &Service{l: l} }
+func New(l ledger.Appender, opts ...Option) *Service {
+	s := &Service{l: l, now: time.Now}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
 
 // NewToken returns a random bearer token.
 func NewToken() (string, error) {
@@ -39,17 +62,30 @@ func HashToken(t string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// Registered is a new entry and its token (shown once).
+// Registered is a new entry, or a rotated token, and the token (shown once).
 type Registered struct {
 	ID    string `json:"id"`
 	Role  string `json:"role"`
 	Token string `json:"token"`
+	// ExpiresAt is when the token stops working (absent: never).
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+}
+
+// expiry is when a token issued now stops working (nil: never).
+func (s *Service) expiry() *time.Time {
+	if s.lifetime <= 0 {
+		return nil
+	}
+	t := s.now().UTC().Add(s.lifetime)
+	return &t
 }
 
 // register appends p as the first event of stream. other is the stream the
 // same id would have as the other kind of entry: an id names one actor
 // (events.Actor has no kind), so a staff member and a partner cannot share
-// it. Two such registrations at the same instant can still both pass.
+// it. Two such registrations at the same instant can both be recorded; the
+// directory projection then keeps the first and ignores the second, so
+// neither can take the other's entry.
 func (s *Service) register(ctx context.Context, actor events.Actor, stream, other string, p events.Payload) error {
 	e, err := events.New(p, actor)
 	if err != nil {
@@ -65,8 +101,8 @@ func (s *Service) register(ctx context.Context, actor events.Actor, stream, othe
 		return fmt.Errorf("register %s: %w", stream, err)
 	}
 	_, err = s.l.Append(ctx, stream, ledger.NoStream, e)
-	if err != nil && errorsIsWrongRevision(err) {
-		return fmt.Errorf("%w: %s is already registered", services.ErrRuleBroken, stream)
+	if err != nil && errors.Is(err, ledger.ErrWrongRevision) {
+		return fmt.Errorf("%w: %s is already registered (replace its token with a rotation instead)", services.ErrRuleBroken, stream)
 	}
 	return err
 }
@@ -77,11 +113,11 @@ func (s *Service) RegisterStaff(ctx context.Context, actor events.Actor, r event
 	if err != nil {
 		return Registered{}, err
 	}
-	r.TokenHash = HashToken(tok)
+	r.TokenHash, r.TokenExpiresAt = HashToken(tok), s.expiry()
 	if err := s.register(ctx, actor, events.StaffStream(r.StaffID), events.PartnerStream(r.StaffID), &r); err != nil {
 		return Registered{}, err
 	}
-	return Registered{ID: r.StaffID, Role: r.Role, Token: tok}, nil
+	return Registered{ID: r.StaffID, Role: r.Role, Token: tok, ExpiresAt: r.TokenExpiresAt}, nil
 }
 
 // RegisterPartner adds a partner organization of a category.
@@ -96,11 +132,9 @@ func (s *Service) RegisterPartner(ctx context.Context, actor events.Actor, r eve
 	if err != nil {
 		return Registered{}, err
 	}
-	r.TokenHash = HashToken(tok)
+	r.TokenHash, r.TokenExpiresAt = HashToken(tok), s.expiry()
 	if err := s.register(ctx, actor, events.PartnerStream(r.PartnerID), events.StaffStream(r.PartnerID), &r); err != nil {
 		return Registered{}, err
 	}
-	return Registered{ID: r.PartnerID, Role: r.Category, Token: tok}, nil
+	return Registered{ID: r.PartnerID, Role: r.Category, Token: tok, ExpiresAt: r.TokenExpiresAt}, nil
 }
-
-func errorsIsWrongRevision(err error) bool { return errors.Is(err, ledger.ErrWrongRevision) }
