@@ -174,6 +174,9 @@ func (a *App) Run(ctx context.Context) error {
 		g.Go(func() error { return r.Resume(ctx) })
 	}
 	g.Go(func() error { return a.hooks.Run(ctx) })
+	if a.b.Server != nil {
+		g.Go(func() error { return syncNATSPartners(ctx, a.b.Server, a.dir, a.directoryReady(), a.log.Named("nats")) })
+	}
 	g.Go(func() error {
 		select {
 		case <-a.alertsR.Ready():

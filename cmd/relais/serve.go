@@ -26,6 +26,8 @@ type serveFlags struct {
 	demoEvery  time.Duration
 	escalate   time.Duration
 	silence    time.Duration
+	// tokenLifetime of tokens issued through the API (0: no expiry).
+	tokenLifetime time.Duration
 }
 
 func newServeCmd(g *globals) *cobra.Command {
@@ -47,6 +49,7 @@ func newServeCmd(g *globals) *cobra.Command {
 	fl.StringVar(&f.tlsKey, "mllp-tls-key", os.Getenv("RELAIS_MLLP_TLS_KEY"), "PEM private key for --mllp-tls-cert")
 	fl.DurationVar(&f.escalate, "escalate-after", envDuration("RELAIS_ESCALATE_AFTER", 15*time.Minute), "escalate a high-priority alert not acknowledged within this delay (env RELAIS_ESCALATE_AFTER)")
 	fl.DurationVar(&f.silence, "feed-silence", envDuration("RELAIS_FEED_SILENCE", 2*time.Hour), "alert when a hospital feed is silent this long between 07:00 and 23:00 (env RELAIS_FEED_SILENCE)")
+	fl.DurationVar(&f.tokenLifetime, "token-lifetime", envDuration("RELAIS_TOKEN_LIFETIME", 0), "staff and partner API tokens issued (registered or rotated) from now on expire after this long, e.g. 2160h; 0: never (env RELAIS_TOKEN_LIFETIME)")
 	fl.BoolVar(&f.demo, "demo", false, "seed a small demo territory (2 case managers, partners, 30 flagged clients), play ED arrivals and print demo tokens")
 	fl.DurationVar(&f.demoEvery, "demo-every", 8*time.Second, "with --demo, time between played ED arrivals (0: none)")
 	return cmd
@@ -58,6 +61,9 @@ func runServe(ctx context.Context, g *globals, f *serveFlags) error {
 	facilities := splitList(f.facilities)
 	if len(facilities) == 0 {
 		return &exitErr{exitUsage, app.ErrNoFacilities}
+	}
+	if f.tokenLifetime < 0 {
+		return &exitErr{exitUsage, fmt.Errorf("--token-lifetime %s: must be 0 (no expiry) or positive", f.tokenLifetime)}
 	}
 	secret, err := patientSecret(g)
 	if err != nil {
@@ -85,7 +91,7 @@ func runServe(ctx context.Context, g *globals, f *serveFlags) error {
 	}
 	a, err := app.New(ctx, app.Config{Backend: b, Log: log, Facilities: facilities, PatientSecret: secret,
 		EscalateAfter: f.escalate, FeedSilence: f.silence, Replicas: g.replicas,
-		WebhookSecret: webhookSecret(), Snapshots: snaps,
+		WebhookSecret: webhookSecret(), Snapshots: snaps, TokenLifetime: f.tokenLifetime,
 		EscalateEvery: min(30*time.Second, max(f.escalate/4, 100*time.Millisecond))})
 	if err != nil {
 		return err
