@@ -48,6 +48,12 @@ type BackendConfig struct {
 	Listen string
 	// Publish writes the URL file (serve only).
 	Publish bool
+	// SealKeys seals every append (--seal-key); nil writes unsealed events,
+	// and a sealed ledger then refuses appends.
+	SealKeys *ledger.Keyring
+	// Existing opens only a ledger that is already there (verify): a
+	// missing ledger stream is ledger.ErrNoLedger, nothing is created.
+	Existing bool
 }
 
 // OpenBackend connects to --nats, to a running `relais serve` on --data, or
@@ -100,7 +106,7 @@ func OpenBackend(ctx context.Context, o BackendConfig, log *zap.Logger) (*Backen
 			}
 		}
 	}
-	cfg := jetstream.Config{Replicas: o.Replicas, Logger: log}
+	cfg := jetstream.Config{Replicas: o.Replicas, Logger: log, Keys: o.SealKeys, Existing: o.Existing}
 	if o.Durability == "strict" {
 		if o.NATSURL != "" {
 			// External server: its sync_interval must be always; appends
@@ -121,6 +127,10 @@ func OpenBackend(ctx context.Context, o BackendConfig, log *zap.Logger) (*Backen
 		return nil, err
 	}
 	b.Store = st
+	if o.Publish && o.SealKeys == nil && st.Sealed() {
+		b.Close()
+		return nil, fmt.Errorf("--seal-key: %w", ledger.ErrSealKeyRequired)
+	}
 	return b, nil
 }
 

@@ -19,6 +19,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/relais-health/relais/app"
+	"github.com/relais-health/relais/infra/ledger"
 )
 
 // Exit codes.
@@ -58,6 +59,10 @@ type globals struct {
 	durability string
 	replicas   int
 	logLevel   string
+	// sealKey is --seal-key: a key file, "demo", or "" (none); sealKeys is
+	// the ring it names, loaded by validate.
+	sealKey  string
+	sealKeys *ledger.Keyring
 }
 
 func newRoot() *cobra.Command {
@@ -69,7 +74,10 @@ func newRoot() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
-			return g.validate()
+			if err := g.validate(); err != nil {
+				return err
+			}
+			return g.loadSealKey(cmd)
 		},
 	}
 	pf := root.PersistentFlags()
@@ -77,6 +85,7 @@ func newRoot() *cobra.Command {
 	pf.StringVar(&g.natsURL, "nats", os.Getenv("RELAIS_NATS_URL"), "URL of an external NATS server or cluster; empty runs the embedded server (env RELAIS_NATS_URL)")
 	pf.StringVar(&g.durability, "durability", envOr("RELAIS_DURABILITY", "strict"), "strict: acknowledge only fsynced appends; relaxed: JetStream's default flush (demos, benchmarks) (env RELAIS_DURABILITY)")
 	pf.IntVar(&g.replicas, "replicas", envInt("RELAIS_REPLICAS", 1), "stream replicas: 1, or 3 on a cluster (env RELAIS_REPLICAS)")
+	pf.StringVar(&g.sealKey, "seal-key", os.Getenv("RELAIS_SEAL_KEY"), "file of the key that seals every appended event (hex, 0600, outside --data; make one with: openssl rand -hex 32), or 'demo' for the public demo key; serve --demo uses the demo key when none is given (env RELAIS_SEAL_KEY)")
 	pf.StringVar(&g.logLevel, "log-level", envOr("RELAIS_LOG_LEVEL", "info"), "debug, info, warn or error (env RELAIS_LOG_LEVEL)")
 	root.AddCommand(newServeCmd(g), newEventsCmd(g), newVerifyCmd(g), newBenchCmd(g), newSimulateCmd(g), newAuditCmd(g), newReplayCmd(g), newReportCmd(g))
 	return root
@@ -100,7 +109,41 @@ func (g *globals) validate() error {
 
 // backend is where the global flags say the ledger is.
 func (g *globals) backend() app.BackendConfig {
-	return app.BackendConfig{Data: g.data, NATSURL: g.natsURL, Durability: g.durability, Replicas: g.replicas}
+	return app.BackendConfig{Data: g.data, NATSURL: g.natsURL, Durability: g.durability, Replicas: g.replicas, SealKeys: g.sealKeys}
+}
+
+// loadSealKey loads --seal-key. The public demo key is used only when
+// asked for ("demo") or by serve --demo without a key, never silently.
+func (g *globals) loadSealKey(cmd *cobra.Command) error {
+	name := g.sealKey
+	if name == "" && cmd.Name() == "serve" {
+		if demo, err := cmd.Flags().GetBool("demo"); err == nil && demo {
+			name = ledger.DemoSealKey
+		}
+	}
+	switch name {
+	case "":
+		if cmd.Name() == "serve" {
+			fmt.Fprintln(os.Stderr, "relais: no --seal-key: events are written unsealed, and `relais verify` cannot tell them from events forged by anyone who can publish into the ledger; give --seal-key FILE")
+		}
+		return nil
+	case ledger.DemoSealKey:
+		g.sealKeys = ledger.DemoKeyring()
+		if cmd.Name() == "serve" || cmd.Name() == "append" {
+			fmt.Fprintln(os.Stderr, "relais: events are sealed with the public demo key (--seal-key demo): the seals prove nothing; never in production")
+		}
+		return nil
+	}
+	data := g.data
+	if g.natsURL != "" {
+		data = ""
+	}
+	k, err := ledger.LoadKeyring(name, data)
+	if err != nil {
+		return &exitErr{exitUsage, fmt.Errorf("--seal-key: %w", err)}
+	}
+	g.sealKeys = k
+	return nil
 }
 
 // splitList parses a comma-separated flag.

@@ -19,6 +19,23 @@ var (
 	ErrUnavailable = errors.New("ledger unavailable")
 	// ErrClosed: the ledger was closed.
 	ErrClosed = errors.New("ledger closed")
+	// ErrNoLedger: where a ledger was expected there is none (no data
+	// directory, no ledger stream: never created, or deleted).
+	ErrNoLedger = errors.New("no ledger")
+	// ErrEmptyLedger: the ledger holds no event where events were expected.
+	ErrEmptyLedger = errors.New("empty ledger")
+	// ErrBadSealKey: a seal key (file) cannot be used.
+	ErrBadSealKey = errors.New("bad seal key")
+	// ErrNotSealed: an event's seal is missing or does not match the key
+	// ring: it did not come through Relais's append path (or the key is
+	// the wrong one).
+	ErrNotSealed = errors.New("not sealed by Relais")
+	// ErrSealKeyRequired: the ledger's events are sealed, and appending
+	// without the seal key would write events verify rejects.
+	ErrSealKeyRequired = errors.New("the ledger is sealed: appending needs its seal key (--seal-key)")
+	// ErrForeignSealKey: the ledger is sealed with a key that is not in the
+	// configured key ring.
+	ErrForeignSealKey = errors.New("the ledger is sealed with another key")
 )
 
 // WrongRevisionError carries the expected and actual revisions; it matches

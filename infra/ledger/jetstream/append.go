@@ -57,6 +57,9 @@ func (s *Store) Append(ctx context.Context, stream string, expected int64, evs .
 	if len(evs) > MaxBatch {
 		return ledger.Result{}, fmt.Errorf("%w: append %s: %d events, at most %d in one append", ledger.ErrInvalidEvent, stream, len(evs), MaxBatch)
 	}
+	if s.cfg.Keys == nil && s.Sealed() {
+		return ledger.Result{}, fmt.Errorf("append %s: %w", stream, ledger.ErrSealKeyRequired)
+	}
 	for attempt := range maxAttempts {
 		h, fresh, err := s.expectHead(ctx, stream, expected, attempt == 0)
 		if err != nil {
@@ -155,6 +158,10 @@ func (s *Store) loadHead(ctx context.Context, stream string) (h head, fresh bool
 	e, err := events.Decode(msg.Data)
 	if err != nil {
 		return head{}, false, fmt.Errorf("load head: %w", err)
+	}
+	if s.cfg.Keys == nil && msg.Header.Get(SealHeader) != "" {
+		s.sealed.Store(true)
+		return head{}, false, fmt.Errorf("load head: %w: stream %s is sealed at position %d", ledger.ErrSealKeyRequired, stream, msg.Sequence)
 	}
 	h = head{seq: msg.Sequence}
 	h.Revision = e.Revision

@@ -201,6 +201,9 @@ func (s *Store) stage(r *appendReq, now time.Time) (staged, bool) {
 			m.Header.Set(jetstream.MsgIDHeader, evs[i].ID)
 		}
 		m.Header.Set(HashHeader, evs[i].Hash)
+		if s.cfg.Keys != nil {
+			m.Header.Set(SealHeader, s.cfg.Keys.Seal(evs[i].Hash))
+		}
 		if i == 0 {
 			m.Header.Set(jetstream.ExpectedLastSubjSeqHeader, formatSeq(h.seq))
 		}

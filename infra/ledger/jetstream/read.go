@@ -78,6 +78,19 @@ func decode(data []byte, seq uint64, hash string) (events.Event, error) {
 // Subscribe implements ledger.Ledger with an ordered consumer over every
 // ledger subject, starting at from.
 func (s *Store) Subscribe(ctx context.Context, from uint64, fn func(context.Context, events.Event) error, opts ...ledger.SubscribeOption) error {
+	return s.subscribe(ctx, from, fn, nil, opts)
+}
+
+var _ ledger.SealedSubscriber = (*Store)(nil)
+
+// SubscribeSealed implements ledger.SealedSubscriber: Subscribe with each
+// event's Relais-Seal header.
+func (s *Store) SubscribeSealed(ctx context.Context, from uint64, fn func(context.Context, events.Event, string) error, opts ...ledger.SubscribeOption) error {
+	return s.subscribe(ctx, from, nil, fn, opts)
+}
+
+// subscribe delivers to fn, or with seals to sealed.
+func (s *Store) subscribe(ctx context.Context, from uint64, fn func(context.Context, events.Event) error, sealed func(context.Context, events.Event, string) error, opts []ledger.SubscribeOption) error {
 	o := ledger.ApplySubscribeOptions(opts)
 	if from == 0 {
 		from = 1
@@ -132,7 +145,7 @@ func (s *Store) Subscribe(ctx context.Context, from uint64, fn func(context.Cont
 		for range batches { // let the reader finish
 		}
 	}()
-	go s.readBatches(ctx, it, batches, free, done, stopAt > 0)
+	go s.readBatches(ctx, it, batches, free, done, stopAt > 0, sealed != nil)
 	for b := range batches {
 		if b.err != nil {
 			if ctx.Err() != nil || errors.Is(b.err, jetstream.ErrMsgIteratorClosed) {
@@ -140,8 +153,14 @@ func (s *Store) Subscribe(ctx context.Context, from uint64, fn func(context.Cont
 			}
 			return b.err
 		}
-		for _, e := range b.evs {
-			if err := fn(ctx, e); err != nil {
+		for i, e := range b.evs {
+			var err error
+			if sealed != nil {
+				err = sealed(ctx, e, b.seals[i])
+			} else {
+				err = fn(ctx, e)
+			}
+			if err != nil {
 				return err
 			}
 			if stopAt > 0 && e.Position >= stopAt {
@@ -161,7 +180,9 @@ func (s *Store) Subscribe(ctx context.Context, from uint64, fn func(context.Cont
 // the subscription.
 type decodedBatch struct {
 	evs []events.Event
-	err error
+	// seals are the events' Relais-Seal headers, when asked for.
+	seals []string
+	err   error
 }
 
 // readBatches pulls messages in batches — during catch-up as many as the
@@ -171,7 +192,7 @@ type decodedBatch struct {
 // bounded (a replay up to a position) gives up after a few idle seconds: a
 // stored record that failed its checksum is never delivered, and the caller
 // (verify) must see the end rather than wait forever.
-func (s *Store) readBatches(ctx context.Context, it jetstream.MessagesContext, out chan<- decodedBatch, free <-chan []events.Event, done <-chan struct{}, bounded bool) {
+func (s *Store) readBatches(ctx context.Context, it jetstream.MessagesContext, out chan<- decodedBatch, free <-chan []events.Event, done <-chan struct{}, bounded, withSeals bool) {
 	defer close(out)
 	msgs := make([]jetstream.Msg, 0, 256)
 	send := func(b decodedBatch) bool {
@@ -229,6 +250,13 @@ func (s *Store) readBatches(ctx context.Context, it jetstream.MessagesContext, o
 			evs = make([]events.Event, len(msgs), cap(msgs))
 		}
 		evs = evs[:len(msgs)]
+		var seals []string
+		if withSeals {
+			seals = make([]string, len(msgs))
+			for i, m := range msgs {
+				seals[i] = m.Headers().Get(SealHeader)
+			}
+		}
 		errs := make([]error, 2)
 		half := len(msgs) / 2
 		var wg sync.WaitGroup
@@ -245,7 +273,7 @@ func (s *Store) readBatches(ctx context.Context, it jetstream.MessagesContext, o
 				return
 			}
 		}
-		if !send(decodedBatch{evs: evs}) {
+		if !send(decodedBatch{evs: evs, seals: seals}) {
 			return
 		}
 	}

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -31,8 +32,15 @@ const (
 	SubjectPrefix = "relais.ev."
 	// CheckpointBucket is the KV bucket of consumer checkpoints.
 	CheckpointBucket = "RELAIS_CHECKPOINTS"
+	// sealedKey, in the checkpoint bucket, holds the id of the key a
+	// ledger is sealed with, from the first keyed Open on: a store without
+	// a key then refuses to append, even if the last event is unsealed.
+	sealedKey = "relais-ledger-sealed"
 	// HashHeader carries the event's chain hash.
 	HashHeader = "Relais-Hash"
+	// SealHeader carries the event's seal (see ledger.Keyring): proof that
+	// it came through Relais's append path.
+	SealHeader = "Relais-Seal"
 	// MaxBatch is the most messages JetStream takes in one atomic batch.
 	MaxBatch = 1000
 )
@@ -57,6 +65,15 @@ type Config struct {
 	Logger  *zap.Logger
 	// Now is the clock for recorded-at; default time.Now.
 	Now func() time.Time
+	// Keys seals every appended event (the Relais-Seal header). Without
+	// it events are written unsealed, and appends are refused once the
+	// ledger holds sealed events (ledger.ErrSealKeyRequired); Open refuses
+	// a ledger sealed with a key the ring does not hold.
+	Keys *ledger.Keyring
+	// Existing opens only a ledger that is already there: no stream or
+	// bucket is created, and a missing stream is ledger.ErrNoLedger (for
+	// read-only commands such as verify).
+	Existing bool
 }
 
 // Store is a ledger on JetStream.
@@ -79,6 +96,10 @@ type Store struct {
 	stop       chan struct{}
 	stopped    chan struct{}
 	once       sync.Once
+	// sealed: the ledger holds sealed events (the marker in the checkpoint
+	// bucket, a sealed last event, or a sealed stream head seen since);
+	// without keys, appends are then refused.
+	sealed atomic.Bool
 }
 
 // Open creates (or checks) the ledger stream and checkpoint bucket on the
@@ -104,6 +125,44 @@ func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: jetstream: %w", ledger.ErrUnavailable, err)
 	}
+	st, kv, err := openStream(ctx, js, cfg)
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{
+		nc: nc, js: js, st: st, kv: kv, cfg: cfg, log: cfg.Logger,
+		heads:      newHeadCache(200_000),
+		queue:      make(chan *appendReq, 4096),
+		released:   make(chan struct{}, 1),
+		batchSlots: make(chan struct{}, 8),
+		inflight:   map[string]bool{},
+		stop:       make(chan struct{}),
+		stopped:    make(chan struct{}),
+	}
+	if err := s.checkSeals(ctx); err != nil {
+		return nil, err
+	}
+	go s.commitLoop()
+	return s, nil
+}
+
+// openStream creates (or checks) the ledger stream and checkpoint bucket;
+// with cfg.Existing it only binds to them.
+func openStream(ctx context.Context, js jetstream.JetStream, cfg Config) (jetstream.Stream, jetstream.KeyValue, error) {
+	if cfg.Existing {
+		st, err := js.Stream(ctx, StreamName)
+		if errors.Is(err, jetstream.ErrStreamNotFound) {
+			return nil, nil, fmt.Errorf("%w: the JetStream stream %s does not exist (never created, or deleted)", ledger.ErrNoLedger, StreamName)
+		}
+		if err != nil {
+			return nil, nil, fmt.Errorf("%w: stream %s: %w", ledger.ErrUnavailable, StreamName, err)
+		}
+		kv, err := js.KeyValue(ctx, CheckpointBucket)
+		if err != nil && !errors.Is(err, jetstream.ErrBucketNotFound) {
+			return nil, nil, fmt.Errorf("%w: bucket %s: %w", ledger.ErrUnavailable, CheckpointBucket, err)
+		}
+		return st, kv, nil
+	}
 	st, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name:               StreamName,
 		Description:        "Relais coordination ledger (immutable)",
@@ -123,7 +182,7 @@ func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Store, error) {
 		DenyPurge:          true,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("%w: create stream %s: %w", ledger.ErrUnavailable, StreamName, err)
+		return nil, nil, fmt.Errorf("%w: create stream %s: %w", ledger.ErrUnavailable, StreamName, err)
 	}
 	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket:      CheckpointBucket,
@@ -133,21 +192,61 @@ func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Store, error) {
 		History:     1,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("%w: create bucket %s: %w", ledger.ErrUnavailable, CheckpointBucket, err)
+		return nil, nil, fmt.Errorf("%w: create bucket %s: %w", ledger.ErrUnavailable, CheckpointBucket, err)
 	}
-	s := &Store{
-		nc: nc, js: js, st: st, kv: kv, cfg: cfg, log: cfg.Logger,
-		heads:      newHeadCache(200_000),
-		queue:      make(chan *appendReq, 4096),
-		released:   make(chan struct{}, 1),
-		batchSlots: make(chan struct{}, 8),
-		inflight:   map[string]bool{},
-		stop:       make(chan struct{}),
-		stopped:    make(chan struct{}),
-	}
-	go s.commitLoop()
-	return s, nil
+	return st, kv, nil
 }
+
+// checkSeals looks at the ledger's seal marker and last event: sealed with
+// a key the ring does not hold, the ledger is refused; sealed while this
+// store has no key, appends will be refused. A keyed store sets the marker.
+func (s *Store) checkSeals(ctx context.Context) error {
+	if s.kv != nil {
+		e, err := s.kv.Get(ctx, sealedKey)
+		switch {
+		case err == nil:
+			s.sealed.Store(true)
+			if id := string(e.Value()); s.cfg.Keys != nil && !s.cfg.Keys.Has(id) && !s.cfg.Existing {
+				return fmt.Errorf("open ledger: %w: key id %s (the configured key is %s)", ledger.ErrForeignSealKey, id, s.cfg.Keys.ID())
+			}
+		case !errors.Is(err, jetstream.ErrKeyNotFound):
+			return fmt.Errorf("%w: read the seal marker: %w", ledger.ErrUnavailable, err)
+		}
+		if s.cfg.Keys != nil && !s.cfg.Existing && (err != nil || string(e.Value()) != s.cfg.Keys.ID()) {
+			if _, err := s.kv.Put(ctx, sealedKey, []byte(s.cfg.Keys.ID())); err != nil {
+				return fmt.Errorf("%w: write the seal marker: %w", ledger.ErrUnavailable, err)
+			}
+		}
+	}
+	info, err := s.st.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("%w: stream info: %w", ledger.ErrUnavailable, err)
+	}
+	if info.State.LastSeq == 0 {
+		return nil
+	}
+	msg, err := s.st.GetMsg(ctx, info.State.LastSeq)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return nil // lost or unreadable: verify says so
+	}
+	if err != nil {
+		return fmt.Errorf("%w: read the last event: %w", ledger.ErrUnavailable, err)
+	}
+	seal := msg.Header.Get(SealHeader)
+	if seal == "" {
+		return nil
+	}
+	s.sealed.Store(true)
+	if id := ledger.KeyIDOf(seal); s.cfg.Keys != nil && !s.cfg.Keys.Has(id) && !s.cfg.Existing {
+		return fmt.Errorf("open ledger: %w: its last event (position %d) is sealed with key id %s, the configured key is %s",
+			ledger.ErrForeignSealKey, msg.Sequence, id, s.cfg.Keys.ID())
+	}
+	return nil
+}
+
+// Sealed tells whether the ledger is known to be sealed: a keyed store
+// opened it before, or its last event (or a stream head read since) is.
+func (s *Store) Sealed() bool { return s.sealed.Load() }
 
 // Close stops the group committer; appends in flight get ErrClosed.
 func (s *Store) Close() error {
@@ -175,6 +274,9 @@ func (s *Store) Checkpoints() ledger.Checkpoints { return checkpoints{kv: s.kv} 
 type checkpoints struct{ kv jetstream.KeyValue }
 
 func (c checkpoints) Load(ctx context.Context, name string) (uint64, error) {
+	if c.kv == nil {
+		return 0, fmt.Errorf("load checkpoint %s: %w: bucket %s does not exist", name, ledger.ErrUnavailable, CheckpointBucket)
+	}
 	e, err := c.kv.Get(ctx, name)
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return 0, nil
@@ -190,6 +292,9 @@ func (c checkpoints) Load(ctx context.Context, name string) (uint64, error) {
 }
 
 func (c checkpoints) Save(ctx context.Context, name string, pos uint64) error {
+	if c.kv == nil {
+		return fmt.Errorf("save checkpoint %s: %w: bucket %s does not exist", name, ledger.ErrUnavailable, CheckpointBucket)
+	}
 	if _, err := c.kv.Put(ctx, name, []byte(strconv.FormatUint(pos, 10))); err != nil {
 		return fmt.Errorf("save checkpoint %s: %w", name, mapErr(err))
 	}

@@ -104,7 +104,17 @@ func start(ctx context.Context, base string, serverSync, relaisStrict bool) (*en
 	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "RAW", Subjects: []string{"raw.>"}, Storage: jetstream.FileStorage}); err != nil {
 		return nil, err
 	}
-	cfg := rjs.Config{SyncAlways: serverSync}
+	// Every event is sealed, as in production (serve --seal-key): a fresh
+	// random key per run.
+	key := make([]byte, ledger.MinSealKeyBytes)
+	if _, err := rand.Read(key); err != nil {
+		return nil, err
+	}
+	keys, err := ledger.NewKeyring(key)
+	if err != nil {
+		return nil, err
+	}
+	cfg := rjs.Config{SyncAlways: serverSync, Keys: keys}
 	if relaisStrict {
 		cfg.Syncer = srv.StreamSyncer(rjs.StreamName)
 	}

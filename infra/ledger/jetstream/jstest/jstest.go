@@ -9,6 +9,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/relais-health/relais/infra/ledger"
 	"github.com/relais-health/relais/infra/ledger/jetstream"
 	"github.com/relais-health/relais/infra/natsembed"
 )
@@ -33,6 +34,8 @@ type Options struct {
 	// ServerSync runs the server with SyncAlways and the ledger in atomic
 	// batch group commit, the way Relais runs on an external strict server.
 	ServerSync bool
+	// Keys seals every append, as `relais serve --seal-key` does.
+	Keys *ledger.Keyring
 }
 
 // Start runs a server and opens the ledger; everything stops at cleanup.
@@ -50,7 +53,7 @@ func Start(t testing.TB, o Options) *Env {
 		srv.Shutdown()
 		t.Fatalf("connect: %v", err)
 	}
-	cfg := jetstream.Config{SyncAlways: o.ServerSync}
+	cfg := jetstream.Config{SyncAlways: o.ServerSync, Keys: o.Keys}
 	if o.Strict {
 		cfg.Syncer = srv.StreamSyncer(jetstream.StreamName)
 	}
