@@ -150,7 +150,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	a.api.RegisterAlerts(a.alerts, a.alertsW, a.alertsR, a.hub, cfg.Heartbeat)
 	a.api.RegisterWebhooks(a.hooks)
 	a.api.RegisterFiles(a.files, a.loads, a.reps, access.New(b.Store), time.Now)
-	a.api.RegisterCare(casemgmt.New(b.Store, nil), pharmacy.New(b.Store), svcdirectory.New(b.Store, svcdirectory.WithTokenLifetime(cfg.TokenLifetime), svcdirectory.WithClock(cfg.TokenClock)))
+	a.api.RegisterCare(casemgmt.New(b.Store, nil, casemgmt.WithPatientSecret(cfg.PatientSecret)), pharmacy.New(b.Store), svcdirectory.New(b.Store, svcdirectory.WithTokenLifetime(cfg.TokenLifetime), svcdirectory.WithClock(cfg.TokenClock)))
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

@@ -45,6 +45,10 @@ func init() {
 		func() Payload { return &NATSKeyIssued{} },
 		func() Payload { return &NATSKeyRevoked{} },
 		func() Payload { return &FileAccessed{} },
+		func() Payload { return &ClientIdentifierClaimed{} },
+		func() Payload { return &ClientIdentifierReleased{} },
+		func() Payload { return &ClientMerged{} },
+		func() Payload { return &ClientAbsorbed{} },
 	} {
 		Register(1, f)
 	}

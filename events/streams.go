@@ -29,5 +29,10 @@ func AlertStream(alertID string) string { return "alert-" + compact(alertID) }
 // from the client's stream so reads never contend with care writes.
 func AccessStream(clientID string) string { return "access-" + clientID }
 
+// IdentifierStream names the claim stream of one patient identifier: who
+// holds it (ClientIdentifierClaimed). The name is a hash of the identifier
+// (authority and value), so no identifier value reaches a subject name.
+func IdentifierStream(id Identifier) string { return "ident-" + identifierHash(id) }
+
 // AdminStream holds the first administrator's directory entry.
 var AdminStream = StaffStream("admin")

@@ -56,12 +56,13 @@ func command[T any](s *Server, method, pattern string, roles []string, set func(
 
 func pathClient(r *http.Request) string { return r.PathValue("id") }
 
-// Clients registers, flags and closes clients (casemgmt).
+// Clients registers, flags, closes and merges clients (casemgmt).
 type Clients interface {
 	RegisterClient(ctx context.Context, actor events.Actor, r events.ClientRegistered) (ledger.Result, error)
 	Flag(ctx context.Context, actor events.Actor, r events.ClientFlagged) (ledger.Result, error)
 	Unflag(ctx context.Context, actor events.Actor, r events.ClientUnflagged) (ledger.Result, error)
 	Close(ctx context.Context, actor events.Actor, r events.CaseClosed) (ledger.Result, error)
+	Merge(ctx context.Context, actor events.Actor, r events.ClientMerged) (ledger.Result, error)
 }
 
 // FollowUp records a client's follow-up: contacts, assessments, and who
@@ -117,7 +118,7 @@ type Pharmacy interface {
 func (s *Server) RegisterCare(cm CaseWork, ph Pharmacy, dir Directory) {
 	s.RegisterDirectory(dir)
 
-	command(s, "POST", "/v1/clients", careRoles, nil, cm.RegisterClient, nil)
+	s.registerClients(cm)
 	command(s, "POST", "/v1/clients/{id}/flag", careRoles, func(r *http.Request, q *events.ClientFlagged) { q.ClientID = pathClient(r) }, cm.Flag, nil)
 	command(s, "POST", "/v1/clients/{id}/unflag", careRoles, func(r *http.Request, q *events.ClientUnflagged) { q.ClientID = pathClient(r) }, cm.Unflag, nil)
 	command(s, "POST", "/v1/clients/{id}/contacts", careRoles, func(r *http.Request, q *events.ContactMade) { q.ClientID = pathClient(r) }, cm.RecordContact, nil)

@@ -112,3 +112,82 @@ func TestExists(t *testing.T) {
 		})
 	}
 }
+
+// fold appends each payload to its client's stream on a real ledger and
+// folds what the ledger gives back.
+func fold(t *testing.T, ps ...events.Payload) *clientindex.Index {
+	t.Helper()
+	ctx := context.Background()
+	l := jstest.Ledger(t)
+	for _, p := range ps {
+		var stream string
+		switch v := p.(type) {
+		case *events.ClientRegistered:
+			stream = events.ClientStream(v.ClientID)
+		case *events.ClientMerged:
+			stream = events.ClientStream(v.ClientID)
+		case *events.ClientAbsorbed:
+			stream = events.ClientStream(v.ClientID)
+		}
+		if _, err := l.Append(ctx, stream, ledger.Any, events.MustNew(p, cm)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	x := clientindex.New()
+	if err := l.Subscribe(ctx, 1, x.Apply, ledger.StopAtHead()); err != nil {
+		t.Fatal(err)
+	}
+	return x
+}
+
+func reg(id string, keys []string, ids ...events.Identifier) *events.ClientRegistered {
+	return &events.ClientRegistered{ClientID: id, GivenName: "G", FamilyName: "F", Identifiers: ids, PatientKeys: keys}
+}
+
+func TestIdentifiersStayWithTheirFirstClientUntilAMerge(t *testing.T) {
+	mergeC2 := &events.ClientMerged{ClientID: "c2", Into: "c1", Reason: "même personne"}
+	tests := []struct {
+		name     string
+		ledger   []events.Payload
+		id       events.Identifier
+		key      string
+		want     string
+		survivor map[string]string // client -> survivor, for the merged ones
+	}{
+		{"a later registration with a held identifier does not take it over (a ledger from before the refusal)",
+			[]events.Payload{reg("c1", []string{"pk1"}, ramqHelene), reg("c2", []string{"pk1"}, ramqHelene)}, ramqHelene, "pk1", "c1", nil},
+		{"a merge passes the duplicate's identifiers and keys to the survivor",
+			[]events.Payload{reg("c1", []string{"pk1"}, ramqHelene), reg("c2", []string{"pk2"}, mrnHelene), mergeC2}, mrnHelene, "pk2", "c1", map[string]string{"c2": "c1"}},
+		{"merges are followed to the last survivor",
+			[]events.Payload{reg("c1", nil, ramqHelene), reg("c2", []string{"pk2"}, mrnHelene), reg("c3", nil, ramqMarc), mergeC2,
+				&events.ClientMerged{ClientID: "c1", Into: "c3", Reason: "x"}}, mrnHelene, "pk2", "c3", map[string]string{"c2": "c3", "c1": "c3"}},
+		{"a merge into a client already merged goes to where that one went",
+			[]events.Payload{reg("c1", nil, ramqHelene), reg("c2", []string{"pk2"}, mrnHelene), reg("c3", nil, ramqMarc),
+				&events.ClientMerged{ClientID: "c1", Into: "c3", Reason: "x"}, mergeC2}, mrnHelene, "pk2", "c3", map[string]string{"c2": "c3", "c1": "c3"}},
+		{"a merge that would close a cycle is ignored",
+			[]events.Payload{reg("c1", nil, ramqHelene), reg("c2", []string{"pk2"}, mrnHelene), mergeC2,
+				&events.ClientMerged{ClientID: "c1", Into: "c2", Reason: "x"}}, mrnHelene, "pk2", "c1", map[string]string{"c2": "c1"}},
+		{"the survivor's client.absorbed alone carries the identifiers",
+			[]events.Payload{reg("c1", nil, ramqHelene), &events.ClientAbsorbed{ClientID: "c1", Merged: "c9", Identifiers: []events.Identifier{mrnHelene}, PatientKeys: []string{"pk9"}, Reason: "x"}},
+			mrnHelene, "pk9", "c1", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			x := fold(t, tt.ledger...)
+			if got, _ := x.ClientByIdentifier(tt.id); got != tt.want {
+				t.Errorf("ClientByIdentifier = %q, want %q", got, tt.want)
+			}
+			if got, _ := x.ClientByPatientKey(tt.key); got != tt.want {
+				t.Errorf("ClientByPatientKey = %q, want %q", got, tt.want)
+			}
+			for c, want := range tt.survivor {
+				if got, ok := x.Survivor(c); got != want || !ok {
+					t.Errorf("Survivor(%s) = %q, %v; want %q, true", c, got, ok, want)
+				}
+			}
+			if got, ok := x.Survivor(tt.want); got != tt.want || ok {
+				t.Errorf("Survivor(%s) = %q, %v; want itself, false", tt.want, got, ok)
+			}
+		})
+	}
+}

@@ -7,6 +7,8 @@
 package casemgmt
 
 import (
+	"slices"
+
 	"github.com/relais-health/relais/events"
 )
 
@@ -24,6 +26,13 @@ type Client struct {
 	Objectives  map[string]string // id -> open, met, abandoned
 	Referrals   map[string]*Referral
 	Medications []events.Medication
+	// Identifiers and PatientKeys are the client's own and those of the
+	// clients merged into it.
+	Identifiers []events.Identifier
+	PatientKeys []string
+	// MergedInto is the surviving client once this one was merged into it;
+	// a merged client takes no more commands.
+	MergedInto string
 }
 
 // Referral is a referral's state.
@@ -45,6 +54,13 @@ func Fold(history []events.Event) Client {
 		switch v := p.(type) {
 		case *events.ClientRegistered:
 			c.ID, c.Registered = v.ClientID, true
+			c.Identifiers = append(c.Identifiers, v.Identifiers...)
+			c.PatientKeys = append(c.PatientKeys, v.PatientKeys...)
+		case *events.ClientAbsorbed:
+			c.Identifiers = appendNew(c.Identifiers, v.Identifiers...)
+			c.PatientKeys = appendNew(c.PatientKeys, v.PatientKeys...)
+		case *events.ClientMerged:
+			c.MergedInto = v.Into
 		case *events.ClientFlagged:
 			c.Flagged[v.Programme] = true
 		case *events.ClientUnflagged:
@@ -87,6 +103,16 @@ func Fold(history []events.Event) Client {
 		}
 	}
 	return c
+}
+
+// appendNew appends the values of vs that list does not hold yet.
+func appendNew[T comparable](list []T, vs ...T) []T {
+	for _, v := range vs {
+		if !slices.Contains(list, v) {
+			list = append(list, v)
+		}
+	}
+	return list
 }
 
 func (c *Client) setReferral(id, state string) {

@@ -16,16 +16,21 @@ import (
 
 // Service handles case-management commands.
 type Service struct {
-	l   ledger.Appender
-	now func() time.Time
+	l             ledger.Appender
+	now           func() time.Time
+	patientSecret []byte
 }
 
 // New returns the service; now defaults to time.Now.
-func New(l ledger.Appender, now func() time.Time) *Service {
+func New(l ledger.Appender, now func() time.Time, opts ...Option) *Service {
 	if now == nil {
 		now = time.Now
 	}
-	return &Service{l: l, now: now}
+	s := &Service{l: l, now: now}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
 }
 
 // decision turns the client's state into payloads to record, or refuses.
@@ -40,6 +45,9 @@ func (s *Service) update(ctx context.Context, actor events.Actor, clientID strin
 		c := Fold(history)
 		if mustExist && !c.Registered {
 			return nil, fmt.Errorf("%w: client %s", services.ErrNotFound, clientID)
+		}
+		if c.MergedInto != "" {
+			return nil, fmt.Errorf("%w: client %s was merged into client %s; record it there", services.ErrRuleBroken, clientID, c.MergedInto)
 		}
 		ps, err := d(c)
 		if err != nil {
@@ -69,16 +77,14 @@ func open(c Client, what string) error {
 func one(p events.Payload) ([]events.Payload, error) { return []events.Payload{p}, nil }
 
 // RegisterClient records a new client; an empty ClientID gets a new id.
+// The patient keys are derived from the identifiers (a caller's are
+// refused), and an identifier another client holds refuses the
+// registration (see register.go).
 func (s *Service) RegisterClient(ctx context.Context, actor events.Actor, r events.ClientRegistered) (ledger.Result, error) {
 	if r.ClientID == "" {
 		r.ClientID = "c" + uuid.NewString()[:8]
 	}
-	return s.update(ctx, actor, r.ClientID, false, func(c Client) ([]events.Payload, error) {
-		if c.Registered {
-			return nil, fmt.Errorf("%w: client %s is already registered", services.ErrRuleBroken, r.ClientID)
-		}
-		return one(&r)
-	})
+	return s.register(ctx, actor, r)
 }
 
 // Flag puts the client on a programme's watch list.
