@@ -11,7 +11,9 @@ import (
 	"time"
 
 	"github.com/relais-health/relais/events"
+	"github.com/relais-health/relais/infra/ledger/jetstream/jstest"
 	"github.com/relais-health/relais/internal/poll"
+	svcdirectory "github.com/relais-health/relais/services/directory"
 )
 
 // reply is one API answer.
@@ -188,4 +190,53 @@ func TestTokensExpire(t *testing.T) {
 		c.Advance(1000 * time.Hour)
 		ta.whoIs(t, "tok-case_manager", "u-case_manager")
 	})
+}
+
+// The bootstrap admin's stream may hold rotations after its registration:
+// EnsureAdmin folds it (it read the last event as a registration, and
+// panicked on a rotation), leaves a token that is already the admin's
+// alone, and records a changed RELAIS_ADMIN_TOKEN as a rotation.
+func TestBootstrapAdminFollowsRotations(t *testing.T) {
+	ctx := t.Context()
+	l := jstest.Ledger(t)
+	t.Setenv("RELAIS_ADMIN_TOKEN", "rls_first-admin-token-0123456789")
+	if err := EnsureAdmin(ctx, l, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	rotated, err := svcdirectory.New(l).RotateToken(ctx, events.Actor{ID: "admin", Role: events.RoleAdmin}, svcdirectory.KindStaff, "admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	types := func() []string {
+		evs, err := l.Read(ctx, events.AdminStream, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, e := range evs {
+			out = append(out, e.Type+" by "+e.Actor.ID)
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name, env string
+		want      []string
+	}{
+		{"the token the admin rotated to is left alone", rotated.Token,
+			[]string{"staff.registered by relais", "token.rotated by admin"}},
+		{"no RELAIS_ADMIN_TOKEN leaves the admin as it is", "",
+			[]string{"staff.registered by relais", "token.rotated by admin"}},
+		{"a changed RELAIS_ADMIN_TOKEN is a rotation by Relais", "rls_second-admin-token-0123456789",
+			[]string{"staff.registered by relais", "token.rotated by admin", "token.rotated by relais"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("RELAIS_ADMIN_TOKEN", tc.env)
+			if err := EnsureAdmin(ctx, l, io.Discard); err != nil {
+				t.Fatal(err)
+			}
+			if got := types(); strings.Join(got, ", ") != strings.Join(tc.want, ", ") {
+				t.Fatalf("the admin stream holds %v, want %v", got, tc.want)
+			}
+		})
+	}
 }
