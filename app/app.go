@@ -20,6 +20,7 @@ import (
 
 	"github.com/relais-health/relais/adapters/hl7"
 	"github.com/relais-health/relais/adapters/httpapi"
+	"github.com/relais-health/relais/adapters/mllp"
 	"github.com/relais-health/relais/delivery"
 	"github.com/relais-health/relais/delivery/sse"
 	"github.com/relais-health/relais/delivery/webhook"
@@ -48,6 +49,9 @@ type Config struct {
 	Log *zap.Logger
 	// Facilities are the accepted sending facilities (MSH-4).
 	Facilities []string
+	// HL7Sources binds each facility to the MLLP connections it may send
+	// from (see hl7.Sources; the zero value accepts loopback peers only).
+	HL7Sources hl7.Sources
 	// PatientSecret keys the pseudonymous patient keys.
 	PatientSecret []byte
 	// EscalateAfter, FeedSilence: see alerting.Config.
@@ -143,7 +147,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	if err != nil {
 		return nil, fmt.Errorf("time zone America/Toronto: %w", err)
 	}
-	a.hl7 = &hl7.Intake{S: a.intake, Location: loc, Log: log.Named("hl7")}
+	a.hl7 = &hl7.Intake{S: a.intake, Sources: cfg.HL7Sources, Location: loc, Log: log.Named("hl7")}
 	a.api = httpapi.NewServer(authenticator{d: a.dir, now: cfg.TokenClock}, log)
 	a.api.RegisterMe(AllRoles)
 	a.api.RegisterIntake(a.intake)
@@ -208,9 +212,10 @@ func (a *App) Handler() http.Handler { return a.api }
 // API is the HTTP adapter (its routes, for tests and docs).
 func (a *App) API() *httpapi.Server { return a.api }
 
-// HL7 answers one MLLP message (an mllp.Handler).
-func (a *App) HL7(ctx context.Context, remote string, raw []byte) []byte {
-	return a.hl7.Handle(ctx, remote, raw)
+// HL7 answers one MLLP message (an mllp.Handler), told which connection
+// it came on.
+func (a *App) HL7(ctx context.Context, peer mllp.Peer, raw []byte) []byte {
+	return a.hl7.Handle(ctx, hl7.Peer{Addr: peer.Addr, Certificate: peer.Certificate}, raw)
 }
 
 // Hub is the SSE hub (the alerts bench counts its subscribers).

@@ -31,23 +31,8 @@ func decodeEnvelope(b []byte, owned bool) (Event, bool) {
 	if !ok {
 		return Event{}, false
 	}
-	if r.lit(`,"source":{`) {
-		// encoding/json omits an empty source and its empty members.
-		n := 0
-		if r.lit(`"system":`) {
-			ok = r.str(fSystem)
-			n += r.lastLen()
-			if ok && !r.lit(`}`) {
-				ok = r.lit(`,"message_id":`) && r.str(fMessageID) && r.lit(`}`)
-				n += r.lastLen()
-			}
-		} else {
-			ok = r.lit(`"message_id":`) && r.str(fMessageID) && r.lit(`}`)
-			n += r.lastLen()
-		}
-		if !ok || n == 0 {
-			return Event{}, false
-		}
+	if r.lit(`,"source":{`) && !r.source() {
+		return Event{}, false
 	}
 	if r.lit(`,"correlation_id":`) && (!r.str(fCorrelation) || r.lastLen() == 0) {
 		return Event{}, false
@@ -70,6 +55,30 @@ func decodeEnvelope(b []byte, owned bool) (Event, bool) {
 	}
 	e.Data = json.RawMessage(data[:len(data):len(data)]) // shares b, as Raw does
 	return e, true
+}
+
+// source reads the members of a source after its opening brace, through
+// its closing one. encoding/json writes them in their fixed order, omits the
+// empty ones and never writes an empty source.
+func (r *reader) source() bool {
+	n := 0
+	for _, m := range [...]struct {
+		key string
+		f   field
+	}{{`"system":`, fSystem}, {`"message_id":`, fMessageID}, {`"remote":`, fRemote}, {`"certificate":`, fCertificate}} {
+		if n > 0 {
+			if !r.lit(`,` + m.key) {
+				continue
+			}
+		} else if !r.lit(m.key) {
+			continue
+		}
+		if !r.str(m.f) || r.lastLen() == 0 {
+			return false
+		}
+		n++
+	}
+	return n > 0 && r.lit(`}`)
 }
 
 // reader walks the bytes of an envelope. The strings it reads are cut,
@@ -101,6 +110,8 @@ const (
 	fActorRole
 	fSystem
 	fMessageID
+	fRemote
+	fCertificate
 	fCorrelation
 	fCausation
 	fPrevHash
@@ -143,6 +154,10 @@ func (r *reader) cut(e *Event) {
 			e.Source.System = v
 		case fMessageID:
 			e.Source.MessageID = v
+		case fRemote:
+			e.Source.Remote = v
+		case fCertificate:
+			e.Source.Certificate = v
 		case fCorrelation:
 			e.CorrelationID = v
 		case fCausation:

@@ -27,6 +27,12 @@ func TestDecodeReadsWhatEncodeWrites(t *testing.T) {
 		}, true},
 		{"a source with only a message id", func(e *Event) { e.Source = Source{MessageID: "M1"} }, true},
 		{"a source with only a system", func(e *Event) { e.Source = Source{System: "HSTA"} }, true},
+		{"a source with its connection", func(e *Event) {
+			e.Source = Source{System: "HSTA", MessageID: "M1", Remote: "10.0.0.7:50122", Certificate: "CN=HSTA,O=Hopital"}
+		}, true},
+		{"a source with a remote address only", func(e *Event) { e.Source = Source{Remote: "[::1]:50122"} }, true},
+		{"a source with a system and a certificate", func(e *Event) { e.Source = Source{System: "HSTA", Certificate: "CN=HSTA"} }, true},
+		{"a certificate subject with an accent (written by encoding/json)", func(e *Event) { e.Source.Certificate = "CN=HSTA,O=Hôpital" }, false},
 		{"the first event of a stream", func(e *Event) { e.Revision, e.PrevHash = 1, "" }, true},
 		{"a time with an offset", func(e *Event) { e.OccurredAt = time.Date(2026, 3, 1, 8, 0, 0, 0, time.FixedZone("EST", -5*3600)) }, true},
 		{"a payload with HTML characters (escaped by encoding/json)", func(e *Event) { e.Data = json.RawMessage(`{"note":"a<b"}`) }, true},
@@ -85,6 +91,12 @@ func FuzzDecodeEnvelopeMatchesGeneralDecoder(f *testing.F) {
 	e.Stream, e.Revision, e.PrevHash = "client-c1", 3, "ff"
 	b, _ := e.Encode()
 	f.Add(b)
+	e.Source = Source{System: "HSTA", MessageID: "M1", Remote: "10.0.0.7:50122", Certificate: "CN=HSTA"}
+	b, _ = e.Encode()
+	f.Add(b)
+	e.Source = Source{MessageID: "M1", Certificate: "CN=HSTA"}
+	b, _ = e.Encode()
+	f.Add(b)
 	f.Add([]byte(`{"id":"x","type":"t","schema_version":01,"stream":"s","revision":1,"occurred_at":"2026-01-01T00:00:00Z","recorded_at":"2026-01-01T00:00:00Z","actor":{"id":"a","role":"r"},"prev_hash":"","data":{}}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		e, ok := decodeEnvelope(b, false)
@@ -109,7 +121,7 @@ func FuzzDecodeEnvelopeMatchesGeneralDecoder(f *testing.F) {
 
 // stringsOf is the envelope's string fields.
 func stringsOf(e Event) []string {
-	return []string{e.ID, e.Type, e.Stream, e.Actor.ID, e.Actor.Role, e.Source.System, e.Source.MessageID, e.CorrelationID, e.CausationID, e.PrevHash}
+	return []string{e.ID, e.Type, e.Stream, e.Actor.ID, e.Actor.Role, e.Source.System, e.Source.MessageID, e.Source.Remote, e.Source.Certificate, e.CorrelationID, e.CausationID, e.PrevHash}
 }
 
 // Decode copies what it keeps: a caller may reuse its buffer. DecodeStored

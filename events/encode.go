@@ -16,7 +16,8 @@ import (
 // the hash chain over them — never depend on which path encoded them.
 func (e *Event) appendEnvelope(b []byte) ([]byte, bool) {
 	if !plain(e.ID) || !plain(e.Type) || !plain(e.Stream) || !plain(e.Actor.ID) || !plain(e.Actor.Role) ||
-		!plain(e.Source.System) || !plain(e.Source.MessageID) || !plain(e.CorrelationID) ||
+		!plain(e.Source.System) || !plain(e.Source.MessageID) || !plain(e.Source.Remote) ||
+		!plain(e.Source.Certificate) || !plain(e.CorrelationID) ||
 		!plain(e.CausationID) || !plain(e.PrevHash) || !plainTime(e.OccurredAt) || !plainTime(e.RecordedAt) ||
 		!compactPlain(e.Data) {
 		return b, false
@@ -42,17 +43,20 @@ func (e *Event) appendEnvelope(b []byte) ([]byte, bool) {
 	b = append(b, `"}`...)
 	if e.Source != (Source{}) {
 		b = append(b, `,"source":{`...)
-		if e.Source.System != "" {
-			b = append(b, `"system":"`...)
-			b = append(b, e.Source.System...)
-			b = append(b, '"')
-		}
-		if e.Source.MessageID != "" {
-			if e.Source.System != "" {
+		first := true
+		for _, m := range [...]struct{ key, v string }{
+			{`"system":"`, e.Source.System}, {`"message_id":"`, e.Source.MessageID},
+			{`"remote":"`, e.Source.Remote}, {`"certificate":"`, e.Source.Certificate},
+		} {
+			if m.v == "" {
+				continue // omitempty
+			}
+			if !first {
 				b = append(b, ',')
 			}
-			b = append(b, `"message_id":"`...)
-			b = append(b, e.Source.MessageID...)
+			first = false
+			b = append(b, m.key...)
+			b = append(b, m.v...)
 			b = append(b, '"')
 		}
 		b = append(b, '}')

@@ -23,6 +23,13 @@ func TestEncodeMatchesEncodingJSON(t *testing.T) {
 		{"no source, correlation or causation", func(e *Event) { e.Source, e.CorrelationID, e.CausationID = Source{}, "", "" }, true},
 		{"a source with only a system", func(e *Event) { e.Source = Source{System: "HSTA"} }, true},
 		{"a source with only a message id", func(e *Event) { e.Source = Source{MessageID: "M1"} }, true},
+		{"a source with its connection", func(e *Event) {
+			e.Source = Source{System: "HSTA", MessageID: "M1", Remote: "10.0.0.7:50122", Certificate: "CN=HSTA,O=Hopital"}
+		}, true},
+		{"a source with a remote address only", func(e *Event) { e.Source = Source{Remote: "[::1]:50122"} }, true},
+		{"a source with a message id and a certificate", func(e *Event) { e.Source = Source{MessageID: "M1", Certificate: "CN=HSTA"} }, true},
+		{"a certificate subject with an accent", func(e *Event) { e.Source.Certificate = "CN=HSTA,O=Hôpital" }, false},
+		{"a remote address with a quote", func(e *Event) { e.Source.Remote = `a"b` }, false},
 		{"times with an offset and whole seconds", func(e *Event) { e.OccurredAt, e.RecordedAt = time.Date(2026, 3, 1, 8, 0, 0, 0, montreal), time.Time{} }, true},
 		{"an empty previous hash (first event)", func(e *Event) { e.PrevHash = "" }, true},
 		{"a payload with <, > and &", func(e *Event) { e.Data = json.RawMessage(`{"note":"a<b && c>d"}`) }, false},
@@ -62,12 +69,13 @@ func assertEncodesLikeJSON(t *testing.T, e *Event, wantFast bool) {
 }
 
 func FuzzEncodeMatchesEncodingJSON(f *testing.F) {
-	f.Add("client-c1", "cm-1", "HSTA", "MSG1", "corr", `{"a":"b c"}`, int64(1_700_000_000), int64(0))
-	f.Add("s", "gagné", "", "", "", `{"a": "<"}`, int64(-62135596800), int64(-18000))
-	f.Fuzz(func(t *testing.T, stream, actor, system, msgID, corr, data string, unix, offset int64) {
+	f.Add("client-c1", "cm-1", "HSTA", "MSG1", "10.0.0.7:50122", "CN=HSTA", "corr", `{"a":"b c"}`, int64(1_700_000_000), int64(0))
+	f.Add("s", "gagné", "", "", "", "", "", `{"a": "<"}`, int64(-62135596800), int64(-18000))
+	f.Add("s", "a", "", "M1", "", "CN=Hôpital", "", `{}`, int64(0), int64(0))
+	f.Fuzz(func(t *testing.T, stream, actor, system, msgID, remote, cert, corr, data string, unix, offset int64) {
 		e := Event{ID: "0190a000-0000-7000-8000-000000000001", Type: TypeContactMade, SchemaVersion: 1, Stream: stream, Revision: 3,
 			OccurredAt: time.Unix(unix, 0).In(time.FixedZone("z", int(offset%(30*3600)))), RecordedAt: time.Unix(unix, 999).UTC(),
-			Actor: Actor{ID: actor, Role: "case-manager"}, Source: Source{System: system, MessageID: msgID}, CorrelationID: corr,
+			Actor: Actor{ID: actor, Role: "case-manager"}, Source: Source{System: system, MessageID: msgID, Remote: remote, Certificate: cert}, CorrelationID: corr,
 			PrevHash: "00ff", Data: json.RawMessage(data)}
 		if !json.Valid(e.Data) {
 			return // Validate refuses it before any encoding

@@ -22,11 +22,19 @@ type Actor struct {
 	Role string `json:"role"`
 }
 
-// Source is the outside system an event came from and that system's own
-// message id (for example an HL7 message control id, MSH-10).
+// Source is the outside system an event came from, that system's own
+// message id (for example an HL7 message control id, MSH-10), and the
+// connection it came on: the peer's address and, over mutual TLS, the
+// subject of its verified client certificate. A hospital feed is
+// authenticated by its connection, so the ledger keeps which one sent what.
 type Source struct {
 	System    string `json:"system,omitempty"`
 	MessageID string `json:"message_id,omitempty"`
+	// Remote is the peer's address (host:port) as the listener saw it.
+	Remote string `json:"remote,omitempty"`
+	// Certificate is the subject of the peer's verified client
+	// certificate (RFC 2253 form, e.g. "CN=HSTA,O=Hôpital").
+	Certificate string `json:"certificate,omitempty"`
 }
 
 // Event is one immutable ledger entry: the envelope and its JSON payload.
@@ -100,7 +108,14 @@ func WithID(id string) Option { return func(e *Event) { e.ID = id } }
 
 // WithSource records the outside system and its message id.
 func WithSource(system, messageID string) Option {
-	return func(e *Event) { e.Source = Source{System: system, MessageID: messageID} }
+	return func(e *Event) { e.Source.System, e.Source.MessageID = system, messageID }
+}
+
+// WithConnection records the connection an outside message came on: the
+// peer's address and its client certificate's subject (empty without
+// mutual TLS).
+func WithConnection(remote, certificate string) Option {
+	return func(e *Event) { e.Source.Remote, e.Source.Certificate = remote, certificate }
 }
 
 // WithCorrelation sets the correlation id (the conversation) and causation id
@@ -236,7 +251,7 @@ func (e *Event) validateEnvelope() error {
 	if e.OccurredAt.IsZero() {
 		return fieldErr("occurred_at", "required")
 	}
-	if len(e.Source.System) > 128 || len(e.Source.MessageID) > 256 {
+	if len(e.Source.System) > 128 || len(e.Source.MessageID) > 256 || len(e.Source.Remote) > 128 || len(e.Source.Certificate) > 1024 {
 		return fieldErr("source", "too long")
 	}
 	if len(e.CorrelationID) > 128 || len(e.CausationID) > 128 {

@@ -13,27 +13,35 @@ import (
 )
 
 // Intake answers MLLP messages: AA once the message's event is durably
-// in the ledger (or was already), AE for a malformed message or a ledger
-// that cannot write now (the sender retries), AR for a sender or message
-// type that is not accepted.
+// in the ledger (or was already), AE for a malformed message, one whose
+// patient is not the visit's, or a ledger that cannot write now (the
+// sender retries), AR for a sender or message type that is not accepted —
+// among them a facility (MSH-4) that is not accepted from the connection
+// the message came on (Sources).
 type Intake struct {
 	S        *edintake.Service
+	Sources  Sources
 	Location *time.Location // for HL7 times without offset
 	Log      *zap.Logger
 	Now      func() time.Time
 }
 
-// Handle is an mllp.Handler. It parses the message once: the ACK is built
-// from the header that parse read, also when the rest was malformed.
-func (h *Intake) Handle(ctx context.Context, remote string, raw []byte) []byte {
+// Handle answers one message that came on peer. It parses the message
+// once: the ACK is built from the header that parse read, also when the
+// rest was malformed. The event recorded keeps the peer's address and
+// certificate subject in its source.
+func (h *Intake) Handle(ctx context.Context, peer Peer, raw []byte) []byte {
 	now := time.Now
 	if h.Now != nil {
 		now = h.Now
 	}
 	adt, err := ParseADT(raw, h.Location)
 	if err == nil {
+		err = h.Sources.Allow(adt.SendingFacility.Namespace, peer)
+	}
+	if err == nil {
 		var out edintake.Outcome
-		out, err = h.S.Record(ctx, FromADT(adt))
+		out, err = h.S.Record(ctx, FromADT(adt), edintake.Via(peer.Remote(), peer.Subject()))
 		if err == nil {
 			h.Log.Debug("hl7 recorded", zap.String("facility", adt.SendingFacility.Namespace), zap.String("control_id", adt.ControlID),
 				zap.String("trigger", adt.Trigger), zap.Bool("duplicate", out.Duplicate), zap.Uint64("position", out.Position))
@@ -41,10 +49,10 @@ func (h *Intake) Handle(ctx context.Context, remote string, raw []byte) []byte {
 		}
 	}
 	code := AE
-	if errors.Is(err, ErrUnsupported) || errors.Is(err, edintake.ErrUnsupported) || errors.Is(err, edintake.ErrRefused) {
+	if errors.Is(err, ErrUnsupported) || errors.Is(err, ErrSource) || errors.Is(err, edintake.ErrUnsupported) || errors.Is(err, edintake.ErrRefused) {
 		code = AR
 	}
-	h.Log.Warn("hl7 not accepted", zap.String("remote", remote), zap.String("facility", adt.SendingFacility.Namespace),
+	h.Log.Warn("hl7 not accepted", zap.String("remote", peer.Remote()), zap.String("certificate", peer.Subject()), zap.String("facility", adt.SendingFacility.Namespace),
 		zap.String("control_id", adt.ControlID), zap.String("ack", code), zap.Error(err))
 	return BuildACK(adt.Header, code, err.Error(), now())
 }

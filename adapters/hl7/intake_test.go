@@ -2,6 +2,7 @@ package hl7
 
 import (
 	"context"
+	"net"
 	"path/filepath"
 	"testing"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/relais-health/relais/events"
+	"github.com/relais-health/relais/infra/ledger/jetstream"
 	"github.com/relais-health/relais/infra/ledger/jetstream/jstest"
 	"github.com/relais-health/relais/projections/clientindex"
 	"github.com/relais-health/relais/services/edintake"
@@ -16,21 +18,33 @@ import (
 
 var ackTime = time.Date(2026, 11, 20, 19, 30, 0, 0, time.UTC)
 
+// loopback is a peer on this machine, accepted for every facility
+// without a configured source.
+var loopback = Peer{Addr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40001}}
+
 // intake is the MLLP handler on a real ledger (an in-process JetStream).
 func intake(t *testing.T) *Intake {
 	t.Helper()
+	h, _ := intakeOn(t)
+	return h
+}
+
+// intakeOn is intake and its ledger.
+func intakeOn(t *testing.T) (*Intake, *jetstream.Store) {
+	t.Helper()
+	l := jstest.Ledger(t)
 	idx := clientindex.New()
 	reg := events.MustNew(&events.ClientRegistered{ClientID: "c42", GivenName: "Hélène", FamilyName: "Bélanger",
 		Identifiers: []events.Identifier{{Authority: "RAMQ", Value: "BELH12345678"}}}, events.Actor{ID: "cm-1", Role: "case_manager"})
 	if err := idx.Apply(context.Background(), reg); err != nil {
 		t.Fatal(err)
 	}
-	svc, err := edintake.New(jstest.Ledger(t), idx, edintake.Config{Facilities: []string{"HSTA"},
+	svc, err := edintake.New(l, idx, edintake.Config{Facilities: []string{"HSTA", "HLAU"},
 		PatientSecret: []byte("0123456789abcdef-test"), KeyAuthorities: []string{"RAMQ"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &Intake{S: svc, Location: montreal, Log: zap.NewNop(), Now: func() time.Time { return ackTime }}
+	return &Intake{S: svc, Location: montreal, Log: zap.NewNop(), Now: func() time.Time { return ackTime }}, l
 }
 
 func TestHandleAnswersWithTheHeaderItRead(t *testing.T) {
@@ -49,7 +63,7 @@ func TestHandleAnswersWithTheHeaderItRead(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			reply := h.Handle(context.Background(), "test", sample(t, tt.file))
+			reply := h.Handle(context.Background(), loopback, sample(t, tt.file))
 			ack, err := Parse(reply)
 			if err != nil {
 				t.Fatalf("the ACK does not parse: %v\n%q", err, reply)
@@ -100,7 +114,7 @@ func TestHandleParsesEachMessageOnce(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			parses = 0
-			h.Handle(context.Background(), "test", tt.raw)
+			h.Handle(context.Background(), loopback, tt.raw)
 			if parses != 1 {
 				t.Fatalf("the message was parsed %d times, want once", parses)
 			}

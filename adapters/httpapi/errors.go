@@ -48,6 +48,7 @@ var errorTable = []errorStatus{
 	{edintake.ErrMalformed, http.StatusBadRequest},
 	{edintake.ErrRefused, http.StatusForbidden},
 	{edintake.ErrUnsupported, http.StatusUnprocessableEntity},
+	{edintake.ErrPatientMismatch, http.StatusConflict},
 	{alerting.ErrForbidden, http.StatusForbidden},
 	{alerting.ErrNotFound, http.StatusNotFound},
 

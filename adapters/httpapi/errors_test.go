@@ -36,6 +36,7 @@ var wantStatus = []struct {
 	{"edintake.ErrMalformed", edintake.ErrMalformed, http.StatusBadRequest},
 	{"edintake.ErrRefused", edintake.ErrRefused, http.StatusForbidden},
 	{"edintake.ErrUnsupported", edintake.ErrUnsupported, http.StatusUnprocessableEntity},
+	{"edintake.ErrPatientMismatch", edintake.ErrPatientMismatch, http.StatusConflict},
 	{"alerting.ErrForbidden", alerting.ErrForbidden, http.StatusForbidden},
 	{"alerting.ErrNotFound", alerting.ErrNotFound, http.StatusNotFound},
 	{"clientfile.ErrNoConsent", clientfile.ErrNoConsent, http.StatusForbidden},

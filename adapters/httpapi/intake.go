@@ -9,12 +9,15 @@ import (
 
 // Intake records ADT messages posted as JSON (the same path as MLLP).
 type Intake interface {
-	Record(ctx context.Context, m edintake.Message) (edintake.Outcome, error)
+	Record(ctx context.Context, m edintake.Message, opts ...edintake.RecordOption) (edintake.Outcome, error)
 }
 
 // RegisterIntake adds POST /v1/ed/arrivals: a hospital interface (role
 // system) or an administrator posts one ADT message as JSON; the answer
-// comes once it is in the ledger.
+// comes once it is in the ledger. The actor recorded is the caller, and a
+// system account speaks for its own facility only: hl7-<facility> (e.g.
+// hl7-hsta for HSTA) may post for that facility and no other (403). The
+// event's source keeps the caller's address.
 func (s *Server) RegisterIntake(in Intake) {
 	s.Handle("POST", "/v1/ed/arrivals", []string{"system", "admin"}, func(w http.ResponseWriter, r *http.Request, p Principal) error {
 		var m edintake.Message
@@ -23,7 +26,7 @@ func (s *Server) RegisterIntake(in Intake) {
 		}
 		ctx, cancel := requestContext(r)
 		defer cancel()
-		out, err := in.Record(ctx, m)
+		out, err := in.Record(ctx, m, edintake.By(p.Actor()), edintake.Via(r.RemoteAddr, ""))
 		if err != nil {
 			return err
 		}

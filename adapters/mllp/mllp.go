@@ -1,9 +1,11 @@
 // Package mllp speaks the Minimal Lower Layer Protocol that carries HL7 v2
 // over TCP: each message is framed by a start block (0x0B) and an end block
 // (0x1C 0x0D). It provides the framing, a server that answers each message
-// before reading the next (as MLLP requires), optionally over TLS, and a
+// before reading the next (as MLLP requires), optionally over TLS (mutual
+// TLS when the TLS configuration asks for client certificates), and a
 // client for tests and benchmarks. It never looks inside a message: the
-// Handler (adapters/hl7's Intake in Relais) parses it and writes the reply.
+// Handler (adapters/hl7's Intake in Relais) is told which peer sent it (its
+// address and verified client certificate), parses it and writes the reply.
 package mllp
 
 import (
@@ -11,6 +13,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -29,6 +32,10 @@ const (
 
 // DefaultMaxSize bounds one message (1 MiB).
 const DefaultMaxSize = 1 << 20
+
+// DefaultMaxConns bounds the connections served at once: a territory has a
+// handful of hospital feeds, each holding one or a few connections.
+const DefaultMaxConns = 64
 
 var (
 	// ErrTooLarge: a frame exceeded the maximum size.
@@ -109,8 +116,17 @@ func WriteFrame(w io.Writer, msg []byte) error {
 	return err
 }
 
+// Peer is the connection a message came on.
+type Peer struct {
+	// Addr is the peer's address as the listener saw it.
+	Addr net.Addr
+	// Certificate is the peer's client certificate, verified against the
+	// server's ClientCAs (mutual TLS); nil without one.
+	Certificate *x509.Certificate
+}
+
 // Handler answers one message; its reply is sent back framed.
-type Handler func(ctx context.Context, remote string, msg []byte) []byte
+type Handler func(ctx context.Context, peer Peer, msg []byte) []byte
 
 // Server accepts MLLP connections.
 type Server struct {
@@ -119,9 +135,14 @@ type Server struct {
 	Handler   Handler
 	Logger    *zap.Logger
 	// MaxSize of one message (default 1 MiB); IdleTimeout closes silent
-	// connections (default 10 minutes).
+	// connections (default 10 minutes) and bounds the TLS handshake.
 	MaxSize     int
 	IdleTimeout time.Duration
+	// MaxConns caps the connections served at once (default
+	// DefaultMaxConns): one more is closed as soon as it is accepted, so
+	// that a flood of peers cannot exhaust the process, and the sender
+	// retries later as MLLP senders do.
+	MaxConns int
 
 	mu    sync.Mutex
 	ln    net.Listener
@@ -154,6 +175,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	if s.IdleTimeout == 0 {
 		s.IdleTimeout = 10 * time.Minute
 	}
+	if s.MaxConns <= 0 {
+		s.MaxConns = DefaultMaxConns
+	}
 	if s.TLSConfig != nil {
 		ln = tls.NewListener(ln, s.TLSConfig)
 	}
@@ -181,8 +205,16 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			return fmt.Errorf("mllp accept: %w", err)
 		}
 		s.mu.Lock()
-		s.conns[c] = struct{}{}
+		full := len(s.conns) >= s.MaxConns
+		if !full {
+			s.conns[c] = struct{}{}
+		}
 		s.mu.Unlock()
+		if full {
+			s.Logger.Warn("mllp: too many connections, closing a new one", zap.String("remote", c.RemoteAddr().String()), zap.Int("max_conns", s.MaxConns))
+			c.Close()
+			continue
+		}
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
@@ -206,9 +238,32 @@ func (s *Server) BoundAddr(ctx context.Context) (net.Addr, error) {
 	}
 }
 
+// handshake completes TLS (when the listener is TLS) before the first
+// message, so the handler knows the peer's certificate.
+func (s *Server) handshake(ctx context.Context, c net.Conn) (Peer, error) {
+	p := Peer{Addr: c.RemoteAddr()}
+	tc, ok := c.(*tls.Conn)
+	if !ok {
+		return p, nil
+	}
+	hctx, cancel := context.WithTimeout(ctx, s.IdleTimeout)
+	defer cancel()
+	if err := tc.HandshakeContext(hctx); err != nil {
+		return p, fmt.Errorf("mllp tls handshake: %w", err)
+	}
+	if certs := tc.ConnectionState().PeerCertificates; len(certs) > 0 && len(tc.ConnectionState().VerifiedChains) > 0 {
+		p.Certificate = certs[0]
+	}
+	return p, nil
+}
+
 func (s *Server) serveConn(ctx context.Context, c net.Conn) {
-	remote := c.RemoteAddr().String()
-	log := s.Logger.With(zap.String("remote", remote))
+	log := s.Logger.With(zap.String("remote", c.RemoteAddr().String()))
+	peer, err := s.handshake(ctx, c)
+	if err != nil {
+		log.Info("mllp: closing connection", zap.Error(err))
+		return
+	}
 	r := NewReader(c, s.MaxSize)
 	for {
 		c.SetReadDeadline(time.Now().Add(s.IdleTimeout)) //nolint:errcheck
@@ -227,7 +282,7 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn) {
 			}
 			return
 		}
-		reply := s.Handler(ctx, remote, msg)
+		reply := s.Handler(ctx, peer, msg)
 		c.SetWriteDeadline(time.Now().Add(30 * time.Second)) //nolint:errcheck
 		if err := WriteFrame(c, reply); err != nil {
 			log.Info("mllp: write reply", zap.Error(err))

@@ -15,17 +15,24 @@ import (
 	"net"
 	"testing"
 	"time"
+
+	"github.com/relais-health/relais/internal/poll"
 )
 
 func echoServer(t *testing.T, cfg *tls.Config, max int) (string, context.CancelFunc, chan error) {
+	t.Helper()
+	return serveWith(t, &Server{TLSConfig: cfg, MaxSize: max, Handler: func(_ context.Context, _ Peer, msg []byte) []byte {
+		return append([]byte("ACK:"), msg...)
+	}})
+}
+
+// serveWith serves s on a random loopback port until the test ends.
+func serveWith(t *testing.T, s *Server) (string, context.CancelFunc, chan error) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &Server{TLSConfig: cfg, MaxSize: max, Handler: func(_ context.Context, _ string, msg []byte) []byte {
-		return append([]byte("ACK:"), msg...)
-	}}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Serve(ctx, ln) }()
@@ -168,4 +175,138 @@ func selfSigned(t *testing.T) tls.Certificate {
 		t.Fatal(err)
 	}
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+}
+
+// issue signs a certificate for cn with the CA (ca, caKey); client says
+// whether it is a client or a server certificate.
+func issue(t *testing.T, ca *x509.Certificate, caKey *ecdsa.PrivateKey, serial int64, cn string, client bool) tls.Certificate {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: cn, Organization: []string{"Test"}},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, DNSNames: []string{"localhost"}}
+	if client {
+		tmpl.ExtKeyUsage, tmpl.DNSNames = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}, nil
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+}
+
+// newCA makes a certificate authority for one test.
+func newCA(t *testing.T, cn string) (*x509.Certificate, *ecdsa.PrivateKey) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: cn}, IsCA: true, BasicConstraintsValid: true,
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ca, key
+}
+
+// Over mutual TLS the handler is told the verified client certificate, and
+// a peer without one, or with one from another authority, is never
+// answered.
+func TestMutualTLSHandsTheVerifiedCertificateToTheHandler(t *testing.T) {
+	ca, caKey := newCA(t, "Relais test CA")
+	other, otherKey := newCA(t, "another CA")
+	pool := x509.NewCertPool()
+	pool.AddCert(ca)
+	srv := &Server{
+		TLSConfig: &tls.Config{Certificates: []tls.Certificate{issue(t, ca, caKey, 2, "relais", false)}, ClientCAs: pool,
+			ClientAuth: tls.RequireAndVerifyClientCert, MinVersion: tls.VersionTLS12},
+		Handler: func(_ context.Context, p Peer, msg []byte) []byte {
+			if p.Certificate == nil {
+				return []byte("no certificate")
+			}
+			return []byte(p.Certificate.Subject.CommonName + "@" + p.Addr.Network())
+		},
+	}
+	addr, _, _ := serveWith(t, srv)
+	tests := []struct {
+		name   string
+		certs  []tls.Certificate
+		answer string
+	}{
+		{"a client certificate of the configured authority reaches the handler", []tls.Certificate{issue(t, ca, caKey, 3, "HSTA", true)}, "HSTA@tcp"},
+		{"a client without a certificate is not answered", nil, ""},
+		{"a client certificate of another authority is not answered", []tls.Certificate{issue(t, other, otherKey, 4, "HSTA", true)}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			c, err := Dial(ctx, addr, &tls.Config{RootCAs: pool, ServerName: "localhost", Certificates: tt.certs})
+			if err != nil {
+				if tt.answer == "" {
+					return // refused at the handshake (TLS 1.2)
+				}
+				t.Fatal(err)
+			}
+			defer c.Close()
+			reply, err := c.Send(ctx, []byte("MSH|1"))
+			if tt.answer == "" {
+				if err == nil {
+					t.Fatalf("answered %q", reply)
+				}
+				return
+			}
+			if err != nil || string(reply) != tt.answer {
+				t.Fatalf("reply %q, %v; want %q", reply, err, tt.answer)
+			}
+		})
+	}
+}
+
+// One connection past MaxConns is closed at once; once a connection ends,
+// a new one is served again.
+func TestConnectionsBeyondTheCapAreClosed(t *testing.T) {
+	addr, _, _ := serveWith(t, &Server{MaxConns: 2, Handler: func(_ context.Context, _ Peer, msg []byte) []byte { return msg }})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var open []*Client
+	for i := range 2 {
+		c, err := Dial(ctx, addr, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		// A reply proves the server counts this connection.
+		if _, err := c.Send(ctx, []byte{'0' + byte(i)}); err != nil {
+			t.Fatalf("connection %d under the cap: %v", i, err)
+		}
+		open = append(open, c)
+	}
+	extra, err := Dial(ctx, addr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer extra.Close()
+	if reply, err := extra.Send(ctx, []byte("x")); err == nil {
+		t.Fatalf("a third connection with a cap of two was answered %q", reply)
+	}
+	open[0].Close()
+	poll.CheckFor(t, 5*time.Second, 20*time.Millisecond, func() error {
+		c, err := Dial(ctx, addr, nil)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		_, err = c.Send(ctx, []byte("y"))
+		return err
+	})
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/relais-health/relais/adapters/mllp"
 	"github.com/relais-health/relais/app"
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
@@ -22,6 +23,9 @@ type serveFlags struct {
 	mllp       string
 	tlsCert    string
 	tlsKey     string
+	clientCA   string
+	sources    string
+	mllpConns  int
 	demo       bool
 	demoEvery  time.Duration
 	escalate   time.Duration
@@ -44,9 +48,12 @@ func newServeCmd(g *globals) *cobra.Command {
 	fl.StringVar(&f.http, "http", envOr("RELAIS_HTTP", ":8080"), "HTTP listen address for the API, /healthz and /metrics (env RELAIS_HTTP)")
 	fl.StringVar(&f.natsListen, "nats-listen", envOr("RELAIS_NATS_LISTEN", "127.0.0.1:4222"), "client address of the embedded NATS server; port 0 picks a free one (env RELAIS_NATS_LISTEN)")
 	fl.StringVar(&f.facilities, "hl7-facilities", envOr("RELAIS_HL7_FACILITIES", "HSTA,HLAU"), "sending facilities (MSH-4) whose ADT messages are accepted, comma-separated (env RELAIS_HL7_FACILITIES)")
-	fl.StringVar(&f.mllp, "mllp", envOr("RELAIS_MLLP", ":2575"), "HL7 v2 MLLP listen address for ADT feeds (env RELAIS_MLLP)")
+	fl.StringVar(&f.mllp, "mllp", envOr("RELAIS_MLLP", "127.0.0.1:2575"), "HL7 v2 MLLP listen address for ADT feeds; off loopback, every facility needs --hl7-sources or --mllp-tls-client-ca (env RELAIS_MLLP)")
+	fl.StringVar(&f.sources, "hl7-sources", os.Getenv("RELAIS_HL7_SOURCES"), "networks each facility may send from over MLLP, e.g. HSTA=10.0.0.0/24,HLAU=10.1.2.3/32; a facility without one is accepted from loopback only (env RELAIS_HL7_SOURCES)")
 	fl.StringVar(&f.tlsCert, "mllp-tls-cert", os.Getenv("RELAIS_MLLP_TLS_CERT"), "PEM certificate: serve MLLP over TLS (with --mllp-tls-key)")
 	fl.StringVar(&f.tlsKey, "mllp-tls-key", os.Getenv("RELAIS_MLLP_TLS_KEY"), "PEM private key for --mllp-tls-cert")
+	fl.StringVar(&f.clientCA, "mllp-tls-client-ca", os.Getenv("RELAIS_MLLP_TLS_CLIENT_CA"), "PEM CA certificates: MLLP requires a client certificate they issued, naming the facility (CN or a DNS SAN) of every message (env RELAIS_MLLP_TLS_CLIENT_CA)")
+	fl.IntVar(&f.mllpConns, "mllp-max-conns", envInt("RELAIS_MLLP_MAX_CONNS", mllp.DefaultMaxConns), "MLLP connections served at once; one more is closed at once (env RELAIS_MLLP_MAX_CONNS)")
 	fl.DurationVar(&f.escalate, "escalate-after", envDuration("RELAIS_ESCALATE_AFTER", 15*time.Minute), "escalate a high-priority alert not acknowledged within this delay (env RELAIS_ESCALATE_AFTER)")
 	fl.DurationVar(&f.silence, "feed-silence", envDuration("RELAIS_FEED_SILENCE", 2*time.Hour), "alert when a hospital feed is silent this long between 07:00 and 23:00 (env RELAIS_FEED_SILENCE)")
 	fl.DurationVar(&f.tokenLifetime, "token-lifetime", envDuration("RELAIS_TOKEN_LIFETIME", 0), "staff and partner API tokens issued (registered or rotated) from now on expire after this long, e.g. 2160h; 0: never (env RELAIS_TOKEN_LIFETIME)")
@@ -61,6 +68,10 @@ func runServe(ctx context.Context, g *globals, f *serveFlags) error {
 	facilities := splitList(f.facilities)
 	if len(facilities) == 0 {
 		return &exitErr{exitUsage, app.ErrNoFacilities}
+	}
+	hl7Sources, err := mllpSources(f, facilities)
+	if err != nil {
+		return err
 	}
 	if f.tokenLifetime < 0 {
 		return &exitErr{exitUsage, fmt.Errorf("--token-lifetime %s: must be 0 (no expiry) or positive", f.tokenLifetime)}
@@ -89,7 +100,7 @@ func runServe(ctx context.Context, g *globals, f *serveFlags) error {
 	if err != nil {
 		return err
 	}
-	a, err := app.New(ctx, app.Config{Backend: b, Log: log, Facilities: facilities, PatientSecret: secret,
+	a, err := app.New(ctx, app.Config{Backend: b, Log: log, Facilities: facilities, HL7Sources: hl7Sources, PatientSecret: secret,
 		EscalateAfter: f.escalate, FeedSilence: f.silence, Replicas: g.replicas,
 		WebhookSecret: webhookSecret(), Snapshots: snaps, TokenLifetime: f.tokenLifetime,
 		EscalateEvery: min(30*time.Second, max(f.escalate/4, 100*time.Millisecond))})

@@ -5,11 +5,17 @@
 // over HTTP) to one. Patients are matched to clients by identifier;
 // visits of people who are not clients are recorded under a pseudonymous
 // key. A message is acknowledged only once its events are in the ledger,
-// and a message control id already processed is recorded once.
+// and a message sent again is recorded once: the event id is derived from
+// the facility, the control id and the message's content, so a control id
+// reused for another message is another event, never the same id twice.
+// A message about a visit already recorded must name that visit's patient.
 package edintake
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -108,31 +114,43 @@ type Outcome struct {
 }
 
 // Record validates m and appends its event. The returned error wraps
-// ErrRefused (sender not accepted), ErrUnsupported or ErrMalformed for what
-// the sender must fix, or a ledger error.
-func (s *Service) Record(ctx context.Context, m Message) (Outcome, error) {
-	if err := s.accept(m); err != nil {
+// ErrRefused (sender not accepted), ErrUnsupported, ErrMalformed or
+// ErrPatientMismatch for what the sender must fix, or a ledger error;
+// with an error nothing is recorded.
+func (s *Service) Record(ctx context.Context, m Message, opts ...RecordOption) (Outcome, error) {
+	from := sender{actor: FeedActor(m.SendingFacility)}
+	for _, o := range opts {
+		o(&from)
+	}
+	if err := s.accept(m, from.actor); err != nil {
 		return Outcome{}, err
 	}
 	stream := streamOf(m)
 	out := Outcome{Stream: stream}
+	id, legacy := eventID(m), events.DeriveID("hl7", m.SendingFacility, m.ControlID)
 	res, err := ledger.Update(ctx, s.l, stream, func(history []events.Event) ([]events.Event, error) {
+		out.Duplicate = false
+		for _, h := range history {
+			// legacy: the id builds before content-derived ids gave a
+			// control id; such a message sent again is the same one.
+			if h.ID == id || h.ID == legacy {
+				out.Duplicate, out.Position = true, h.Position
+				out.ClientID = s.client(m.Identifiers)
+				return nil, nil
+			}
+		}
+		if err := s.samePatient(ctx, m, history); err != nil {
+			return nil, err
+		}
 		admitted := false
 		for _, h := range history {
 			admitted = admitted || h.Type == events.TypeHospitalAdmitted
 		}
-		e, clientID, err := s.toEvent(m, admitted)
+		e, clientID, err := s.toEvent(m, admitted, id, from)
 		if err != nil {
 			return nil, err
 		}
-		out.Duplicate, out.ClientID = false, clientID
-		for _, h := range history {
-			if h.ID == e.ID {
-				out.Duplicate = true
-				out.Position = h.Position
-				return nil, nil
-			}
-		}
+		out.ClientID = clientID
 		return []events.Event{e}, nil
 	})
 	if err != nil {
@@ -144,9 +162,28 @@ func (s *Service) Record(ctx context.Context, m Message) (Outcome, error) {
 	return out, nil
 }
 
-func (s *Service) accept(m Message) error {
+// eventID derives the event id from the facility, the control id and a
+// digest of everything the message says: the same message sent again gets
+// the same id (recorded once), a control id reused for another message
+// gets another one.
+func eventID(m Message) string {
+	m.At, m.AdmitTime, m.DischargeTime = m.At.UTC(), m.AdmitTime.UTC(), m.DischargeTime.UTC()
+	b, err := json.Marshal(m)
+	if err != nil {
+		// A Message is strings, times and identifiers: it always marshals.
+		panic(fmt.Sprintf("edintake: marshal message: %v", err))
+	}
+	sum := sha256.Sum256(b)
+	return events.DeriveID("hl7", m.SendingFacility, m.ControlID, hex.EncodeToString(sum[:]))
+}
+
+func (s *Service) accept(m Message, actor events.Actor) error {
 	if !slices.Contains(s.cfg.Facilities, m.SendingFacility) {
 		return fmt.Errorf("%w: sending facility %q is not configured", ErrRefused, m.SendingFacility)
+	}
+	if actor.Role == events.RoleSystem && !BoundFacility(actor.ID, m.SendingFacility) {
+		return fmt.Errorf("%w: system account %q does not speak for facility %q (only hl7-%s does)",
+			ErrRefused, actor.ID, m.SendingFacility, strings.ToLower(m.SendingFacility))
 	}
 	if len(s.cfg.Applications) > 0 && !slices.Contains(s.cfg.Applications, m.SendingApplication) {
 		return fmt.Errorf("%w: sending application %q is not configured", ErrRefused, m.SendingApplication)
@@ -198,18 +235,20 @@ func streamOf(m Message) string {
 
 // toEvent maps the message to its event; admitted tells whether the visit
 // already has an admission (an A03 then discharges from hospital).
-func (s *Service) toEvent(m Message, admitted bool) (events.Event, string, error) {
+func (s *Service) toEvent(m Message, admitted bool, id string, from sender) (events.Event, string, error) {
 	at := m.At
 	if at.IsZero() {
 		at = s.cfg.Now().UTC()
 	}
 	// The "hl7" names are stored, not wire logic: the derived event id is
 	// what makes a message sent again be recorded once, across versions,
-	// and the actor id is who projections show as the feed.
-	actor := events.Actor{ID: "hl7-" + m.SendingFacility, Role: events.RoleSystem}
+	// and the feed's actor id (hl7-<facility>) is who projections show as
+	// the feed.
+	actor := from.actor
 	opts := []events.Option{
-		events.WithID(events.DeriveID("hl7", m.SendingFacility, m.ControlID)),
+		events.WithID(id),
 		events.WithSource(m.SendingFacility, m.ControlID),
+		events.WithConnection(from.remote, from.certificate),
 		events.WithOccurredAt(at),
 	}
 	ident, key := s.patientKey(m.Identifiers)

@@ -113,3 +113,152 @@ func TestIntakeRefusesWhatItCannotRecord(t *testing.T) {
 		})
 	}
 }
+
+// A control id reused for another message never stores one event id at
+// two positions: the id comes from the content, so each message is its own
+// event and each AA is true; the same message sent again is still
+// recorded once.
+func TestAReusedControlIDWithOtherContentIsAnotherEvent(t *testing.T) {
+	svc, _, l := setup(t)
+	ctx := context.Background()
+	first, err := svc.Record(ctx, msg("A04", "7001", client))
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherVisit := msg("A04", "7001", stranger)
+	otherVisit.VisitNumber = "V777"
+	sameVisit := msg("A08", "7001", client)
+	tests := []struct {
+		name      string
+		m         edintake.Message
+		duplicate bool
+	}{
+		{"the same message sent again is a duplicate", msg("A04", "7001", client), true},
+		{"the control id reused for a different visit is recorded", otherVisit, false},
+		{"the control id reused for another message of the visit is recorded", sameVisit, false},
+	}
+	ids := map[string]uint64{}
+	evs, _ := l.Read(ctx, first.Stream, 1)
+	ids[evs[0].ID] = first.Position
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, err := svc.Record(ctx, tt.m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if out.Duplicate != tt.duplicate {
+				t.Fatalf("duplicate = %v, want %v", out.Duplicate, tt.duplicate)
+			}
+			if tt.duplicate {
+				if out.Position != first.Position {
+					t.Fatalf("a duplicate answered position %d, want %d", out.Position, first.Position)
+				}
+				return
+			}
+			evs, err := l.Read(ctx, out.Stream, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			e := evs[len(evs)-1]
+			if e.Position != out.Position {
+				t.Fatalf("the acknowledged position %d is not the last event's %d", out.Position, e.Position)
+			}
+			if at, seen := ids[e.ID]; seen {
+				t.Fatalf("event id %s stored at positions %d and %d", e.ID, at, e.Position)
+			}
+			ids[e.ID] = e.Position
+		})
+	}
+}
+
+// A message about a visit must name the visit's patient; a merge (A40) of
+// the visit's patient into another makes the survivor the visit's patient.
+func TestAMessageForAnotherPatientsVisitIsRefused(t *testing.T) {
+	svc, _, l := setup(t)
+	ctx := context.Background()
+	start, err := svc.Record(ctx, msg("A04", "8001", client))
+	if err != nil {
+		t.Fatal(err)
+	}
+	unrelated := events.Identifier{Authority: "RAMQ", Value: "OTHR99999999"}
+	tests := []struct {
+		name string
+		m    edintake.Message
+		want error
+	}{
+		{"an A11 with an unrelated PID-3 is refused", msg("A11", "8002", unrelated), edintake.ErrPatientMismatch},
+		{"an A13 with an unrelated PID-3 is refused", msg("A13", "8003", unrelated), edintake.ErrPatientMismatch},
+		{"an A08 with an unrelated PID-3 is refused", msg("A08", "8004", unrelated), edintake.ErrPatientMismatch},
+		{"an A03 with an unrelated PID-3 is refused", msg("A03", "8005", unrelated), edintake.ErrPatientMismatch},
+		{"an A08 naming the patient by another of the client's identifiers is accepted", msg("A08", "8006", stranger, client), nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := svc.Record(ctx, tt.m)
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("Record = %v, want %v", err, tt.want)
+			}
+		})
+	}
+	evs, _ := l.Read(ctx, start.Stream, 1)
+	if len(evs) != 2 {
+		t.Fatalf("the visit holds %d events, want the A04 and the accepted A08", len(evs))
+	}
+
+	// A stranger's visit, then the hospital merges the stranger into another record.
+	s := msg("A04", "8101", stranger)
+	s.VisitNumber = "V300"
+	if _, err := svc.Record(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	survivor := events.Identifier{Authority: "MRN", Value: "555"}
+	cancel := msg("A11", "8102", survivor)
+	cancel.VisitNumber = "V300"
+	if _, err := svc.Record(ctx, cancel); !errors.Is(err, edintake.ErrPatientMismatch) {
+		t.Fatalf("before the merge, the survivor's A11 = %v, want a mismatch", err)
+	}
+	merge := msg("A40", "8103", survivor)
+	merge.VisitNumber, merge.MergedIdentifiers = "", []events.Identifier{stranger}
+	if _, err := svc.Record(ctx, merge); err != nil {
+		t.Fatal(err)
+	}
+	cancel.ControlID = "8104"
+	if _, err := svc.Record(ctx, cancel); err != nil {
+		t.Fatalf("after the merge, the survivor's A11 = %v, want accepted", err)
+	}
+}
+
+// The actor recorded is the caller; a system account speaks for its own
+// facility only; the connection is kept in the source.
+func TestTheCallerIsRecordedAndASystemAccountIsBoundToItsFacility(t *testing.T) {
+	svc, _, l := setup(t)
+	ctx := context.Background()
+	hlau := events.Actor{ID: "hl7-hlau", Role: events.RoleSystem}
+	if _, err := svc.Record(ctx, msg("A04", "9001", client), edintake.By(hlau)); !errors.Is(err, edintake.ErrRefused) {
+		t.Fatalf("HLAU's account posting for HSTA = %v, want ErrRefused", err)
+	}
+	if _, err := svc.Record(ctx, msg("A04", "9001", client), edintake.By(events.Actor{ID: "interface", Role: events.RoleSystem})); !errors.Is(err, edintake.ErrRefused) {
+		t.Fatalf("a system account bound to no facility = %v, want ErrRefused", err)
+	}
+	tests := []struct {
+		name  string
+		actor events.Actor
+		m     edintake.Message
+	}{
+		{"HSTA's own account is recorded as the actor", events.Actor{ID: "hl7-hsta", Role: events.RoleSystem}, msg("A04", "9001", client)},
+		{"an administrator is recorded as the actor", events.Actor{ID: "admin", Role: "admin"}, msg("A08", "9002", client)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, err := svc.Record(ctx, tt.m, edintake.By(tt.actor), edintake.Via("192.0.2.7:5555", "CN=HSTA"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			evs, _ := l.Read(ctx, out.Stream, 1)
+			e := evs[len(evs)-1]
+			if e.Actor != tt.actor || e.Source.Remote != "192.0.2.7:5555" || e.Source.Certificate != "CN=HSTA" {
+				t.Fatalf("recorded actor %+v source %+v", e.Actor, e.Source)
+			}
+		})
+	}
+}
