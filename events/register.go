@@ -45,6 +45,7 @@ func init() {
 		func() Payload { return &NATSKeyIssued{} },
 		func() Payload { return &NATSKeyRevoked{} },
 		func() Payload { return &FileAccessed{} },
+		func() Payload { return &FileAccessDenied{} },
 		func() Payload { return &ClientIdentifierClaimed{} },
 		func() Payload { return &ClientIdentifierReleased{} },
 		func() Payload { return &ClientMerged{} },

@@ -152,10 +152,27 @@ type accessCall struct {
 	clientID, view string
 }
 
-// fakeAccess records the accesses it is asked to record, or fails with err.
+// denialCall is one RecordDenial.
+type denialCall struct {
+	actor                  events.Actor
+	clientID, view, reason string
+}
+
+// fakeAccess records the accesses it is asked to record, or fails with err;
+// and the refusals, or fails with denyErr.
 type fakeAccess struct {
-	calls []accessCall
-	err   error
+	calls   []accessCall
+	err     error
+	denials []denialCall
+	denyErr error
+}
+
+func (a *fakeAccess) RecordDenial(_ context.Context, actor events.Actor, clientID, view, reason string) (ledger.Result, error) {
+	a.denials = append(a.denials, denialCall{actor, clientID, view, reason})
+	if a.denyErr != nil {
+		return ledger.Result{}, fmt.Errorf("record refused file access of %s: %w", clientID, a.denyErr)
+	}
+	return ledger.Result{Stream: events.AccessStream(clientID), Revision: uint64(len(a.denials))}, nil
 }
 
 func (a *fakeAccess) RecordAccess(_ context.Context, actor events.Actor, clientID, view string) (ledger.Result, error) {

@@ -3,9 +3,12 @@ package httpapi
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"time"
+
+	"go.uber.org/zap"
 
 	"github.com/relais-health/relais/events"
 	"github.com/relais-health/relais/infra/ledger"
@@ -31,9 +34,11 @@ type Reports interface {
 	Outcomes(q reports.OutcomeQuery) reports.Outcomes
 }
 
-// Access records every read of a client file (services/access).
+// Access records every read of a client file, and every refused one
+// (services/access).
 type Access interface {
 	RecordAccess(ctx context.Context, actor events.Actor, clientID, view string) (ledger.Result, error)
+	RecordDenial(ctx context.Context, actor events.Actor, clientID, view, reason string) (ledger.Result, error)
 }
 
 // readers may open a client file: staff (the auditor read-only, the
@@ -43,12 +48,19 @@ var readers = []string{events.RoleCaseManager, events.RolePivotWorker, events.Ro
 
 // RegisterFiles adds the client file, caseload and report reads. Every read
 // of a client file is recorded by acc before it is answered: no record, no
-// read.
+// read. Every refused read (403: no consent naming the caller, a role that
+// never sees files) is recorded too, and still refused when it cannot be
+// recorded (the failure is logged): a refusal discloses nothing, and
+// turning it into a 503 would tell the caller no more and the auditor no
+// more either.
 func (s *Server) RegisterFiles(files Files, loads Caseloads, reps Reports, acc Access, now func() time.Time) {
 	open := func(r *http.Request, p Principal, view string) (clientfile.File, error) {
 		id := r.PathValue("id")
 		f, err := files.FileFor(id, clientfile.Viewer{ActorID: p.ID, Role: p.Role})
 		if err != nil {
+			if StatusOf(err) == http.StatusForbidden {
+				s.recordDenial(r, acc, p, id, view, err)
+			}
 			return f, err
 		}
 		ctx, cancel := requestContext(r)
@@ -128,4 +140,26 @@ func (s *Server) RegisterFiles(files Files, loads Caseloads, reps Reports, acc A
 		_, err := w.Write(b.Bytes())
 		return err
 	})
+}
+
+// recordDenial records that p was refused clientID's file (view) for err;
+// a failure to record is logged (ids only), the refusal stands either way.
+func (s *Server) recordDenial(r *http.Request, acc Access, p Principal, clientID, view string, refused error) {
+	ctx, cancel := requestContext(r)
+	defer cancel()
+	if _, err := acc.RecordDenial(ctx, p.Actor(), clientID, view, denialReason(refused)); err != nil {
+		s.log.Error("refused file read not recorded", zap.String("actor", p.ID), zap.String("client", clientID),
+			zap.String("view", view), zap.Error(err))
+	}
+}
+
+// denialReason names why a read was refused, as the access log says it.
+func denialReason(err error) string {
+	switch {
+	case errors.Is(err, clientfile.ErrNoConsent):
+		return events.DenialNoConsent
+	case errors.Is(err, clientfile.ErrForbidden):
+		return events.DenialRole
+	}
+	return events.DenialForbidden
 }

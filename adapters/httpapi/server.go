@@ -82,8 +82,17 @@ func (s *Server) HandlePublic(method, pattern string, h http.HandlerFunc) {
 // Routes lists the registered routes (the role × endpoint matrix).
 func (s *Server) Routes() []Route { return slices.Clone(s.routes) }
 
-// ServeHTTP implements http.Handler.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+// ServeHTTP implements http.Handler. Every response is marked not to be
+// stored or sniffed (it may carry health data), and a request no route
+// matches gets the same JSON error body as any other (edges.go).
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	protect(w.Header())
+	if _, pattern := s.mux.Handler(r); pattern == "" {
+		s.unrouted(w, r)
+		return
+	}
+	s.mux.ServeHTTP(w, r)
+}
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt Route) {
 	token, ok := bearer(r.Header.Get("Authorization"))

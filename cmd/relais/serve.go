@@ -18,6 +18,7 @@ import (
 
 type serveFlags struct {
 	http       string
+	httpEdges  httpEdges // the --http-* limits (listen_http.go)
 	natsListen string
 	facilities string
 	mllp       string
@@ -46,6 +47,7 @@ func newServeCmd(g *globals) *cobra.Command {
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&f.http, "http", envOr("RELAIS_HTTP", ":8080"), "HTTP listen address for the API, /healthz and /metrics (env RELAIS_HTTP)")
+	addHTTPFlags(cmd, &f.httpEdges)
 	fl.StringVar(&f.natsListen, "nats-listen", envOr("RELAIS_NATS_LISTEN", "127.0.0.1:4222"), "client address of the embedded NATS server; port 0 picks a free one (env RELAIS_NATS_LISTEN)")
 	fl.StringVar(&f.facilities, "hl7-facilities", envOr("RELAIS_HL7_FACILITIES", "HSTA,HLAU"), "sending facilities (MSH-4) whose ADT messages are accepted, comma-separated (env RELAIS_HL7_FACILITIES)")
 	fl.StringVar(&f.mllp, "mllp", envOr("RELAIS_MLLP", "127.0.0.1:2575"), "HL7 v2 MLLP listen address for ADT feeds; off loopback, every facility needs --hl7-sources or --mllp-tls-client-ca (env RELAIS_MLLP)")
@@ -75,6 +77,9 @@ func runServe(ctx context.Context, g *globals, f *serveFlags) error {
 	}
 	if f.tokenLifetime < 0 {
 		return &exitErr{exitUsage, fmt.Errorf("--token-lifetime %s: must be 0 (no expiry) or positive", f.tokenLifetime)}
+	}
+	if err := f.httpEdges.validate(); err != nil {
+		return &exitErr{exitUsage, err}
 	}
 	secret, err := patientSecret(g)
 	if err != nil {
@@ -117,7 +122,7 @@ func runServe(ctx context.Context, g *globals, f *serveFlags) error {
 		ln.Close()
 		return err
 	}
-	srv := newHTTPServer(a)
+	srv := newHTTPServer(a.Handler(), f.httpEdges)
 
 	grp, gctx := errgroup.WithContext(ctx)
 	grp.Go(func() error { return a.Run(gctx) })

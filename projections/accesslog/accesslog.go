@@ -1,11 +1,11 @@
 // Package accesslog is the auditor's view of who read a client's file and
-// when: a fold of the file.accessed events of the client's access stream,
-// printed as a table or CSV (`relais audit access`).
+// when, and who tried and was refused: a fold of the file.accessed and
+// file.access_denied events of the client's access stream, printed as a
+// table or CSV (`relais audit access`).
 package accesslog
 
 import (
 	"context"
-	"encoding/csv"
 	"errors"
 	"fmt"
 	"io"
@@ -14,20 +14,33 @@ import (
 
 	"github.com/relais-health/relais/events"
 	"github.com/relais-health/relais/infra/ledger"
+	"github.com/relais-health/relais/internal/csvsafe"
 )
 
-// Entry is one read of the file.
+// Outcomes of an attempt to read the file.
+const (
+	// OutcomeRead: the file was answered (file.accessed).
+	OutcomeRead = "read"
+	// OutcomeDenied: the read was refused (file.access_denied).
+	OutcomeDenied = "denied"
+)
+
+// Entry is one read of the file, or one refused attempt.
 type Entry struct {
-	At       time.Time `json:"at"`
-	ActorID  string    `json:"actor_id"`
-	Role     string    `json:"role"`
-	View     string    `json:"view"`
-	Position uint64    `json:"position"`
-	EventID  string    `json:"event_id"`
+	At      time.Time `json:"at"`
+	ActorID string    `json:"actor_id"`
+	Role    string    `json:"role"`
+	View    string    `json:"view"`
+	// Outcome is OutcomeRead or OutcomeDenied.
+	Outcome string `json:"outcome"`
+	// Reason says why a read was refused (events.DenialNoConsent, ...).
+	Reason   string `json:"reason,omitempty"`
+	Position uint64 `json:"position"`
+	EventID  string `json:"event_id"`
 }
 
-// Fold returns the file accesses of an access stream's history, in order;
-// other event types are skipped.
+// Fold returns the reads and refused reads of an access stream's history,
+// in order; other event types are skipped.
 func Fold(history []events.Event) ([]Entry, error) {
 	var out []Entry
 	for _, e := range history {
@@ -35,11 +48,16 @@ func Fold(history []events.Event) ([]Entry, error) {
 		if err != nil {
 			return nil, fmt.Errorf("access log, position %d: %w", e.Position, err)
 		}
-		fa, ok := p.(*events.FileAccessed)
-		if !ok {
+		en := Entry{At: e.OccurredAt.UTC(), Position: e.Position, EventID: e.ID}
+		switch p := p.(type) {
+		case *events.FileAccessed:
+			en.ActorID, en.Role, en.View, en.Outcome = p.ActorID, p.Role, p.View, OutcomeRead
+		case *events.FileAccessDenied:
+			en.ActorID, en.Role, en.View, en.Outcome, en.Reason = p.ActorID, p.Role, p.View, OutcomeDenied, p.Reason
+		default:
 			continue
 		}
-		out = append(out, Entry{At: e.OccurredAt.UTC(), ActorID: fa.ActorID, Role: fa.Role, View: fa.View, Position: e.Position, EventID: e.ID})
+		out = append(out, en)
 	}
 	return out, nil
 }
@@ -49,8 +67,8 @@ type Reader interface {
 	Read(ctx context.Context, stream string, from uint64) ([]events.Event, error)
 }
 
-// Load reads the access log of clientID's file. A file never read has no
-// access stream: Load returns found false, and no error.
+// Load reads the access log of clientID's file. A file never read nor
+// tried has no access stream: Load returns found false, and no error.
 func Load(ctx context.Context, l Reader, clientID string) (entries []Entry, found bool, err error) {
 	evs, err := l.Read(ctx, events.AccessStream(clientID), 1)
 	if errors.Is(err, ledger.ErrStreamNotFound) {
@@ -65,16 +83,17 @@ func Load(ctx context.Context, l Reader, clientID string) (entries []Entry, foun
 
 // rows is the log with its header, as text.
 func rows(entries []Entry) [][]string {
-	out := [][]string{{"when", "actor", "role", "view", "position", "event_id"}}
+	out := [][]string{{"when", "actor", "role", "view", "outcome", "reason", "position", "event_id"}}
 	for _, e := range entries {
-		out = append(out, []string{e.At.Format(time.RFC3339), e.ActorID, e.Role, e.View, fmt.Sprint(e.Position), e.EventID})
+		out = append(out, []string{e.At.Format(time.RFC3339), e.ActorID, e.Role, e.View, e.Outcome, e.Reason, fmt.Sprint(e.Position), e.EventID})
 	}
 	return out
 }
 
-// WriteCSV writes the log as CSV with a header line.
+// WriteCSV writes the log as CSV with a header line; cells are safe to open
+// in a spreadsheet (internal/csvsafe).
 func WriteCSV(w io.Writer, entries []Entry) error {
-	cw := csv.NewWriter(w)
+	cw := csvsafe.NewWriter(w)
 	if err := cw.WriteAll(rows(entries)); err != nil {
 		return fmt.Errorf("write access log csv: %w", err)
 	}

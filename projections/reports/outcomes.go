@@ -1,13 +1,14 @@
 package reports
 
 import (
-	"encoding/csv"
 	"fmt"
 	"io"
 	"math"
 	"sort"
 	"strconv"
 	"time"
+
+	"github.com/relais-health/relais/internal/csvsafe"
 )
 
 // OutcomeQuery asks for the programme's outcomes.
@@ -268,7 +269,7 @@ func halfYearLabel(c string) Label {
 
 // WriteOutcomesCSV writes one row per client with a header row.
 func WriteOutcomesCSV(w io.Writer, o Outcomes) error {
-	cw := csv.NewWriter(w)
+	cw := csvsafe.NewWriter(w)
 	cw.Write([]string{"client_id", "programme", "enrolled_at", "cohort", "before_visits", "before_ed_hours", //nolint:errcheck // checked by cw.Error
 		"after_visits", "after_ed_hours", "after_prorated", "after_covered_days", "after_visits_12m", "after_ed_hours_12m",
 		"objectives_met", "objectives"})
@@ -287,7 +288,7 @@ func WriteOutcomesCSV(w io.Writer, o Outcomes) error {
 
 // WriteCohortsCSV writes one row per cohort (and "all") with a header row.
 func WriteCohortsCSV(w io.Writer, o Outcomes) error {
-	cw := csv.NewWriter(w)
+	cw := csvsafe.NewWriter(w)
 	cw.Write([]string{"cohort", "label_fr", "label_en", "clients", "prorated", "before_visits", "after_visits", //nolint:errcheck
 		"after_visits_12m", "change_percent", "before_ed_hours", "after_ed_hours", "after_ed_hours_12m", "objectives_met", "objectives"})
 	for _, k := range o.Cohorts {

@@ -1,7 +1,6 @@
 package reports
 
 import (
-	"encoding/csv"
 	"fmt"
 	"io"
 	"math"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"github.com/relais-health/relais/events"
+	"github.com/relais-health/relais/internal/csvsafe"
 )
 
 // ReasonPrefix marks an exclusion that matches the start of the reason text
@@ -200,7 +200,7 @@ func hours(seconds int64) float64 { return math.Round(float64(seconds)/360) / 10
 // WriteHighUtilizersCSV writes the list as CSV with a header row; the
 // identifier columns are empty unless the rows carry identifiers.
 func WriteHighUtilizersCSV(w io.Writer, rows []Row) error {
-	cw := csv.NewWriter(w)
+	cw := csvsafe.NewWriter(w)
 	if err := cw.Write([]string{"rank", "client_id", "patient_key", "visits", "ed_hours", "last_visit", "enrolled",
 		"identifier_authority", "identifier_value"}); err != nil {
 		return fmt.Errorf("write high utilizers csv: %w", err)
