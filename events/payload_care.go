@@ -149,10 +149,11 @@ func (p DoctorNotified) Validate() error {
 }
 
 // DoctorConfirmed: the doctor answered whether the client is their patient.
+// IsPatient is required: a missing answer is not a "no".
 type DoctorConfirmed struct {
 	ClientID  string `json:"client_id"`
 	DoctorID  string `json:"doctor_id"`
-	IsPatient bool   `json:"is_patient"`
+	IsPatient *bool  `json:"is_patient"`
 }
 
 func (DoctorConfirmed) EventType() string { return TypeDoctorConfirmed }
@@ -160,8 +161,14 @@ func (p DoctorConfirmed) Validate() error {
 	var c check
 	c.required("client_id", p.ClientID, 64)
 	c.required("doctor_id", p.DoctorID, 64)
+	if p.IsPatient == nil {
+		c.fail("is_patient", "required: true or false")
+	}
 	return c.result()
 }
+
+// Confirmed reports whether the doctor said the client is their patient.
+func (p DoctorConfirmed) Confirmed() bool { return p.IsPatient != nil && *p.IsPatient }
 
 // ReferralSent: the client was referred to a partner organization.
 type ReferralSent struct {

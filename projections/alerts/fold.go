@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/relais-health/relais/events"
+	"github.com/relais-health/relais/events/consent"
 )
 
 // client is what the rules know of a client.
@@ -13,7 +14,7 @@ type client struct {
 	programmes map[string]bool
 	enrolled   string // programme
 	closed     bool
-	consents   map[string]string // category -> partner id ("" = the category)
+	consents   consent.Consents // decided on by the one consent rule
 	cm, pivot  string
 	doctor     string // family doctor partner
 	referrals  map[string]*referral
@@ -24,10 +25,10 @@ type referral struct {
 	partner, category, state string
 }
 
-func (c *client) consented(category string) bool {
-	_, ok := c.consents[category]
-	return ok
-}
+// consented reports whether a consent for category is in force (what a
+// case manager's summary says of the family); whether one partner may
+// receive something is allows.
+func (c *client) consented(category string) bool { return c.consents.InForce(category) }
 
 func (c *client) programme() string {
 	if c.enrolled != "" {
@@ -73,7 +74,7 @@ func newState() *state {
 func (s *state) client(id string) *client {
 	c, ok := s.clients[id]
 	if !ok {
-		c = &client{programmes: map[string]bool{}, consents: map[string]string{}, referrals: map[string]*referral{}, objectives: map[string]string{}}
+		c = &client{programmes: map[string]bool{}, consents: consent.Consents{}, referrals: map[string]*referral{}, objectives: map[string]string{}}
 		s.clients[id] = c
 	}
 	return c
@@ -114,16 +115,17 @@ func (s *state) fold(e events.Event) {
 		c := s.client(v.ClientID)
 		c.enrolled = v.Programme
 		c.closed = false
+		c.consents.Apply(v)
 	case *events.CaseClosed:
 		s.client(v.ClientID).closed = true
 	case *events.ConsentGranted:
 		c := s.client(v.ClientID)
-		c.consents[v.Category] = v.PartnerID
+		c.consents.Apply(v)
 		if v.Category == events.CategoryDoctor && v.PartnerID != "" {
 			c.doctor = v.PartnerID
 		}
 	case *events.ConsentRevoked:
-		delete(s.client(v.ClientID).consents, v.Category)
+		s.client(v.ClientID).consents.Apply(v)
 	case *events.CaseManagerAssigned:
 		s.client(v.ClientID).cm = v.StaffID
 	case *events.PivotWorkerAssigned:
@@ -136,8 +138,11 @@ func (s *state) fold(e events.Event) {
 			}
 		}
 	case *events.DoctorConfirmed:
-		if v.IsPatient {
-			s.client(v.ClientID).doctor = v.DoctorID
+		// Only a doctor the consent covers becomes the family doctor (a
+		// confirmation recorded before the rule was enforced on writes
+		// makes no one a recipient).
+		if c := s.client(v.ClientID); v.Confirmed() && s.allows(c, v.DoctorID, events.CategoryDoctor, consent.PurposeConfirmPatient) {
+			c.doctor = v.DoctorID
 		}
 	case *events.ReferralSent:
 		s.client(v.ClientID).referrals[v.ReferralID] = &referral{partner: v.PartnerID, category: v.Category, state: "sent"}
@@ -196,6 +201,24 @@ func (s *state) fold(e events.Event) {
 			f.lastCtl = n
 		}
 	}
+}
+
+// allows is the one consent rule for a recipient: partnerID is a partner
+// of category in the directory, and the client's consent covers it for
+// purpose.
+func (s *state) allows(c *client, partnerID, category string, purpose consent.Purpose) bool {
+	return s.partners[partnerID] == category && c.consents.Allows(partnerID, category, purpose)
+}
+
+// mayReceive reports whether an alert's recipient may receive purpose
+// about its client now: staff always; a partner only while the client's
+// consent covers it.
+func (s *state) mayReceive(a *Alert, purpose consent.Purpose) bool {
+	cat, partner := s.partners[a.RecipientID]
+	if !partner {
+		return true
+	}
+	return a.ClientID != "" && s.allows(s.peek(a.ClientID), a.RecipientID, cat, purpose)
 }
 
 func (s *state) setReferral(clientID, refID, st string) {

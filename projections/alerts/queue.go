@@ -4,7 +4,13 @@ import (
 	"strings"
 
 	"github.com/relais-health/relais/events"
+	"github.com/relais-health/relais/events/consent"
 )
+
+// withdrawnSummary is all a partner keeps of an alert once it is
+// withdrawn: the alert's id, kind and client say which one it was; what it
+// said is gone from the partner's queue and change log.
+const withdrawnSummary = "Retiré / withdrawn"
 
 // foldLocked moves the state past e once its derived facts are in the
 // ledger, and returns the updates to notify. Lock held.
@@ -38,6 +44,12 @@ func (p *Projection) foldAlertLocked(e events.Event, pl events.Payload) []Update
 		}
 		p.alerts[a.ID] = a
 		p.byRecipient[a.RecipientID] = append(p.byRecipient[a.RecipientID], a.ID)
+		if !p.st.mayReceive(a, consent.PurposeAlert) {
+			// Its consent went between the cause and this alert: the
+			// withdrawal derived from it follows; nothing is sent.
+			a.Summary, a.Status = withdrawnSummary, ""
+			return nil
+		}
 		return p.recordLocked(a, "raised", e)
 	case *events.AlertAcknowledged:
 		if a := p.alerts[v.AlertID]; a != nil && !a.Acknowledged {
@@ -53,6 +65,9 @@ func (p *Projection) foldAlertLocked(e events.Event, pl events.Payload) []Update
 	case *events.AlertWithdrawn:
 		if a := p.alerts[v.AlertID]; a != nil && !a.Withdrawn {
 			a.Withdrawn, a.WithdrawReason, a.Position = true, v.Reason, e.Position
+			if _, partner := p.st.partners[a.RecipientID]; partner {
+				p.reduceLocked(a)
+			}
 			return p.recordLocked(a, "withdrawn", e)
 		}
 	}
@@ -88,11 +103,27 @@ func (p *Projection) threadNotesLocked(e events.Event, pl events.Payload) []Upda
 		if a == nil {
 			continue
 		}
+		if _, partner := p.st.partners[a.RecipientID]; partner && (a.Withdrawn || !p.st.mayReceive(a, consent.PurposeVisitUpdate)) {
+			continue // a partner hears of the visit only while its consent covers it
+		}
 		a.Status = t.status
 		a.Position = e.Position
 		out = append(out, p.recordLocked(a, "thread", e)...)
 	}
 	return out
+}
+
+// reduceLocked cuts a withdrawn alert down to what its partner recipient
+// needs to know, in the queue and in the change log kept for SSE
+// resumption. Lock held.
+func (p *Projection) reduceLocked(a *Alert) {
+	a.Summary, a.Status = withdrawnSummary, ""
+	log := p.updates[a.RecipientID]
+	for i := range log {
+		if log[i].Alert.ID == a.ID {
+			log[i].Alert.Summary, log[i].Alert.Status = withdrawnSummary, ""
+		}
+	}
 }
 
 // recordLocked logs a change for the alert's recipient and escalation

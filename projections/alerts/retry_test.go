@@ -214,9 +214,14 @@ func TestADerivedAlertFactSurvivesOneFailedAppend(t *testing.T) {
 			trigger: func(w *world) { w.hl7(&events.EDVisitCancelled{Visit: visit("c1", "V9"), Trigger: "A11"}) },
 			want:    map[string]int{"alert.withdrawn": 3},
 			check: func(w *world) error {
-				for _, r := range []string{"cm-1", "doc-1", "rehab-1"} {
-					if a := ofKind(w.p.Queue(r), "ed.arrival"); len(a) != 1 || !a[0].Withdrawn || a[0].Status != "cancelled" {
-						return fmt.Errorf("%s's arrival alert not retracted: %+v", r, a)
+				// Staff keep what the alert said and where the visit stands;
+				// a partner keeps only that it was withdrawn, and why.
+				for _, r := range []struct{ id, status, summary string }{
+					{"cm-1", "cancelled", "Arrivée"}, {"doc-1", "", "Retiré / withdrawn"}, {"rehab-1", "", "Retiré / withdrawn"},
+				} {
+					if a := ofKind(w.p.Queue(r.id), "ed.arrival"); len(a) != 1 || !a[0].Withdrawn || a[0].Status != r.status ||
+						!strings.HasPrefix(a[0].Summary, r.summary) || !strings.Contains(a[0].WithdrawReason, "A11") {
+						return fmt.Errorf("%s's arrival alert not retracted as it should: %+v", r.id, a)
 					}
 				}
 				return nil

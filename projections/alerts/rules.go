@@ -3,12 +3,14 @@ package alerts
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/relais-health/relais/events"
+	"github.com/relais-health/relais/events/consent"
 	"github.com/relais-health/relais/infra/ledger"
 )
 
@@ -77,7 +79,7 @@ func (p *Projection) derive(e events.Event) ([]derived, error) {
 		if _, dup := p.alerts[v.AlertID]; dup {
 			break
 		}
-		if cat, partner := s.partners[v.RecipientID]; partner && v.ClientID != "" && !s.peek(v.ClientID).consented(cat) {
+		if cat, partner := s.partners[v.RecipientID]; partner && !s.mayReceive(&Alert{RecipientID: v.RecipientID, ClientID: v.ClientID}, consent.PurposeAlert) {
 			add(withdraw(v.AlertID, "Consentement retiré / consent revoked ("+cat+")", e.OccurredAt, e.ID))
 		}
 	case *events.EDVisitStarted:
@@ -133,17 +135,17 @@ func (p *Projection) derive(e events.Event) ([]derived, error) {
 	case *events.ObjectiveMet:
 		c := s.peek(v.ClientID)
 		summary := fmt.Sprintf("Objectif atteint / objective met (client %s, %s)", v.ClientID, v.ObjectiveID)
-		if c.doctor != "" && c.consented(events.CategoryDoctor) {
+		if s.allows(c, c.doctor, events.CategoryDoctor, consent.PurposeAlert) {
 			add(p.raise(e, e.ID, c.doctor, events.PriorityFYI, "objective.met", v.ClientID, summary, ""))
 		}
 		if rp := c.objectives[v.ObjectiveID]; rp != "" && rp != c.doctor {
-			if cat, ok := s.partners[rp]; ok && c.consented(cat) {
+			if cat, ok := s.partners[rp]; ok && s.allows(c, rp, cat, consent.PurposeAlert) {
 				add(p.raise(e, e.ID, rp, events.PriorityFYI, "objective.met", v.ClientID, summary, ""))
 			}
 		}
 	case *events.ReferralSent:
 		c := s.peek(v.ClientID)
-		if c.consented(v.Category) {
+		if s.allows(c, v.PartnerID, v.Category, consent.PurposeReferral) {
 			add(p.raise(e, e.ID, v.PartnerID, events.PriorityNormal, "referral.received", v.ClientID,
 				fmt.Sprintf("Nouvelle demande de service / new referral (client %s, %s): %s", v.ClientID, v.ReferralID, v.Reason), ""))
 		}
@@ -160,17 +162,11 @@ func (p *Projection) derive(e events.Event) ([]derived, error) {
 		add(p.raise(e, e.ID, p.caseManagerOrOnCall(c), events.PriorityFYI, "referral.answered", ans.ClientID,
 			fmt.Sprintf("Demande %s %s par %s (client %s) %s", ans.ReferralID, verdict, ans.PartnerID, ans.ClientID, ans.Note), ""))
 	case *events.ConsentRevoked:
-		// Withdraw what is pending for partners of that category.
-		var ids []string
-		for _, a := range p.alerts {
-			if a.ClientID == v.ClientID && a.Pending() && s.partners[a.RecipientID] == v.Category {
-				ids = append(ids, a.ID)
-			}
-		}
-		slices.Sort(ids) // the same order on every replay
-		for _, id := range ids {
-			add(withdraw(id, "Consentement retiré / consent revoked ("+v.Category+")", e.OccurredAt, e.ID))
-		}
+		p.withdrawUncovered(e, v.ClientID, v.Category, v, add)
+	case *events.ConsentGranted:
+		// A grant naming one partner narrows the category: the others'
+		// alerts go.
+		p.withdrawUncovered(e, v.ClientID, v.Category, v, add)
 	case *events.HospitalAdmitted, *events.EDVisitEnded, *events.HospitalDischarged:
 		if p.live(e) {
 			p.feedGap(e, add)
@@ -188,17 +184,36 @@ func (p *Projection) edArrival(e events.Event, v *events.EDVisitStarted, c *clie
 	cm := p.caseManagerOrOnCall(c)
 	add(p.raise(e, t, cm, events.PriorityHigh, "ed.arrival", v.ClientID,
 		p.arrivalSummary(c, v.ClientID, cm, v.Facility, v.ArrivedAt, v.Reason, ""), ""))
-	if c.doctor != "" && c.consented(events.CategoryDoctor) {
+	if p.st.allows(c, c.doctor, events.CategoryDoctor, consent.PurposeAlert) {
 		add(p.raise(e, t, c.doctor, events.PriorityFYI, "ed.arrival", v.ClientID,
 			p.arrivalSummary(c, v.ClientID, c.doctor, v.Facility, v.ArrivedAt, v.Reason, ""), ""))
 	}
-	if c.consented(events.CategoryRehab) {
-		for _, r := range sortedReferrals(c) {
-			if r.category == events.CategoryRehab && (r.state == "sent" || r.state == "accepted") {
-				add(p.raise(e, t, r.partner, events.PriorityFYI, "ed.arrival", v.ClientID,
-					p.arrivalSummary(c, v.ClientID, r.partner, v.Facility, v.ArrivedAt, v.Reason, ""), ""))
-			}
+	for _, r := range sortedReferrals(c) {
+		if r.category == events.CategoryRehab && (r.state == "sent" || r.state == "accepted") &&
+			p.st.allows(c, r.partner, events.CategoryRehab, consent.PurposeAlert) {
+			add(p.raise(e, t, r.partner, events.PriorityFYI, "ed.arrival", v.ClientID,
+				p.arrivalSummary(c, v.ClientID, r.partner, v.Facility, v.ArrivedAt, v.Reason, ""), ""))
 		}
+	}
+}
+
+// withdrawUncovered withdraws, when a consent of category changes, every
+// alert about the client still standing in the queue of a partner of that
+// category whom the consent, as it will be after the change, no longer
+// covers: pending or already read, the partner keeps only "withdrawn".
+func (p *Projection) withdrawUncovered(e events.Event, clientID, category string, change events.Payload, add func(derived)) {
+	after := maps.Clone(p.st.peek(clientID).consents)
+	after.Apply(change)
+	var ids []string
+	for _, a := range p.alerts {
+		if a.ClientID == clientID && !a.Withdrawn && p.st.partners[a.RecipientID] == category &&
+			!after.Allows(a.RecipientID, category, consent.PurposeAlert) {
+			ids = append(ids, a.ID)
+		}
+	}
+	slices.Sort(ids) // the same order on every replay
+	for _, id := range ids {
+		add(withdraw(id, "Consentement retiré / consent revoked ("+category+")", e.OccurredAt, e.ID))
 	}
 }
 

@@ -17,6 +17,7 @@ var (
 	cm   = events.Actor{ID: "cm-1", Role: events.RoleCaseManager}
 	feed = events.Actor{ID: "hl7-HSTA", Role: events.RoleSystem}
 	t0   = time.Date(2024, 3, 4, 9, 0, 0, 0, time.UTC)
+	yes  = func() *bool { b := true; return &b }()
 )
 
 // step is one event of a test history: a payload and when it happened
@@ -293,8 +294,9 @@ func TestFoldBuildsTheFile(t *testing.T) {
 		{
 			name: "the doctor's answer and the assessment's support network are kept",
 			steps: []step{
+				{&events.ConsentGranted{ClientID: "c1", Category: "doctor", PartnerID: "doc-1"}, 0},
 				{&events.DoctorNotified{ClientID: "c1", DoctorID: "doc-1", About: "inscription"}, 0},
-				{&events.DoctorConfirmed{ClientID: "c1", DoctorID: "doc-1", IsPatient: true}, 48},
+				{&events.DoctorConfirmed{ClientID: "c1", DoctorID: "doc-1", IsPatient: yes}, 48},
 				{&events.AssessmentCompleted{ClientID: "c1", StaffID: "cm-1", Summary: "isolée",
 					SupportNetwork: []events.NetworkMember{{Category: "family", Name: "Sœur"}}}, 50},
 				{&events.ContactMade{ClientID: "c1", StaffID: "cm-1", Channel: "phone", At: at(51)}, 51},

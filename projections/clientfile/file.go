@@ -67,7 +67,7 @@ type Enrolment struct {
 // Closure is why and when the follow-up ended.
 type Closure struct {
 	At     time.Time `json:"at"`
-	Reason string    `json:"reason"`
+	Reason string    `json:"reason,omitempty"`
 }
 
 // Assignment is a staff member following the client, since when.
@@ -113,7 +113,7 @@ type Contact struct {
 type Visit struct {
 	Facility    string `json:"facility"`
 	VisitNumber string `json:"visit_number"`
-	PatientKey  string `json:"patient_key"`
+	PatientKey  string `json:"patient_key,omitempty"`
 	// ArrivedAt is zero when the encounter began without an ED
 	// registration (a direct admission) or its A04 was never received.
 	ArrivedAt      time.Time `json:"arrived_at,omitzero"`

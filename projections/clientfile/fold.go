@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/relais-health/relais/events"
+	"github.com/relais-health/relais/events/consent"
 )
 
 // used lists the event types the file folds; others are skipped before
@@ -104,12 +105,18 @@ func (s *state) applyCare(pl events.Payload, at time.Time) {
 		s.change(f, at, events.TypeDoctorNotified, v.DoctorID, v.About)
 	case *events.DoctorConfirmed:
 		f := s.file(v.ClientID)
-		d := f.doctor(v.DoctorID)
-		d.Answer, d.AnsweredAt = "denied", at
-		if v.IsPatient {
-			d.Answer = "confirmed"
+		answer := "denied"
+		if v.Confirmed() {
+			answer = "confirmed"
 		}
-		s.change(f, at, events.TypeDoctorConfirmed, v.DoctorID, d.Answer)
+		// Only a doctor the consent covers answers for the file (an answer
+		// recorded before the rule was enforced on writes stays in the
+		// history, for staff, and changes nothing else).
+		if f.consents().Allows(v.DoctorID, events.CategoryDoctor, consent.PurposeConfirmPatient) {
+			d := f.doctor(v.DoctorID)
+			d.Answer, d.AnsweredAt = answer, at
+		}
+		s.change(f, at, events.TypeDoctorConfirmed, v.DoctorID, answer)
 	case *events.ReferralSent:
 		f := s.file(v.ClientID)
 		f.Referrals = append(f.Referrals, Referral{ReferralID: v.ReferralID, PartnerID: v.PartnerID,
@@ -176,6 +183,16 @@ func (f *File) grant(category, partnerID string, at time.Time) {
 	if category == events.CategoryDoctor && partnerID != "" && f.FamilyDoctor == nil {
 		f.FamilyDoctor = &Doctor{PartnerID: partnerID}
 	}
+}
+
+// consents is the file's consents in force as the one consent rule reads
+// them.
+func (f *File) consents() consent.Consents {
+	c := make(consent.Consents, len(f.Consents))
+	for cat, x := range f.Consents {
+		c[cat] = x.PartnerID
+	}
+	return c
 }
 
 func (f *File) addKey(k string) {

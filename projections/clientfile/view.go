@@ -5,6 +5,7 @@ import (
 	"slices"
 
 	"github.com/relais-health/relais/events"
+	"github.com/relais-health/relais/events/consent"
 )
 
 // Viewer is who asks to see a file: a directory actor and the role it acts
@@ -38,17 +39,21 @@ var staffRoles = []string{events.RoleCaseManager, events.RolePivotWorker, events
 //     auditor): everything;
 //   - archivist: the encounters only (visits with reasons, admissions),
 //     which is what the high-utilizer list is built from;
-//   - a partner, only when the client's consent for its category is in
-//     force (for the category, or naming this partner), else a
-//     *ConsentError (ErrNoConsent). Every partner then sees who the client
-//     is (name, birth date, no health-insurance or hospital identifiers),
-//     whether they are enrolled or closed, who their case manager and
-//     pivot worker are, its own category's consent, and the referrals
-//     addressed to it. On top of that:
+//   - a partner, only when the one consent rule (events/consent) allows
+//     it: the client's consent for its category is in force and covers
+//     the whole category or names this partner; else a *ConsentError
+//     (ErrNoConsent). Every partner then sees who the client is (name,
+//     birth date, no health-insurance or hospital identifiers), whether
+//     they are enrolled or closed (when, never the free-text reason of the
+//     closure), who their case manager and pivot worker are, its own
+//     category's consent, and the referrals addressed to it. On top of
+//     that:
 //   - doctor: the encounters with the coded reason category but without
 //     the free-text reasons typed at registration (unvetted text, may name
 //     third parties; the doctor gets the clinical record from the
-//     hospital), medications and their history, pharmacists' concerns
+//     hospital) and without the pseudonymous patient keys (a linking
+//     identifier the doctor has no use for), medications and their
+//     history, pharmacists' concerns
 //     (they ask for a medical evaluation), the whole plan (the doctor is
 //     told of plan milestones), its own letters and answers;
 //   - pharmacy: medications and their history, its own concerns, and the
@@ -69,18 +74,20 @@ func View(f File, v Viewer) (File, error) {
 	if cat == "" {
 		return File{}, fmt.Errorf("%w: %q", ErrForbidden, v.Role)
 	}
-	c, ok := f.Consents[cat]
-	if !ok || (c.PartnerID != "" && c.PartnerID != v.ActorID) {
+	if !f.consents().Allows(v.ActorID, cat, consent.PurposeRead) {
 		return File{}, &ConsentError{ClientID: f.ClientID, Category: cat, PartnerID: v.ActorID}
 	}
 	out := File{ClientID: f.ClientID, GivenName: f.GivenName, FamilyName: f.FamilyName, BirthDate: f.BirthDate,
-		Enrolment: f.Enrolment, Closure: f.Closure, CaseManager: f.CaseManager, PivotWorker: f.PivotWorker,
-		Consents: map[string]Consent{cat: c}}
+		Enrolment: f.Enrolment, CaseManager: f.CaseManager, PivotWorker: f.PivotWorker,
+		Consents: map[string]Consent{cat: f.Consents[cat]}}
+	if f.Closure != nil {
+		out.Closure = &Closure{At: f.Closure.At} // the reason is for staff
+	}
 	out.Referrals = filter(f.Referrals, func(r Referral) bool { return v.ActorID != "" && r.PartnerID == v.ActorID })
 	for _, h := range f.History {
 		if partnerSees(h, cat, v.ActorID) {
-			if h.Type == events.TypeConsentRevoked {
-				h.Detail = "" // the client's reason is for staff
+			if h.Type == events.TypeConsentRevoked || h.Type == events.TypeCaseClosed {
+				h.Detail = "" // the client's or the case manager's reason is for staff
 			}
 			out.History = append(out.History, h)
 		}
@@ -89,7 +96,7 @@ func View(f File, v Viewer) (File, error) {
 	case events.CategoryDoctor:
 		out.Visits = make([]Visit, len(f.Visits))
 		for i, x := range f.Visits {
-			x.Reason, x.CancelReason = "", ""
+			x.Reason, x.CancelReason, x.PatientKey = "", "", ""
 			out.Visits[i] = x
 		}
 		out.Medications, out.MedicationHistory, out.Concerns = f.Medications, f.MedicationHistory, f.Concerns

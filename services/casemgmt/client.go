@@ -10,6 +10,7 @@ import (
 	"slices"
 
 	"github.com/relais-health/relais/events"
+	"github.com/relais-health/relais/events/consent"
 )
 
 // Client is the aggregate: what the rules need to know of one client.
@@ -19,7 +20,7 @@ type Client struct {
 	Closed      bool
 	Flagged     map[string]bool
 	Enrolled    string
-	Consents    map[string]string // category -> partner id ("" = any)
+	Consents    consent.Consents // the one consent rule decides on it
 	CaseManager string
 	PivotWorker string
 	Plans       map[string]bool
@@ -44,7 +45,7 @@ type Referral struct {
 
 // Fold builds the client from its history.
 func Fold(history []events.Event) Client {
-	c := Client{Flagged: map[string]bool{}, Consents: map[string]string{}, Plans: map[string]bool{},
+	c := Client{Flagged: map[string]bool{}, Consents: consent.Consents{}, Plans: map[string]bool{},
 		Objectives: map[string]string{}, Referrals: map[string]*Referral{}}
 	for _, e := range history {
 		p, err := e.Payload()
@@ -67,15 +68,9 @@ func Fold(history []events.Event) Client {
 			delete(c.Flagged, v.Programme)
 		case *events.ClientEnrolled:
 			c.Enrolled, c.Closed = v.Programme, false
-			for _, cat := range v.Consents {
-				if _, ok := c.Consents[cat]; !ok {
-					c.Consents[cat] = ""
-				}
-			}
-		case *events.ConsentGranted:
-			c.Consents[v.Category] = v.PartnerID
-		case *events.ConsentRevoked:
-			delete(c.Consents, v.Category)
+			c.Consents.Apply(v)
+		case *events.ConsentGranted, *events.ConsentRevoked:
+			c.Consents.Apply(v)
 		case *events.CaseManagerAssigned:
 			c.CaseManager = v.StaffID
 		case *events.PivotWorkerAssigned:
@@ -121,8 +116,12 @@ func (c *Client) setReferral(id, state string) {
 	}
 }
 
-// Consented reports whether the client consented to a partner category.
-func (c Client) Consented(category string) bool {
-	_, ok := c.Consents[category]
-	return ok
+// Consented reports whether a consent for a partner category is in force,
+// whichever partner it names (what staff need to know before revoking).
+// Whether one partner may act is Allows.
+func (c Client) Consented(category string) bool { return c.Consents.InForce(category) }
+
+// Allows is the one consent rule (events/consent) applied to this client.
+func (c Client) Allows(partnerID, category string, purpose consent.Purpose) bool {
+	return c.Consents.Allows(partnerID, category, purpose)
 }

@@ -1,7 +1,9 @@
 // Package pharmacy records what community pharmacists bring: the client's
 // full medication profile (the event keeps what changed against the last
 // one) and concerns that call for a medical evaluation. A pharmacy acts
-// only for clients who consented to the pharmacy category.
+// only for clients whose pharmacy consent is in force and covers it (the
+// whole category, or that pharmacy by name): the one consent rule of
+// events/consent, decided on the client's stream.
 package pharmacy
 
 import (
@@ -9,6 +11,7 @@ import (
 	"fmt"
 
 	"github.com/relais-health/relais/events"
+	"github.com/relais-health/relais/events/consent"
 	"github.com/relais-health/relais/infra/ledger"
 	"github.com/relais-health/relais/services"
 	"github.com/relais-health/relais/services/casemgmt"
@@ -20,7 +23,9 @@ type Service struct{ l ledger.Appender }
 // New returns the service.
 func New(l ledger.Appender) *Service { return &Service{l: l} }
 
-func (s *Service) update(ctx context.Context, actor events.Actor, clientID string, d func(c casemgmt.Client) (events.Payload, error)) (ledger.Result, error) {
+// update loads the client, checks that a pharmacy actor may do purpose
+// for it, decides, and appends with the expected revision.
+func (s *Service) update(ctx context.Context, actor events.Actor, clientID string, purpose consent.Purpose, d func(c casemgmt.Client) (events.Payload, error)) (ledger.Result, error) {
 	if !events.ValidStreamName(clientID) {
 		return ledger.Result{}, fmt.Errorf("%w: client id %q", services.ErrBadRequest, clientID)
 	}
@@ -29,8 +34,9 @@ func (s *Service) update(ctx context.Context, actor events.Actor, clientID strin
 		if !c.Registered {
 			return nil, fmt.Errorf("%w: client %s", services.ErrNotFound, clientID)
 		}
-		if actor.Role == events.CategoryPharmacy && !c.Consented(events.CategoryPharmacy) {
-			return nil, fmt.Errorf("%w: client %s has not consented to share with a pharmacy", services.ErrForbidden, clientID)
+		if actor.Role == events.CategoryPharmacy && !c.Allows(actor.ID, events.CategoryPharmacy, purpose) {
+			return nil, fmt.Errorf("%w: client %s: %s", services.ErrForbidden, clientID,
+				c.Consents.Explain(actor.ID, events.CategoryPharmacy, purpose))
 		}
 		p, err := d(c)
 		if err != nil || p == nil {
@@ -49,7 +55,7 @@ func (s *Service) UpdateProfile(ctx context.Context, actor events.Actor, r event
 	if actor.Role == events.CategoryPharmacy {
 		r.PharmacyID = actor.ID
 	}
-	return s.update(ctx, actor, r.ClientID, func(c casemgmt.Client) (events.Payload, error) {
+	return s.update(ctx, actor, r.ClientID, consent.PurposeMedications, func(c casemgmt.Client) (events.Payload, error) {
 		r.Added, r.Removed, r.Changed = events.DiffMedications(c.Medications, r.Medications)
 		return &r, nil
 	})
@@ -60,5 +66,5 @@ func (s *Service) RaiseConcern(ctx context.Context, actor events.Actor, r events
 	if actor.Role == events.CategoryPharmacy {
 		r.PharmacyID = actor.ID
 	}
-	return s.update(ctx, actor, r.ClientID, func(casemgmt.Client) (events.Payload, error) { return &r, nil })
+	return s.update(ctx, actor, r.ClientID, consent.PurposeConcern, func(casemgmt.Client) (events.Payload, error) { return &r, nil })
 }
