@@ -1,8 +1,13 @@
 package app
 
 import (
+	"bytes"
 	"context"
+	"crypto/tls"
+	"encoding/pem"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
@@ -18,10 +23,17 @@ import (
 	"github.com/relais-health/relais/infra/natsembed"
 )
 
-// urlFile, inside the data directory, holds the client URL of the embedded
-// server that `relais serve` runs there, so other commands given the same
-// --data talk to it instead of starting a second server on the directory.
-const urlFile = "relais-nats.url"
+// Files that `relais serve` writes in its data directory so that other
+// commands given the same --data talk to its embedded server instead of
+// starting a second one on the directory: the client URL (no secret), the
+// nkey seed they authenticate with (0600, new at each start: only the
+// user running serve can read it), and, when the listener requires TLS,
+// its certificate (the commands pin it).
+const (
+	urlFile  = "relais-nats.url"
+	credFile = "relais-nats.seed"
+	certFile = "relais-nats.pem"
+)
 
 // Backend is an open ledger and what it runs on.
 type Backend struct {
@@ -46,8 +58,11 @@ type BackendConfig struct {
 	// Listen is the embedded server's client address (serve only); "" picks
 	// a random loopback port.
 	Listen string
-	// Publish writes the URL file (serve only).
+	// Publish writes the URL and credential files (serve only).
 	Publish bool
+	// TLS makes the embedded server's client listener require TLS (serve
+	// only: --nats-tls-cert, --nats-tls-key).
+	TLS *tls.Config
 	// SealKeys seals every append (--seal-key); nil writes unsealed events,
 	// and a sealed ledger then refuses appends.
 	SealKeys *ledger.Keyring
@@ -62,11 +77,13 @@ func OpenBackend(ctx context.Context, o BackendConfig, log *zap.Logger) (*Backen
 	b := &Backend{}
 	url := o.NATSURL
 	if url == "" && !o.Publish {
-		if u, err := os.ReadFile(filepath.Join(o.Data, urlFile)); err == nil {
-			if nc, err := nats.Connect(strings.TrimSpace(string(u)), nats.Timeout(2*time.Second)); err == nil {
-				b.Conn = nc
-				log.Debug("using the running relais serve", zap.String("data", o.Data))
-			}
+		nc, err := connectServe(o.Data)
+		if err != nil {
+			return nil, err
+		}
+		if nc != nil {
+			b.Conn = nc
+			log.Debug("using the running relais serve", zap.String("data", o.Data))
 		}
 	}
 	if url != "" {
@@ -87,7 +104,11 @@ func OpenBackend(ctx context.Context, o BackendConfig, log *zap.Logger) (*Backen
 		// Strict durability with the embedded server is Relais's own group
 		// commit (one fsync of the ledger stream per group, below), so the
 		// server itself runs with its default flush.
-		srv, err := natsembed.Start(natsembed.Config{DataDir: o.Data, Host: host, Port: port, Logger: log, NoListen: !o.Publish})
+		ec := natsembed.Config{DataDir: o.Data, Host: host, Port: port, Logger: log, NoListen: !o.Publish}
+		if o.Publish {
+			ec.CredentialFile, ec.TLS = filepath.Join(o.Data, credFile), o.TLS
+		}
+		srv, err := natsembed.Start(ec)
 		if err != nil {
 			return nil, fmt.Errorf("--data %s: %w", o.Data, err)
 		}
@@ -99,10 +120,9 @@ func OpenBackend(ctx context.Context, o BackendConfig, log *zap.Logger) (*Backen
 		}
 		b.Conn = nc
 		if o.Publish {
-			b.urlPath = filepath.Join(o.Data, urlFile)
-			if err := os.WriteFile(b.urlPath, []byte(srv.ClientURL()+"\n"), 0o600); err != nil {
+			if err := b.publish(o); err != nil {
 				b.Close()
-				return nil, fmt.Errorf("write %s: %w", b.urlPath, err)
+				return nil, err
 			}
 		}
 	}
@@ -134,6 +154,83 @@ func OpenBackend(ctx context.Context, o BackendConfig, log *zap.Logger) (*Backen
 	return b, nil
 }
 
+// connectServe connects, with its credential, to the `relais serve` that
+// published its URL in data; nil and no error when none runs there (no URL
+// file, or nothing answers at it: a serve killed without cleaning up).
+func connectServe(data string) (*nats.Conn, error) {
+	raw, err := os.ReadFile(filepath.Join(data, urlFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("--data %s: %w", data, err)
+	}
+	url := strings.TrimSpace(string(raw))
+	cred, err := natsembed.Credential(filepath.Join(data, credFile))
+	if err != nil {
+		return nil, fmt.Errorf("--data %s: relais serve published %s but its credential cannot be used (run this command as the user running serve; remove %s if no serve runs): %w", data, url, urlFile, err)
+	}
+	opts := []nats.Option{nats.Name("relais-cli"), nats.Timeout(2 * time.Second), cred}
+	if strings.HasPrefix(url, "tls://") {
+		pinned, err := pinnedTLS(filepath.Join(data, certFile))
+		if err != nil {
+			return nil, fmt.Errorf("--data %s: %w", data, err)
+		}
+		opts = append(opts, nats.Secure(pinned))
+	}
+	nc, err := nats.Connect(url, opts...)
+	if errors.Is(err, nats.ErrAuthorization) {
+		return nil, fmt.Errorf("--data %s: relais serve at %s refused the credential in %s: %w", data, url, credFile, err)
+	}
+	if err != nil {
+		return nil, nil
+	}
+	return nc, nil
+}
+
+// pinnedTLS trusts exactly the certificate serve published in path: the
+// command dials the address serve listens on, which the certificate need
+// not name.
+func pinnedTLS(path string) (*tls.Config, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("nats tls certificate: %w", err)
+	}
+	block, _ := pem.Decode(raw)
+	if block == nil || block.Type != "CERTIFICATE" {
+		return nil, fmt.Errorf("nats tls certificate: %s holds no PEM certificate", path)
+	}
+	want := block.Bytes
+	return &tls.Config{
+		MinVersion: tls.VersionTLS12,
+		// Verification is the pin below, not a chain to a root.
+		InsecureSkipVerify: true, //nolint:gosec
+		VerifyConnection: func(cs tls.ConnectionState) error {
+			if len(cs.PeerCertificates) == 0 || !bytes.Equal(cs.PeerCertificates[0].Raw, want) {
+				return fmt.Errorf("nats tls: the server's certificate is not the one in %s", path)
+			}
+			return nil
+		},
+	}, nil
+}
+
+// publish writes the URL file (and the listener's certificate when it
+// requires TLS); the credential file is the embedded server's own.
+func (b *Backend) publish(o BackendConfig) error {
+	b.urlPath = filepath.Join(o.Data, urlFile)
+	if o.TLS != nil && len(o.TLS.Certificates) > 0 && len(o.TLS.Certificates[0].Certificate) > 0 {
+		p := filepath.Join(o.Data, certFile)
+		cert := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: o.TLS.Certificates[0].Certificate[0]})
+		if err := os.WriteFile(p, cert, 0o644); err != nil { //nolint:gosec // a public certificate
+			return fmt.Errorf("write %s: %w", p, err)
+		}
+	}
+	if err := os.WriteFile(b.urlPath, []byte(b.Server.LocalURL()+"\n"), 0o600); err != nil {
+		return fmt.Errorf("write %s: %w", b.urlPath, err)
+	}
+	return nil
+}
+
 // Close closes the ledger, the connection and the embedded server.
 func (b *Backend) Close() {
 	if b.Store != nil {
@@ -144,6 +241,7 @@ func (b *Backend) Close() {
 	}
 	if b.urlPath != "" {
 		os.Remove(b.urlPath)
+		os.Remove(filepath.Join(filepath.Dir(b.urlPath), certFile))
 	}
 	if b.Server != nil {
 		b.Server.Shutdown()

@@ -32,10 +32,7 @@ func TestKill9DuringAppendsLosesNothingAcknowledged(t *testing.T) {
 	t.Logf("%d appends acknowledged, %d attempted before kill -9", len(acked), attempted)
 
 	srv2 := startServe(t, data)
-	nc, err := nats.Connect("nats://" + srv2.NATS)
-	if err != nil {
-		t.Fatal(err)
-	}
+	nc := srv2.natsConnect(t)
 	defer nc.Close()
 	ctx := context.Background()
 	st, err := jetstream.Open(ctx, nc, jetstream.Config{})
@@ -74,10 +71,7 @@ func TestKill9DuringAppendsLosesNothingAcknowledged(t *testing.T) {
 // acknowledged event.
 func appendUntilKilled(t *testing.T, srv *server) (map[string]bool, int) {
 	t.Helper()
-	nc, err := nats.Connect("nats://"+srv.NATS, nats.MaxReconnects(0))
-	if err != nil {
-		t.Fatal(err)
-	}
+	nc := srv.natsConnect(t, nats.MaxReconnects(0))
 	defer nc.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

@@ -33,6 +33,11 @@ type serveFlags struct {
 	silence    time.Duration
 	// tokenLifetime of tokens issued through the API (0: no expiry).
 	tokenLifetime time.Duration
+
+	// the NATS client listener's TLS (listen_nats.go)
+	natsTLSCert  string
+	natsTLSKey   string
+	natsInsecure bool
 }
 
 func newServeCmd(g *globals) *cobra.Command {
@@ -48,7 +53,10 @@ func newServeCmd(g *globals) *cobra.Command {
 	fl := cmd.Flags()
 	fl.StringVar(&f.http, "http", envOr("RELAIS_HTTP", ":8080"), "HTTP listen address for the API, /healthz and /metrics (env RELAIS_HTTP)")
 	addHTTPFlags(cmd, &f.httpEdges)
-	fl.StringVar(&f.natsListen, "nats-listen", envOr("RELAIS_NATS_LISTEN", "127.0.0.1:4222"), "client address of the embedded NATS server; port 0 picks a free one (env RELAIS_NATS_LISTEN)")
+	fl.StringVar(&f.natsListen, "nats-listen", envOr("RELAIS_NATS_LISTEN", "127.0.0.1:4222"), "client address of the embedded NATS server (every client authenticates; beyond loopback needs TLS); port 0 picks a free one (env RELAIS_NATS_LISTEN)")
+	fl.StringVar(&f.natsTLSCert, "nats-tls-cert", os.Getenv("RELAIS_NATS_TLS_CERT"), "PEM certificate: the NATS client listener requires TLS (with --nats-tls-key) (env RELAIS_NATS_TLS_CERT)")
+	fl.StringVar(&f.natsTLSKey, "nats-tls-key", os.Getenv("RELAIS_NATS_TLS_KEY"), "PEM private key for --nats-tls-cert (env RELAIS_NATS_TLS_KEY)")
+	fl.BoolVar(&f.natsInsecure, "nats-insecure", false, "allow a --nats-listen beyond loopback without TLS (logged as a warning)")
 	fl.StringVar(&f.facilities, "hl7-facilities", envOr("RELAIS_HL7_FACILITIES", "HSTA,HLAU"), "sending facilities (MSH-4) whose ADT messages are accepted, comma-separated (env RELAIS_HL7_FACILITIES)")
 	fl.StringVar(&f.mllp, "mllp", envOr("RELAIS_MLLP", "127.0.0.1:2575"), "HL7 v2 MLLP listen address for ADT feeds; off loopback, every facility needs --hl7-sources or --mllp-tls-client-ca (env RELAIS_MLLP)")
 	fl.StringVar(&f.sources, "hl7-sources", os.Getenv("RELAIS_HL7_SOURCES"), "networks each facility may send from over MLLP, e.g. HSTA=10.0.0.0/24,HLAU=10.1.2.3/32; a facility without one is accepted from loopback only (env RELAIS_HL7_SOURCES)")
@@ -85,8 +93,12 @@ func runServe(ctx context.Context, g *globals, f *serveFlags) error {
 	if err != nil {
 		return err
 	}
+	natsTLS, err := natsTLS(f, log)
+	if err != nil {
+		return err
+	}
 	bc := g.backend()
-	bc.Listen, bc.Publish = f.natsListen, true
+	bc.Listen, bc.Publish, bc.TLS = f.natsListen, true, natsTLS
 	b, err := app.OpenBackend(ctx, bc, log)
 	if err != nil {
 		return err
