@@ -35,7 +35,6 @@ import (
 	"github.com/relais-health/relais/services/access"
 	"github.com/relais-health/relais/services/alerting"
 	"github.com/relais-health/relais/services/casemgmt"
-	svcdirectory "github.com/relais-health/relais/services/directory"
 	"github.com/relais-health/relais/services/edintake"
 	"github.com/relais-health/relais/services/pharmacy"
 )
@@ -90,6 +89,7 @@ type App struct {
 	alertsW *alerting.Service
 	hub     *sse.Hub
 	hooks   *webhook.Dispatcher
+	nats    *natsSync // the embedded server's partner NATS users
 	files   *clientfile.Projection
 	loads   *caseload.Projection
 	reps    *reports.Projection
@@ -154,7 +154,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	a.api.RegisterAlerts(a.alerts, a.alertsW, a.alertsR, a.hub, cfg.Heartbeat)
 	a.api.RegisterWebhooks(a.hooks)
 	a.api.RegisterFiles(a.files, a.loads, a.reps, access.New(b.Store), time.Now)
-	a.api.RegisterCare(casemgmt.New(b.Store, nil, casemgmt.WithPatientSecret(cfg.PatientSecret)), pharmacy.New(b.Store), svcdirectory.New(b.Store, svcdirectory.WithTokenLifetime(cfg.TokenLifetime), svcdirectory.WithClock(cfg.TokenClock)))
+	a.api.RegisterCare(casemgmt.New(b.Store, nil, casemgmt.WithPatientSecret(cfg.PatientSecret)), pharmacy.New(b.Store), a.directoryCommands(cfg))
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -178,8 +178,8 @@ func (a *App) Run(ctx context.Context) error {
 		g.Go(func() error { return r.Resume(ctx) })
 	}
 	g.Go(func() error { return a.hooks.Run(ctx) })
-	if a.b.Server != nil {
-		g.Go(func() error { return syncNATSPartners(ctx, a.b.Server, a.dir, a.directoryReady(), a.log.Named("nats")) })
+	if a.nats.srv != nil {
+		g.Go(func() error { return a.nats.run(ctx, a.directoryReady()) })
 	}
 	g.Go(func() error {
 		select {

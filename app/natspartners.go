@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"sort"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -27,11 +28,36 @@ func natsPartners(d *directory.Directory) []natsembed.Partner {
 	return ps
 }
 
-// syncNATSPartners gives the embedded server the directory's partner NATS
-// users once the directory has caught up, then again whenever a key is
-// issued, rotated or revoked, until ctx ends. A failed update is logged
-// and retried, so a revocation is not left half done.
-func syncNATSPartners(ctx context.Context, srv partnerSetter, d *directory.Directory, ready <-chan struct{}, log *zap.Logger) error {
+// natsSync gives the embedded server the directory's partner NATS users.
+// Each apply reads the directory and sets the server under one lock, so
+// the server never goes back to an older set than one already applied.
+type natsSync struct {
+	mu  sync.Mutex
+	srv partnerSetter // nil: no embedded server, nothing to apply
+	d   *directory.Directory
+	log *zap.Logger
+}
+
+// apply sets the server's partner users to the directory's, now.
+func (n *natsSync) apply(ctx context.Context) error {
+	if n == nil || n.srv == nil {
+		return nil
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	ps := natsPartners(n.d)
+	if err := n.srv.SetPartners(ctx, ps); err != nil {
+		return err
+	}
+	n.log.Debug("nats partner users updated", zap.Int("partners", len(ps)))
+	return nil
+}
+
+// run applies the partner users once the directory has caught up (ready),
+// then again whenever a key is issued, rotated or revoked, until ctx ends.
+// A failed update is logged and retried, so a revocation is not left half
+// done.
+func (n *natsSync) run(ctx context.Context, ready <-chan struct{}) error {
 	select {
 	case <-ready:
 	case <-ctx.Done():
@@ -44,18 +70,15 @@ func syncNATSPartners(ctx context.Context, srv partnerSetter, d *directory.Direc
 		case <-ctx.Done():
 			return nil
 		case <-retry.C:
-		case <-d.NATSChanged():
+		case <-n.d.NATSChanged():
 		}
-		ps := natsPartners(d)
-		if err := srv.SetPartners(ctx, ps); err != nil {
+		if err := n.apply(ctx); err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
-			log.Error("nats partner users not updated, retrying", zap.Int("partners", len(ps)), zap.Error(err))
+			n.log.Error("nats partner users not updated, retrying", zap.Error(err))
 			retry.Reset(2 * time.Second)
-			continue
 		}
-		log.Debug("nats partner users updated", zap.Int("partners", len(ps)))
 	}
 }
 

@@ -126,13 +126,13 @@ func (s *Service) RotateToken(ctx context.Context, actor events.Actor, kind, id 
 		return Registered{}, err
 	}
 	exp := s.expiry()
-	_, cur, err := s.change(ctx, actor, kind, id, func(Credentials) (events.Payload, error) {
+	res, cur, err := s.change(ctx, actor, kind, id, func(Credentials) (events.Payload, error) {
 		return &events.TokenRotated{ID: id, TokenHash: HashToken(tok), ExpiresAt: exp}, nil
 	})
 	if err != nil {
 		return Registered{}, fmt.Errorf("rotate the token of %s %s: %w", kind, id, err)
 	}
-	return Registered{ID: id, Role: cur.Role, Token: tok, ExpiresAt: exp}, nil
+	return Registered{ID: id, Role: cur.Role, Token: tok, ExpiresAt: exp, Position: res.Position}, nil
 }
 
 // RevokeToken withdraws kind/id's token: it fails at once, and the entry
@@ -162,6 +162,8 @@ type NATSKey struct {
 	Seed      string `json:"seed"`
 	// Subject is the only subject the key may subscribe to.
 	Subject string `json:"subject"`
+	// Position is the ledger position of nats_key.issued.
+	Position uint64 `json:"position"`
 }
 
 // IssueNATSKey gives a partner a new NATS user nkey, replacing any key it
@@ -181,13 +183,13 @@ func (s *Service) IssueNATSKey(ctx context.Context, actor events.Actor, partnerI
 	if err != nil {
 		return NATSKey{}, fmt.Errorf("nats key: %w", err)
 	}
-	_, _, err = s.change(ctx, actor, KindPartner, partnerID, func(Credentials) (events.Payload, error) {
+	res, _, err := s.change(ctx, actor, KindPartner, partnerID, func(Credentials) (events.Payload, error) {
 		return &events.NATSKeyIssued{PartnerID: partnerID, PublicKey: pub}, nil
 	})
 	if err != nil {
 		return NATSKey{}, fmt.Errorf("issue a nats key to %s: %w", partnerID, err)
 	}
-	return NATSKey{PartnerID: partnerID, PublicKey: pub, Seed: string(seed), Subject: "relais.alerts." + partnerID}, nil
+	return NATSKey{PartnerID: partnerID, PublicKey: pub, Seed: string(seed), Subject: "relais.alerts." + partnerID, Position: res.Position}, nil
 }
 
 // RevokeNATSKey withdraws a partner's NATS key (nothing is recorded when it

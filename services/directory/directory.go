@@ -69,6 +69,9 @@ type Registered struct {
 	Token string `json:"token"`
 	// ExpiresAt is when the token stops working (absent: never).
 	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+	// Position is the ledger position of the event that issued the token:
+	// it works once the directory has applied it.
+	Position uint64 `json:"position"`
 }
 
 // expiry is when a token issued now stops working (nil: never).
@@ -86,25 +89,25 @@ func (s *Service) expiry() *time.Time {
 // it. Two such registrations at the same instant can both be recorded; the
 // directory projection then keeps the first and ignores the second, so
 // neither can take the other's entry.
-func (s *Service) register(ctx context.Context, actor events.Actor, stream, other string, p events.Payload) error {
+func (s *Service) register(ctx context.Context, actor events.Actor, stream, other string, p events.Payload) (uint64, error) {
 	e, err := events.New(p, actor)
 	if err != nil {
-		return fmt.Errorf("%w: %w", services.ErrBadRequest, err)
+		return 0, fmt.Errorf("%w: %w", services.ErrBadRequest, err)
 	}
 	if !events.ValidStreamName(stream) {
-		return fmt.Errorf("%w: id in %q", services.ErrBadRequest, stream)
+		return 0, fmt.Errorf("%w: id in %q", services.ErrBadRequest, stream)
 	}
 	switch _, err := s.l.Read(ctx, other, 1); {
 	case err == nil:
-		return fmt.Errorf("%w: %s: the id is already registered as %s", services.ErrRuleBroken, stream, other)
+		return 0, fmt.Errorf("%w: %s: the id is already registered as %s", services.ErrRuleBroken, stream, other)
 	case !errors.Is(err, ledger.ErrStreamNotFound):
-		return fmt.Errorf("register %s: %w", stream, err)
+		return 0, fmt.Errorf("register %s: %w", stream, err)
 	}
-	_, err = s.l.Append(ctx, stream, ledger.NoStream, e)
+	res, err := s.l.Append(ctx, stream, ledger.NoStream, e)
 	if err != nil && errors.Is(err, ledger.ErrWrongRevision) {
-		return fmt.Errorf("%w: %s is already registered (replace its token with a rotation instead)", services.ErrRuleBroken, stream)
+		return 0, fmt.Errorf("%w: %s is already registered (replace its token with a rotation instead)", services.ErrRuleBroken, stream)
 	}
-	return err
+	return res.Position, err
 }
 
 // RegisterStaff adds a staff member with a role.
@@ -114,10 +117,11 @@ func (s *Service) RegisterStaff(ctx context.Context, actor events.Actor, r event
 		return Registered{}, err
 	}
 	r.TokenHash, r.TokenExpiresAt = HashToken(tok), s.expiry()
-	if err := s.register(ctx, actor, events.StaffStream(r.StaffID), events.PartnerStream(r.StaffID), &r); err != nil {
+	pos, err := s.register(ctx, actor, events.StaffStream(r.StaffID), events.PartnerStream(r.StaffID), &r)
+	if err != nil {
 		return Registered{}, err
 	}
-	return Registered{ID: r.StaffID, Role: r.Role, Token: tok, ExpiresAt: r.TokenExpiresAt}, nil
+	return Registered{ID: r.StaffID, Role: r.Role, Token: tok, ExpiresAt: r.TokenExpiresAt, Position: pos}, nil
 }
 
 // RegisterPartner adds a partner organization of a category.
@@ -133,8 +137,9 @@ func (s *Service) RegisterPartner(ctx context.Context, actor events.Actor, r eve
 		return Registered{}, err
 	}
 	r.TokenHash, r.TokenExpiresAt = HashToken(tok), s.expiry()
-	if err := s.register(ctx, actor, events.PartnerStream(r.PartnerID), events.StaffStream(r.PartnerID), &r); err != nil {
+	pos, err := s.register(ctx, actor, events.PartnerStream(r.PartnerID), events.StaffStream(r.PartnerID), &r)
+	if err != nil {
 		return Registered{}, err
 	}
-	return Registered{ID: r.PartnerID, Role: r.Category, Token: tok, ExpiresAt: r.TokenExpiresAt}, nil
+	return Registered{ID: r.PartnerID, Role: r.Category, Token: tok, ExpiresAt: r.TokenExpiresAt, Position: pos}, nil
 }
