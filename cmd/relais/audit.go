@@ -17,7 +17,7 @@ func newAuditCmd(g *globals) *cobra.Command {
 	var asCSV bool
 	access := &cobra.Command{
 		Use:   "access",
-		Short: "list who read a client's file and when (from the file-accessed events)",
+		Short: "list who read a client's file and when, and who was refused (file.accessed and file.access_denied events)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if !events.ValidStreamName(client) {
