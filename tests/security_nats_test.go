@@ -8,11 +8,14 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"math/big"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,9 +24,11 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nkeys"
 
 	"github.com/relais-health/relais/delivery"
 	"github.com/relais-health/relais/infra/natsembed"
+	"github.com/relais-health/relais/internal/poll"
 )
 
 // The files `relais serve` leaves in its data directory for the other
@@ -92,6 +97,108 @@ func TestNATSPortRefusesAnonymousClients(t *testing.T) {
 	}
 	if !strings.Contains(out, `"stream":"staff-admin"`) || strings.Contains(out, "staff-x") {
 		t.Fatalf("ledger after the anonymous attempts:\n%s", out)
+	}
+}
+
+// A partner's NATS key, issued through the API, reads its own alert
+// subject and nothing else: every step of the anonymous attacker's walk is
+// refused by the server, and nothing reaches the ledger.
+func TestNATSPartnerKeyDoesOnlyReadItsOwnAlerts(t *testing.T) {
+	const admin = "rls_nats-suite-admin-0123456789"
+	t.Setenv("RELAIS_ADMIN_TOKEN", admin)
+	data := t.TempDir()
+	srv := startServe(t, data, "--demo", "--demo-every", "0")
+
+	var key struct {
+		PublicKey string `json:"public_key"`
+		Seed      string `json:"seed"`
+	}
+	poll.CheckFor(t, 10*time.Second, 50*time.Millisecond, func() error {
+		req, _ := http.NewRequest("POST", "http://"+srv.HTTP+"/v1/partners/org-1/nats", nil)
+		req.Header.Set("Authorization", "Bearer "+admin)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusCreated {
+			return fmt.Errorf("issue a NATS key to org-1: %d %s", resp.StatusCode, body)
+		}
+		return json.Unmarshal(body, &key)
+	})
+	kp, err := nkeys.FromSeed([]byte(key.Seed))
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, 32)
+	var nc *nats.Conn
+	poll.CheckFor(t, 10*time.Second, 50*time.Millisecond, func() error { // applied once the directory folded the key
+		nc, err = nats.Connect("nats://"+srv.NATS, nats.Nkey(key.PublicKey, kp.Sign), nats.MaxReconnects(0),
+			nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { errs <- err }))
+		return err
+	})
+	defer nc.Close()
+	own, err := nc.SubscribeSync(delivery.Subject("org-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	refusedBy := func(t *testing.T, what string) {
+		t.Helper()
+		if err := nc.Flush(); err != nil {
+			t.Fatalf("flush: %v", err)
+		}
+		select {
+		case err := <-errs:
+			if !errors.Is(err, nats.ErrPermissionViolation) || !strings.Contains(err.Error(), what) {
+				t.Fatalf("want a permission violation on %s, got %v", what, err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("the server did not refuse %s", what)
+		}
+	}
+	for _, tc := range []struct {
+		name string
+		what string
+		do   func() error
+	}{
+		{"subscribing to > is refused", `">"`, func() error { _, err := nc.SubscribeSync(">"); return err }},
+		{"subscribing to the ledger's relais.ev.> is refused", `"relais.ev.>"`, func() error { _, err := nc.SubscribeSync("relais.ev.>"); return err }},
+		{"subscribing to another partner's alerts is refused", delivery.Subject("org-2"), func() error { _, err := nc.SubscribeSync(delivery.Subject("org-2")); return err }},
+		{"publishing a forged event into relais.ev.staff-x is refused", "relais.ev.staff-x", func() error {
+			return nc.Publish("relais.ev.staff-x", []byte(`{"type":"staff.registered"}`))
+		}},
+		{"publishing into the webhook queue is refused", "relais.webhooks.deliver", func() error {
+			return nc.Publish("relais.webhooks.deliver", []byte(`{"forged":true}`))
+		}},
+		{"deleting RELAIS_EVENTS through $JS.API is refused", "$JS.API.STREAM.DELETE.RELAIS_EVENTS", func() error {
+			return nc.PublishRequest("$JS.API.STREAM.DELETE.RELAIS_EVENTS", nats.NewInbox(), nil)
+		}},
+		{"publishing on its own alert subject is refused", delivery.Subject("org-1"), func() error {
+			return nc.Publish(delivery.Subject("org-1"), []byte(`{"forged":true}`))
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := tc.do(); err != nil {
+				t.Fatal(err)
+			}
+			refusedBy(t, tc.what)
+		})
+	}
+	if !nc.IsConnected() {
+		t.Fatal("the partner was disconnected by its refused attempts")
+	}
+	if m, err := own.NextMsg(0); err == nil {
+		t.Fatalf("the partner's own forged alert reached it: %s", m.Data)
+	}
+
+	out, stderr, code := runRelais(t, "events", "tail", "--data", data, "--from", "1")
+	if code != 0 {
+		t.Fatalf("events tail: exit %d: %s", code, stderr)
+	}
+	if !strings.Contains(out, `"stream":"staff-admin"`) || strings.Contains(out, "staff-x") {
+		t.Fatalf("ledger after the partner's attempts:\n%s", out)
 	}
 }
 
