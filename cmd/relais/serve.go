@@ -79,15 +79,15 @@ func runServe(ctx context.Context, g *globals, f *serveFlags) error {
 	if len(facilities) == 0 {
 		return &exitErr{exitUsage, app.ErrNoFacilities}
 	}
-	hl7Sources, err := mllpSources(f, facilities)
-	if err != nil {
-		return err
-	}
 	if f.tokenLifetime < 0 {
 		return &exitErr{exitUsage, fmt.Errorf("--token-lifetime %s: must be 0 (no expiry) or positive", f.tokenLifetime)}
 	}
 	if err := f.httpEdges.validate(); err != nil {
 		return &exitErr{exitUsage, err}
+	}
+	hl7Sources, err := mllpSources(f, facilities)
+	if err != nil {
+		return err
 	}
 	secret, err := patientSecret(g)
 	if err != nil {
