@@ -82,3 +82,27 @@ func TestVerifierNamesTheFirstBrokenLink(t *testing.T) {
 		})
 	}
 }
+
+// One event id stored at two positions (a sender's reused control id once
+// did this, on two visit streams) is named by verify, even when each
+// stream's chain is intact.
+func TestVerifierNamesAnEventIDStoredTwice(t *testing.T) {
+	first := chain(t, 2)
+	again := events.MustNew(&events.ContactMade{ClientID: "c2", StaffID: "cm", Channel: "phone", At: time.Unix(9, 0)},
+		events.Actor{ID: "cm", Role: "case_manager"}, events.WithID(first[0].ID))
+	other := []events.Event{again}
+	if _, err := ledger.Seal("client-c2", ledger.Head{}, time.Unix(0, 0).UTC(), other); err != nil {
+		t.Fatal(err)
+	}
+	other[0].Position = 3
+	v := ledger.NewVerifier()
+	for _, e := range first {
+		if err := v.Check(e); err != nil {
+			t.Fatalf("intact event %d: %v", e.Position, err)
+		}
+	}
+	err := v.Check(other[0])
+	if err == nil || !strings.Contains(err.Error(), "stored twice") || !strings.Contains(err.Error(), "position 1") {
+		t.Fatalf("verify said %v, want the id named as stored twice, first at position 1", err)
+	}
+}
