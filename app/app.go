@@ -48,6 +48,9 @@ type Config struct {
 	Log *zap.Logger
 	// Facilities are the accepted sending facilities (MSH-4).
 	Facilities []string
+	// HL7Facilities is the per-facility HL7 configuration (charset, time
+	// zone, visit keys, hours; nil: Facilities with every default).
+	HL7Facilities *hl7.Facilities
 	// HL7Sources binds each facility to the MLLP connections it may send
 	// from (see hl7.Sources; the zero value accepts loopback peers only).
 	HL7Sources hl7.Sources
@@ -139,15 +142,16 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		{Name: "caseload", L: b.Store, P: a.loads, Log: log, Snapshots: cfg.Snapshots},
 		{Name: "reports", L: b.Store, P: a.reps, Log: log, Snapshots: cfg.Snapshots},
 	}
-	a.intake, err = edintake.New(b.Store, a.index, edintake.Config{Facilities: cfg.Facilities, PatientSecret: cfg.PatientSecret, KeyAuthorities: []string{"RAMQ"}})
+	fs := cfg.HL7Facilities
+	if fs == nil {
+		fs = hl7.NewFacilities(cfg.Facilities...)
+	}
+	a.intake, err = edintake.New(b.Store, a.index, edintake.Config{Facilities: cfg.Facilities, PatientSecret: cfg.PatientSecret,
+		KeyAuthorities: []string{"RAMQ"}, TerritoryAuthorities: fs.TerritoryAuthorities})
 	if err != nil {
 		return nil, err
 	}
-	loc, err := time.LoadLocation("America/Toronto")
-	if err != nil {
-		return nil, fmt.Errorf("time zone America/Toronto: %w", err)
-	}
-	a.hl7 = &hl7.Intake{S: a.intake, Sources: cfg.HL7Sources, Location: loc, Log: log.Named("hl7")}
+	a.hl7 = &hl7.Intake{S: a.intake, Sources: cfg.HL7Sources, Facilities: fs, Log: log.Named("hl7"), Metrics: hl7.NewMetrics()}
 	a.api = httpapi.NewServer(authenticator{d: a.dir, now: cfg.TokenClock}, log)
 	a.api.RegisterMe(AllRoles)
 	a.api.RegisterIntake(a.intake)
@@ -159,6 +163,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg.MustRegister(newLedgerCollector(b))
+	reg.MustRegister(a.hl7.Metrics.Collectors()...)
 	a.api.HandlePublic("GET", "/healthz", func(w http.ResponseWriter, r *http.Request) {
 		if _, err := b.Store.Head(r.Context()); err != nil {
 			http.Error(w, "ledger unavailable", http.StatusServiceUnavailable)

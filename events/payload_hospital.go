@@ -12,6 +12,12 @@ type Visit struct {
 	Identifier  *Identifier `json:"identifier,omitempty"`
 	Facility    string      `json:"facility"`
 	VisitNumber string      `json:"visit_number"`
+	// VisitKeySource names where VisitNumber came from when it is not the
+	// hospital's visit number (PV1-19): PV1-50, PID-18 or PV1-44.
+	VisitKeySource string `json:"visit_key_source,omitempty"`
+	// Flags say what the message sent that was not used, and why (an
+	// impossible time).
+	Flags []string `json:"flags,omitempty"`
 }
 
 func (c *check) visit(v Visit) {
@@ -22,6 +28,13 @@ func (c *check) visit(v Visit) {
 	}
 	c.required("facility", v.Facility, 64)
 	c.required("visit_number", v.VisitNumber, 64)
+	c.optional("visit_key_source", v.VisitKeySource, 16)
+	if len(v.Flags) > 16 {
+		c.fail("flags", "more than 16")
+	}
+	for _, f := range v.Flags {
+		c.optional("flags", f, 200)
+	}
 }
 
 // EDVisitStarted: a patient registered at the emergency department (A04).

@@ -12,8 +12,16 @@ func VisitStream(facility, visitNumber string) string {
 	return "visit-" + compact(DeriveID(facility, visitNumber))
 }
 
-// FeedStream names the stream of a sending facility's patient merges (A40).
-func FeedStream(facility string) string { return "feed-" + facility }
+// FeedStream names the stream of a sending facility's patient merges (A34,
+// A40): feed-<facility> when the facility id is a valid stream name, as it
+// always was, and feed-x<hash> for an id with spaces or punctuation
+// ("GOOD HEALTH HOSPITAL", "Joe's Lab"), which no subject can carry.
+func FeedStream(facility string) string {
+	if s := "feed-" + facility; ValidStreamName(s) {
+		return s
+	}
+	return "feed-x" + compact(DeriveID("feed", facility))
+}
 
 // StaffStream names the directory entry of one staff member.
 func StaffStream(staffID string) string { return "staff-" + staffID }

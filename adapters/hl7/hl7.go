@@ -14,12 +14,13 @@
 package hl7
 
 import (
-	"bytes"
 	"fmt"
 	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"golang.org/x/text/encoding/charmap"
 )
 
 // Message is a parsed HL7 v2 message.
@@ -38,87 +39,139 @@ type Segment struct {
 
 type separators struct {
 	field, comp, rep, esc, sub byte
+	// given is MSH-1 and MSH-2 as the sender wrote them.
+	given string
 }
 
 // str is one separator as a string: the byte itself, not the rune it
 // would be converted to (a separator above 0x7f is one byte on the wire).
 func (separators) str(b byte) string { return string([]byte{b}) }
 
-// Parse splits raw into segments and fields. Text stays escaped until read
-// through Get, which unescapes it.
+// Parse splits raw into segments and fields, text read as the default
+// facility would (UTF-8, or Windows-1252 when it is not UTF-8). Text stays
+// escaped until read through Get, which unescapes it.
 func Parse(raw []byte) (*Message, error) {
-	m, _, err := parse(raw)
+	m, _, _, err := parse(raw, nil)
 	return m, err
 }
 
-// parse reads MSH once and then the other segments. The header comes back
-// even when a later segment is malformed, so the message can be answered.
-func parse(raw []byte) (*Message, Header, error) {
-	m, rest, err := readMSH(raw)
-	if m == nil {
-		return nil, Header{}, err
+// parse reads the header once, picks the sending facility's configuration
+// from it (its charset, time zone and visit keys), decodes the message with
+// that charset and splits the other segments. The header comes back even
+// when a later segment is malformed, so the message can be answered.
+func parse(raw []byte, fs *Facilities) (*Message, Header, Facility, error) {
+	head, _, err := readMSH(raw)
+	if head == nil {
+		f, _ := fs.For("")
+		return nil, Header{}, f, err
 	}
-	h := m.header()
+	h := head.header()
+	f, _ := fs.For(h.SendingFacility.Namespace)
 	if err != nil {
-		return nil, h, err
+		return nil, h, f, err
 	}
-	decl := latin1(m.rawGet("MSH", 18))
-	for _, line := range splitSegments(rest) {
+	if h.Batch != "" {
+		return nil, h, f, &FieldError{Kind: ErrUnsupported, Segment: h.Batch, Code: CodeUnsupportedType,
+			Text: "a batch is not taken over MLLP: send each message in its own frame"}
+	}
+	text := decode(trimLead(raw), head.rawGet("MSH", 18), f.Charset)
+	m := &Message{sep: head.sep}
+	for i, line := range splitSegments(text) {
 		if len(line) == 0 {
 			continue
 		}
-		if len(line) < 3 {
-			return nil, h, fmt.Errorf("%w: segment %q is too short", ErrMalformed, line)
+		if i == 0 {
+			// The header, decoded with the facility's charset this time.
+			hm, _ := headerSegment("MSH", line)
+			m.Segments = append(m.Segments, hm.Segments[0])
+			continue
 		}
-		parts := strings.Split(string(line), m.sep.str(m.sep.field))
+		if len(line) < 3 {
+			return nil, h, f, malformed(line, 0, CodeSegmentSequence, "segment %q is too short", line)
+		}
+		parts := strings.Split(line, m.sep.str(m.sep.field))
 		seg := Segment{ID: parts[0], Fields: parts}
 		if seg.ID == "MSH" {
-			// A later MSH (a batch) is numbered like the first.
-			seg.Fields = append([]string{"MSH", m.sep.str(m.sep.field)}, parts[1:]...)
-		}
-		for fi, f := range seg.Fields {
-			switch {
-			case decl:
-				seg.Fields[fi] = fromLatin1(f)
-			case !utf8.ValidString(f):
-				return nil, h, fmt.Errorf("%w: %s: text is not UTF-8 and MSH-18 does not declare 8859/1", ErrMalformed, seg.ID)
-			}
+			return nil, h, f, malformed("MSH", 0, CodeSegmentSequence, "a second MSH in one frame: send each message in its own frame")
 		}
 		m.Segments = append(m.Segments, seg)
 	}
-	return m, h, nil
-}
-
-func splitSegments(raw []byte) [][]byte {
-	raw = bytes.ReplaceAll(raw, []byte("\r\n"), []byte("\r"))
-	raw = bytes.ReplaceAll(raw, []byte("\n"), []byte("\r"))
-	return bytes.Split(raw, []byte("\r"))
-}
-
-func latin1(charset string) bool {
-	c := strings.ToUpper(strings.TrimSpace(charset))
-	return c == "8859/1" || c == "ISO-8859-1" || c == "ISO_IR 100"
-}
-
-func fromLatin1(s string) string {
-	if utf8.ValidString(s) && !hasHighBytes(s) {
-		return s
+	if i := strings.IndexFunc(text, stray); i >= 0 {
+		what := fmt.Sprintf("byte 0x%02X", text[i])
+		if text[i] == 0x0b {
+			what = "an MLLP start block (0x0B)"
+		}
+		return nil, h, f, malformed(segmentAt(text, i), 0, CodeSegmentSequence, "%s inside the message, at byte %d", what, i)
 	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		b.WriteRune(rune(s[i]))
-	}
-	return b.String()
+	return m, m.header(), f, nil
 }
 
-func hasHighBytes(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] >= 0x80 {
+// stray is a control character that has no place in HL7 text (segments
+// end with CR or LF; a tab is text).
+func stray(r rune) bool { return r < 0x20 && r != '\r' && r != '\n' && r != '\t' }
+
+// segmentAt names the segment holding byte i of text.
+func segmentAt(text string, i int) string {
+	start := strings.LastIndexAny(text[:i], "\r\n") + 1
+	if i-start >= 3 {
+		return text[start : start+3]
+	}
+	return "MSH"
+}
+
+func splitSegments(text string) []string {
+	text = strings.ReplaceAll(text, "\r\n", "\r")
+	text = strings.ReplaceAll(text, "\n", "\r")
+	return strings.Split(text, "\r")
+}
+
+// decode reads raw as text: in the charset MSH-18 declares, else in the
+// facility's (auto: UTF-8, or Windows-1252 when raw is not valid UTF-8).
+// It never fails: a byte that is not text in the charset becomes U+FFFD,
+// so a field Relais does not store cannot fail the message.
+func decode(raw []byte, declared, charset string) string {
+	switch c := strings.ToUpper(strings.TrimSpace(declared)); c {
+	case "8859/1", "ISO-8859-1", "ISO_IR 100", "ISO IR100":
+		charset = "iso-8859-1"
+	case "UNICODE UTF-8", "UTF-8", "UTF8":
+		charset = "utf-8"
+	}
+	var e *charmap.Charmap
+	switch charset {
+	case "iso-8859-1":
+		e = charmap.ISO8859_1
+	case "windows-1252":
+		e = charmap.Windows1252
+	case "utf-8":
+		return strings.ToValidUTF8(string(raw), "\uFFFD")
+	default: // auto
+		if utf8.Valid(raw) {
+			return string(raw)
+		}
+		e = charmap.Windows1252
+	}
+	if !hasHighBytes(raw) {
+		return string(raw)
+	}
+	out, err := e.NewDecoder().Bytes(raw)
+	if err != nil {
+		return strings.ToValidUTF8(string(raw), "\uFFFD")
+	}
+	return string(out)
+}
+
+func hasHighBytes(b []byte) bool {
+	for _, c := range b {
+		if c >= 0x80 {
 			return true
 		}
 	}
 	return false
 }
+
+// null is the HL7 null: a field (or component) sent as two double quotes
+// says "this value is now empty", which Relais reads as empty.
+const null = `""`
 
 // Segment returns the first segment with this id.
 func (m *Message) Segment(id string) (Segment, bool) {
@@ -155,6 +208,10 @@ func (m *Message) Repetitions(id string, n int) []string {
 func (m *Message) Components(field string) []string {
 	parts := strings.Split(field, m.sep.str(m.sep.comp))
 	for i, p := range parts {
+		if p == null {
+			parts[i] = ""
+			continue
+		}
 		if j := strings.IndexByte(p, m.sep.sub); j >= 0 {
 			p = p[:j] // first subcomponent (e.g. HD namespace id)
 		}
@@ -171,6 +228,9 @@ func (m *Message) Get(id string, n, c int) string {
 		return ""
 	}
 	if c == 0 {
+		if reps[0] == null {
+			return ""
+		}
 		return m.unescape(reps[0])
 	}
 	comps := m.Components(reps[0])

@@ -6,24 +6,32 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
 	"github.com/relais-health/relais/events"
 	"github.com/relais-health/relais/services/edintake"
 )
 
+// NothingToDo is MSA-3 of the AA answering an ADT message Relais receives
+// and has nothing to record for.
+const NothingToDo = "received, nothing to do"
+
 // Intake answers MLLP messages: AA once the message's event is durably
-// in the ledger (or was already), AE for a malformed message, one whose
-// patient is not the visit's, or a ledger that cannot write now (the
-// sender retries), AR for a sender or message type that is not accepted —
-// among them a facility (MSH-4) that is not accepted from the connection
-// the message came on (Sources).
+// in the ledger (or was already), or for an ADT trigger Relais has
+// nothing to record for ("received, nothing to do", counted); AE for a
+// malformed message, one whose patient is not the visit's, or a ledger
+// that cannot write now (the sender retries); AR for a sender or message
+// type that is not accepted — among them a facility (MSH-4) that is not
+// accepted from the connection the message came on (Sources), a message
+// that is not ADT, and a batch.
 type Intake struct {
-	S        *edintake.Service
-	Sources  Sources
-	Location *time.Location // for HL7 times without offset
-	Log      *zap.Logger
-	Now      func() time.Time
+	S          *edintake.Service
+	Sources    Sources
+	Facilities *Facilities // per-facility charset, time zone, visit keys (nil: defaults)
+	Log        *zap.Logger
+	Now        func() time.Time
+	Metrics    *Metrics // nil: not counted
 }
 
 // Handle answers one message that came on peer. It parses the message
@@ -35,7 +43,7 @@ func (h *Intake) Handle(ctx context.Context, peer Peer, raw []byte) []byte {
 	if h.Now != nil {
 		now = h.Now
 	}
-	adt, err := ParseADT(raw, h.Location)
+	adt, err := ParseADT(raw, h.Facilities)
 	if err == nil {
 		err = h.Sources.Allow(adt.SendingFacility.Namespace, peer)
 	}
@@ -43,24 +51,59 @@ func (h *Intake) Handle(ctx context.Context, peer Peer, raw []byte) []byte {
 		var out edintake.Outcome
 		out, err = h.S.Record(ctx, FromADT(adt), edintake.Via(peer.Remote(), peer.Subject()))
 		if err == nil {
-			h.Log.Debug("hl7 recorded", zap.String("facility", adt.SendingFacility.Namespace), zap.String("control_id", adt.ControlID),
-				zap.String("trigger", adt.Trigger), zap.Bool("duplicate", out.Duplicate), zap.Uint64("position", out.Position))
-			return BuildACK(adt.Header, AA, "", now())
+			outcome, text := "recorded", ""
+			switch {
+			case out.Ignored:
+				outcome, text = "nothing_to_do", NothingToDo
+			case out.Duplicate:
+				outcome = "duplicate"
+			}
+			h.Metrics.count(adt.Trigger, AA, outcome)
+			h.Log.Debug("hl7 answered", zap.String("facility", adt.SendingFacility.Namespace), zap.String("control_id", adt.ControlID),
+				zap.String("trigger", adt.Trigger), zap.String("outcome", outcome), zap.String("visit_key", adt.VisitKeySource),
+				zap.Uint64("position", out.Position))
+			return BuildACK(adt.Header, AA, text, nil, now())
 		}
 	}
 	code := AE
 	if errors.Is(err, ErrUnsupported) || errors.Is(err, ErrSource) || errors.Is(err, edintake.ErrUnsupported) || errors.Is(err, edintake.ErrRefused) {
 		code = AR
 	}
+	h.Metrics.count(adt.Trigger, code, "refused")
 	h.Log.Warn("hl7 not accepted", zap.String("remote", peer.Remote()), zap.String("certificate", peer.Subject()), zap.String("facility", adt.SendingFacility.Namespace),
 		zap.String("control_id", adt.ControlID), zap.String("ack", code), zap.Error(err))
-	return BuildACK(adt.Header, code, err.Error(), now())
+	return BuildACK(adt.Header, code, "", err, now())
+}
+
+// Metrics counts the messages answered, by trigger, ACK code and outcome
+// (recorded, duplicate, nothing_to_do, refused).
+type Metrics struct{ answered *prometheus.CounterVec }
+
+// NewMetrics returns the intake's counters; register them with Collectors.
+func NewMetrics() *Metrics {
+	return &Metrics{answered: prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "relais_hl7_messages_total",
+		Help: "HL7 messages answered over MLLP, by trigger event, ACK code and outcome (recorded, duplicate, nothing_to_do, refused).",
+	}, []string{"trigger", "ack", "outcome"})}
+}
+
+// Collectors are what to register.
+func (m *Metrics) Collectors() []prometheus.Collector { return []prometheus.Collector{m.answered} }
+
+func (m *Metrics) count(trigger, ack, outcome string) {
+	if m == nil {
+		return
+	}
+	if len(trigger) > 3 || strings.ContainsFunc(trigger, func(r rune) bool { return r < '0' || r > 'Z' }) {
+		trigger = "other" // a label per garbage trigger would grow without bound
+	}
+	m.answered.WithLabelValues(trigger, ack, outcome).Inc()
 }
 
 // FromADT maps a parsed ADT message to an intake message: MSH-3.1 and
 // MSH-4.1 name the sender, MSH-10 is the control id, PID-3 (every
-// repetition) the identifiers, PV1-19 the visit, PV1-3.1 the unit, PV2-3
-// the reason, MRG-1 what an A40 merged away.
+// repetition) the identifiers, the visit key the visit (see ParseADT),
+// PV1-3.1 the unit, PV2-3 the reason, MRG-1 what an A34/A40 merged away.
 func FromADT(a ADT) edintake.Message {
 	at := a.EventTime
 	if at.IsZero() {
@@ -68,9 +111,21 @@ func FromADT(a ADT) edintake.Message {
 	}
 	m := edintake.Message{
 		SendingApplication: a.SendingApplication.Namespace, SendingFacility: a.SendingFacility.Namespace, ControlID: a.ControlID,
-		Trigger: a.Trigger, At: at.UTC(), VisitNumber: a.VisitNumber, PatientClass: a.PatientClass,
+		Trigger: a.Trigger, At: at.UTC(), VisitNumber: a.VisitKey, PatientClass: a.PatientClass,
 		Reason: strings.TrimSpace(a.ReasonText), ReasonCategory: reasonCategory(a.ReasonCode), Unit: a.Location,
 		AdmitTime: a.AdmitTime.UTC(), DischargeTime: a.DischargeTime.UTC(), Disposition: a.Disposition,
+	}
+	if a.VisitKeySource != KeyVisitNumber {
+		m.VisitKeySource = a.VisitKeySource
+	}
+	for _, f := range a.Flags {
+		if len(f) > 200 {
+			f = strings.ToValidUTF8(f[:200], "")
+		}
+		m.Flags = append(m.Flags, f)
+	}
+	if at.IsZero() {
+		m.At = time.Time{}
 	}
 	if a.AdmitTime.IsZero() {
 		m.AdmitTime = time.Time{}

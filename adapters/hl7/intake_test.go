@@ -44,7 +44,7 @@ func intakeOn(t *testing.T) (*Intake, *jetstream.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &Intake{S: svc, Location: montreal, Log: zap.NewNop(), Now: func() time.Time { return ackTime }}, l
+	return &Intake{S: svc, Facilities: configured, Log: zap.NewNop(), Now: func() time.Time { return ackTime }}, l
 }
 
 func TestHandleAnswersWithTheHeaderItRead(t *testing.T) {
@@ -57,9 +57,9 @@ func TestHandleAnswersWithTheHeaderItRead(t *testing.T) {
 	}{
 		{"a well-formed A04 is accepted", "a04.hl7", AA, "1001"},
 		{"a message behind a UTF-8 byte-order mark is accepted", "a04_bom.hl7", AA, "1101"},
-		{"a PV1 in undeclared Latin-1 is refused with the control id echoed", "a04_pv1_latin1_undeclared.hl7", AE, "1102"},
+		{"a PV1 in undeclared Latin-1 is read as Windows-1252 and accepted", "a04_pv1_latin1_undeclared.hl7", AA, "1102"},
 		{"a truncated PV1 segment is refused with the control id echoed", "a04_pv1_truncated.hl7", AE, "1103"},
-		{"a PV1 with a bad admit time is refused with the control id echoed", "a04_pv1_bad_admit_time.hl7", AE, "1104"},
+		{"a PV1 with a bad admit time is accepted without it (flagged)", "a04_pv1_bad_admit_time.hl7", AA, "1104"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -120,4 +120,15 @@ func TestHandleParsesEachMessageOnce(t *testing.T) {
 			}
 		})
 	}
+}
+
+// newService is intake's service accepting every facility of fs.
+func newService(t *testing.T, l *jetstream.Store, fs *Facilities) *edintake.Service {
+	t.Helper()
+	svc, err := edintake.New(l, clientindex.New(), edintake.Config{Facilities: fs.IDs(),
+		PatientSecret: []byte("0123456789abcdef-test"), KeyAuthorities: []string{"RAMQ"}, TerritoryAuthorities: fs.TerritoryAuthorities})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return svc
 }

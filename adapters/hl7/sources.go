@@ -76,14 +76,22 @@ type Sources struct {
 	Networks map[string][]netip.Prefix
 	// Certificates is set when the listener requires a client certificate
 	// (mutual TLS): a facility's messages must come on a connection whose
-	// certificate names it.
+	// certificate names it, by its id or one of its Names.
 	Certificates bool
+	// Names lists, per facility, the certificate names (CN or DNS SAN)
+	// that speak for it besides its id (a facility id with spaces is
+	// rarely a certificate name).
+	Names map[string][]string
 }
 
 // Allow returns nil when facility may send on p, or an error wrapping
 // ErrSource that says why not.
 func (s Sources) Allow(facility string, p Peer) error {
-	if s.Certificates && !slices.ContainsFunc(p.names(), func(n string) bool { return strings.EqualFold(n, facility) }) {
+	accepted := append([]string{facility}, s.Names[facility]...)
+	names := func(n string) bool {
+		return slices.ContainsFunc(accepted, func(a string) bool { return strings.EqualFold(n, a) })
+	}
+	if s.Certificates && !slices.ContainsFunc(p.names(), names) {
 		if p.Certificate == nil {
 			return fmt.Errorf("%w: MSH-4 %q needs a client certificate naming it", ErrSource, facility)
 		}

@@ -50,6 +50,9 @@ type Reader struct {
 	maxSize int
 	// Skipped counts junk bytes discarded before start blocks.
 	Skipped int
+	// ended: the last frame's end block came without its CR yet, so a CR
+	// first thing is that frame's, not junk.
+	ended bool
 }
 
 // NewReader reads frames of at most maxSize bytes (0 = DefaultMaxSize).
@@ -61,10 +64,15 @@ func NewReader(r io.Reader, maxSize int) *Reader {
 }
 
 // ReadFrame returns the next message without its framing. Bytes before a
-// start block are skipped. io.EOF means the peer closed cleanly between
-// frames; io.ErrUnexpectedEOF, a close in the middle of one.
+// start block are skipped (a CR right after an end block is the frame's
+// own, not junk). The CR after the end block is optional: many senders
+// omit it, and waiting for it would leave such a sender without its answer.
+// A start block inside a frame is kept as data, so the handler answers
+// that frame (with an error) and the connection goes on. io.EOF means the
+// peer closed cleanly between frames; io.ErrUnexpectedEOF, a close in the
+// middle of one.
 func (r *Reader) ReadFrame() ([]byte, error) {
-	for {
+	for first := true; ; first = false {
 		b, err := r.r.ReadByte()
 		if err != nil {
 			return nil, err
@@ -72,8 +80,11 @@ func (r *Reader) ReadFrame() ([]byte, error) {
 		if b == startBlock {
 			break
 		}
-		r.Skipped++
+		if !(first && r.ended && b == carriage) {
+			r.Skipped++
+		}
 	}
+	r.ended = false
 	var buf bytes.Buffer
 	for {
 		b, err := r.r.ReadByte()
@@ -84,20 +95,17 @@ func (r *Reader) ReadFrame() ([]byte, error) {
 			return nil, err
 		}
 		if b == endBlock {
-			next, err := r.r.ReadByte()
-			if err != nil {
-				if err == io.EOF {
-					return nil, io.ErrUnexpectedEOF
+			// Take the CR when it is already here; never wait for it.
+			if r.r.Buffered() > 0 {
+				if next, _ := r.r.Peek(1); next[0] == carriage {
+					r.r.ReadByte() //nolint:errcheck // buffered
+				} else {
+					r.ended = false
 				}
-				return nil, err
-			}
-			if next != carriage {
-				return nil, fmt.Errorf("%w: end block not followed by carriage return", ErrFraming)
+			} else {
+				r.ended = true
 			}
 			return buf.Bytes(), nil
-		}
-		if b == startBlock {
-			return nil, fmt.Errorf("%w: start block inside a frame", ErrFraming)
 		}
 		if buf.Len() >= r.maxSize {
 			return nil, fmt.Errorf("%w: more than %d bytes", ErrTooLarge, r.maxSize)

@@ -128,18 +128,62 @@ func TestServeStopsWhenContextEnds(t *testing.T) {
 	}
 }
 
-func TestReaderSkipsJunkAndNamesFramingErrors(t *testing.T) {
-	r := NewReader(bytes.NewReader([]byte("junk\x0bMSH|1\x1c\x0d\x0bMSH|2\x1cX")), 0)
-	m, err := r.ReadFrame()
-	if err != nil || string(m) != "MSH|1" || r.Skipped != 4 {
-		t.Fatalf("%q %v skipped %d", m, err, r.Skipped)
+// The reader takes what senders really write: junk before a start block
+// is skipped, the CR after the end block may be missing (and is never
+// waited for), and a start block inside a frame is data the handler
+// answers, not a reason to drop the connection.
+func TestReaderTakesTheFramesSendersReallyWrite(t *testing.T) {
+	tests := []struct {
+		name    string
+		in      string
+		frames  []string
+		skipped int
+	}{
+		{"junk before a start block is skipped", "junk\x0bMSH|1\x1c\x0d", []string{"MSH|1"}, 4},
+		{"an end block without CR ends the frame", "\x0bMSH|1\x1c\x0bMSH|2\x1c", []string{"MSH|1", "MSH|2"}, 0},
+		{"a CR after an end block that came alone is not junk", "\x0bMSH|1\x1c\x0d\x0bMSH|2\x1c\x0d", []string{"MSH|1", "MSH|2"}, 0},
+		{"a byte after the end block that is not CR is junk before the next frame", "\x0bMSH|1\x1cX\x0bMSH|2\x1c\x0d", []string{"MSH|1", "MSH|2"}, 1},
+		{"a start block inside a frame is kept for the handler to answer", "\x0bMSH|1\x0bPID\x1c\x0d\x0bMSH|2\x1c\x0d", []string{"MSH|1\x0bPID", "MSH|2"}, 0},
 	}
-	if _, err := r.ReadFrame(); !errors.Is(err, ErrFraming) {
-		t.Fatalf("want framing error, got %v", err)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := NewReader(bytes.NewReader([]byte(tt.in)), 0)
+			for _, want := range tt.frames {
+				m, err := r.ReadFrame()
+				if err != nil || string(m) != want {
+					t.Fatalf("frame %q, %v; want %q", m, err, want)
+				}
+			}
+			if _, err := r.ReadFrame(); !errors.Is(err, io.EOF) {
+				t.Fatalf("after the frames: %v, want EOF", err)
+			}
+			if r.Skipped != tt.skipped {
+				t.Fatalf("skipped %d bytes, want %d", r.Skipped, tt.skipped)
+			}
+		})
 	}
-	r = NewReader(bytes.NewReader([]byte("\x0bMSH")), 0)
+	r := NewReader(bytes.NewReader([]byte("\x0bMSH")), 0)
 	if _, err := r.ReadFrame(); !errors.Is(err, io.ErrUnexpectedEOF) {
 		t.Fatalf("want unexpected EOF, got %v", err)
+	}
+}
+
+// A sender that writes the end block without CR and waits gets its answer:
+// the server never waits for a CR that is not coming.
+func TestServerAnswersAFrameWithoutTheFinalCR(t *testing.T) {
+	addr, _, _ := echoServer(t, nil, 0)
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Write([]byte("\x0bMSH|1\x1c")); err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(5 * time.Second)) //nolint:errcheck
+	got, err := NewReader(c, 0).ReadFrame()
+	if err != nil || string(got) != "ACK:MSH|1" {
+		t.Fatalf("reply %q, %v", got, err)
 	}
 }
 
@@ -147,15 +191,18 @@ func FuzzReadFrame(f *testing.F) {
 	f.Add([]byte("\x0bMSH|^~\\&|A\x1c\x0d"))
 	f.Add([]byte("junk\x0b\x1c\x0d"))
 	f.Add([]byte("\x0b\x0b\x1c"))
+	f.Add([]byte("\x0bMSH|1\x1c\x0bMSH|2\x1c"))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		r := NewReader(bytes.NewReader(in), 64)
+		total := 0
 		for range 100 {
 			m, err := r.ReadFrame()
 			if err != nil {
 				return
 			}
-			if len(m) > 64 || bytes.IndexByte(m, startBlock) >= 0 {
-				t.Fatalf("bad frame %q", m)
+			total += len(m) + 2
+			if len(m) > 64 || bytes.IndexByte(m, endBlock) >= 0 || total > len(in) {
+				t.Fatalf("bad frame %q from %q", m, in)
 			}
 		}
 	})

@@ -15,13 +15,41 @@ import (
 	"github.com/relais-health/relais/app"
 )
 
+// readFacilities reads --facilities FILE, or builds the facilities of
+// --hl7-facilities (the short form: every setting at its default). The
+// error names the file and line.
+func readFacilities(f *serveFlags) (*hl7.Facilities, error) {
+	if f.facilitiesFile == "" {
+		ids := splitList(f.facilities)
+		if len(ids) == 0 {
+			return nil, &exitErr{exitUsage, app.ErrNoFacilities}
+		}
+		return hl7.NewFacilities(ids...), nil
+	}
+	file, err := os.Open(f.facilitiesFile)
+	if err != nil {
+		return nil, &exitErr{exitUsage, fmt.Errorf("--facilities: %w", err)}
+	}
+	defer file.Close()
+	fs, err := hl7.ParseFacilities(file, f.facilitiesFile)
+	if err != nil {
+		return nil, &exitErr{exitUsage, fmt.Errorf("--facilities: %w", err)}
+	}
+	return fs, nil
+}
+
 // mllpSources reads which connections each facility may send from
-// (--hl7-sources, --mllp-tls-client-ca) and refuses a listener off
-// loopback that would take some facility's word for who it is.
-func mllpSources(f *serveFlags, facilities []string) (hl7.Sources, error) {
+// (--hl7-sources and the facilities file's sources, --mllp-tls-client-ca
+// and the file's certificate names) and refuses a listener off loopback
+// that would take some facility's word for who it is.
+func mllpSources(f *serveFlags, fs *hl7.Facilities) (hl7.Sources, error) {
+	facilities := fs.IDs()
 	nets, err := hl7.ParseSources(f.sources)
 	if err != nil {
 		return hl7.Sources{}, &exitErr{exitUsage, fmt.Errorf("--hl7-sources: %w", err)}
+	}
+	for id, p := range fs.Networks() {
+		nets[id] = append(nets[id], p...)
 	}
 	if f.clientCA != "" && f.tlsCert == "" {
 		return hl7.Sources{}, &exitErr{exitUsage, errors.New("--mllp-tls-client-ca needs --mllp-tls-cert and --mllp-tls-key (mutual TLS)")}
@@ -29,7 +57,7 @@ func mllpSources(f *serveFlags, facilities []string) (hl7.Sources, error) {
 	if f.mllpConns <= 0 {
 		return hl7.Sources{}, &exitErr{exitUsage, fmt.Errorf("--mllp-max-conns: %d, want at least 1", f.mllpConns)}
 	}
-	s := hl7.Sources{Networks: nets, Certificates: f.clientCA != ""}
+	s := hl7.Sources{Networks: nets, Certificates: f.clientCA != "", Names: fs.Names()}
 	if err := s.Check(facilities, loopbackAddr(f.mllp)); err != nil {
 		return hl7.Sources{}, &exitErr{exitUsage, fmt.Errorf("--mllp %s: %w (set --hl7-sources or --mllp-tls-client-ca)", f.mllp, err)}
 	}

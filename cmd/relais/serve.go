@@ -21,16 +21,18 @@ type serveFlags struct {
 	httpEdges  httpEdges // the --http-* limits (listen_http.go)
 	natsListen string
 	facilities string
-	mllp       string
-	tlsCert    string
-	tlsKey     string
-	clientCA   string
-	sources    string
-	mllpConns  int
-	demo       bool
-	demoEvery  time.Duration
-	escalate   time.Duration
-	silence    time.Duration
+	// facilitiesFile is --facilities (listen_mllp.go reads it).
+	facilitiesFile string
+	mllp           string
+	tlsCert        string
+	tlsKey         string
+	clientCA       string
+	sources        string
+	mllpConns      int
+	demo           bool
+	demoEvery      time.Duration
+	escalate       time.Duration
+	silence        time.Duration
 	// tokenLifetime of tokens issued through the API (0: no expiry).
 	tokenLifetime time.Duration
 
@@ -58,6 +60,7 @@ func newServeCmd(g *globals) *cobra.Command {
 	fl.StringVar(&f.natsTLSKey, "nats-tls-key", os.Getenv("RELAIS_NATS_TLS_KEY"), "PEM private key for --nats-tls-cert (env RELAIS_NATS_TLS_KEY)")
 	fl.BoolVar(&f.natsInsecure, "nats-insecure", false, "allow a --nats-listen beyond loopback without TLS (logged as a warning)")
 	fl.StringVar(&f.facilities, "hl7-facilities", envOr("RELAIS_HL7_FACILITIES", "HSTA,HLAU"), "sending facilities (MSH-4) whose ADT messages are accepted, comma-separated (env RELAIS_HL7_FACILITIES)")
+	fl.StringVar(&f.facilitiesFile, "facilities", os.Getenv("RELAIS_FACILITIES"), "per-facility HL7 configuration file (sources, time zone, charset, hours, visit key; docs/HL7.md); replaces --hl7-facilities (env RELAIS_FACILITIES)")
 	fl.StringVar(&f.mllp, "mllp", envOr("RELAIS_MLLP", "127.0.0.1:2575"), "HL7 v2 MLLP listen address for ADT feeds; off loopback, every facility needs --hl7-sources or --mllp-tls-client-ca (env RELAIS_MLLP)")
 	fl.StringVar(&f.sources, "hl7-sources", os.Getenv("RELAIS_HL7_SOURCES"), "networks each facility may send from over MLLP, e.g. HSTA=10.0.0.0/24,HLAU=10.1.2.3/32; a facility without one is accepted from loopback only (env RELAIS_HL7_SOURCES)")
 	fl.StringVar(&f.tlsCert, "mllp-tls-cert", os.Getenv("RELAIS_MLLP_TLS_CERT"), "PEM certificate: serve MLLP over TLS (with --mllp-tls-key)")
@@ -75,17 +78,18 @@ func newServeCmd(g *globals) *cobra.Command {
 func runServe(ctx context.Context, g *globals, f *serveFlags) error {
 	log := g.logger()
 	defer log.Sync() //nolint:errcheck
-	facilities := splitList(f.facilities)
-	if len(facilities) == 0 {
-		return &exitErr{exitUsage, app.ErrNoFacilities}
+	hl7Facilities, err := readFacilities(f)
+	if err != nil {
+		return err
 	}
+	facilities := hl7Facilities.IDs()
 	if f.tokenLifetime < 0 {
 		return &exitErr{exitUsage, fmt.Errorf("--token-lifetime %s: must be 0 (no expiry) or positive", f.tokenLifetime)}
 	}
 	if err := f.httpEdges.validate(); err != nil {
 		return &exitErr{exitUsage, err}
 	}
-	hl7Sources, err := mllpSources(f, facilities)
+	hl7Sources, err := mllpSources(f, hl7Facilities)
 	if err != nil {
 		return err
 	}
@@ -117,7 +121,7 @@ func runServe(ctx context.Context, g *globals, f *serveFlags) error {
 	if err != nil {
 		return err
 	}
-	a, err := app.New(ctx, app.Config{Backend: b, Log: log, Facilities: facilities, HL7Sources: hl7Sources, PatientSecret: secret,
+	a, err := app.New(ctx, app.Config{Backend: b, Log: log, Facilities: facilities, HL7Facilities: hl7Facilities, HL7Sources: hl7Sources, PatientSecret: secret,
 		EscalateAfter: f.escalate, FeedSilence: f.silence, Replicas: g.replicas,
 		WebhookSecret: webhookSecret(), Snapshots: snaps, TokenLifetime: f.tokenLifetime,
 		EscalateEvery: min(30*time.Second, max(f.escalate/4, 100*time.Millisecond))})

@@ -35,7 +35,8 @@ type Message struct {
 	// ControlID is unique per message of a sending facility: a message sent
 	// again with the same one is recorded once.
 	ControlID string `json:"control_id"`
-	// Trigger is the ADT event: A01, A03, A04, A08, A11, A13 or A40.
+	// Trigger is the ADT event: one of Supported is recorded, another ADT
+	// trigger is received with nothing to record.
 	Trigger string    `json:"trigger"`
 	At      time.Time `json:"at"`
 	// Identifiers are every identifier the hospital gave the patient, with
@@ -52,10 +53,13 @@ type Message struct {
 	Disposition    string    `json:"disposition,omitempty"`
 	// MergedIdentifiers are those of the record an A40 merged away.
 	MergedIdentifiers []events.Identifier `json:"merged_identifiers,omitempty"`
+	// VisitKeySource names where VisitNumber came from when it is not the
+	// visit number (PV1-19): PV1-50, PID-18 or PV1-44 (the admit time,
+	// then keyed with the patient too).
+	VisitKeySource string `json:"visit_key_source,omitempty"`
+	// Flags say what the sender sent that was not used, and why.
+	Flags []string `json:"flags,omitempty"`
 }
-
-// Supported lists the trigger events Relais records.
-var Supported = []string{"A01", "A03", "A04", "A08", "A11", "A13", "A40"}
 
 // ClientLookup finds the client a hospital identifier belongs to.
 type ClientLookup interface {
@@ -80,7 +84,12 @@ type Config struct {
 	// KeyAuthorities ranks the identifier authorities used for the patient
 	// key (e.g. RAMQ before a hospital MRN); the first identifier otherwise.
 	KeyAuthorities []string
-	Now            func() time.Time
+	// TerritoryAuthorities name a person across the territory (default
+	// RAMQ): an identifier of another authority is scoped by the sending
+	// facility in patient keys and client look-ups, so two hospitals'
+	// "MR 123" are two patients.
+	TerritoryAuthorities []string
+	Now                  func() time.Time
 }
 
 // Service records ADT messages.
@@ -101,16 +110,23 @@ func New(l Ledger, clients ClientLookup, cfg Config) (*Service, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.TerritoryAuthorities == nil {
+		cfg.TerritoryAuthorities = []string{"RAMQ"}
+	}
 	return &Service{l: l, clients: clients, cfg: cfg}, nil
 }
 
 // Outcome is what recording a message did.
 type Outcome struct {
 	// Duplicate is true when the control id had already been recorded.
-	Duplicate bool   `json:"duplicate"`
-	Stream    string `json:"stream"`
-	Position  uint64 `json:"position"`
-	ClientID  string `json:"client_id,omitempty"`
+	Duplicate bool `json:"duplicate"`
+	// Ignored is true for a message received with nothing to record (an
+	// ADT trigger Relais does not follow, a transfer of a patient who is
+	// not in the ED): nothing was appended.
+	Ignored  bool   `json:"ignored,omitempty"`
+	Stream   string `json:"stream"`
+	Position uint64 `json:"position"`
+	ClientID string `json:"client_id,omitempty"`
 }
 
 // Record validates m and appends its event. The returned error wraps
@@ -125,6 +141,14 @@ func (s *Service) Record(ctx context.Context, m Message, opts ...RecordOption) (
 	if err := s.accept(m, from.actor); err != nil {
 		return Outcome{}, err
 	}
+	if ignored(m.Trigger) {
+		return Outcome{Ignored: true}, nil
+	}
+	if m.VisitKeySource == "PV1-44" {
+		// An admit time alone does not tell two patients apart.
+		_, key := s.patientKey(m.SendingFacility, m.Identifiers)
+		m.VisitNumber += "/" + key[:min(len(key), 16)]
+	}
 	stream := streamOf(m)
 	out := Outcome{Stream: stream}
 	id, legacy := eventID(m), events.DeriveID("hl7", m.SendingFacility, m.ControlID)
@@ -135,7 +159,7 @@ func (s *Service) Record(ctx context.Context, m Message, opts ...RecordOption) (
 			// control id; such a message sent again is the same one.
 			if h.ID == id || h.ID == legacy {
 				out.Duplicate, out.Position = true, h.Position
-				out.ClientID = s.client(m.Identifiers)
+				out.ClientID = s.client(m.SendingFacility, m.Identifiers)
 				return nil, nil
 			}
 		}
@@ -146,6 +170,11 @@ func (s *Service) Record(ctx context.Context, m Message, opts ...RecordOption) (
 		for _, h := range history {
 			admitted = admitted || h.Type == events.TypeHospitalAdmitted
 		}
+		if m.Trigger == "A02" && (!edStayOpen(history) || m.PatientClass == "E") {
+			out.Ignored, out.ClientID = true, s.client(m.SendingFacility, m.Identifiers)
+			return nil, nil
+		}
+		out.Ignored = false
 		e, clientID, err := s.toEvent(m, admitted, id, from)
 		if err != nil {
 			return nil, err
@@ -156,7 +185,7 @@ func (s *Service) Record(ctx context.Context, m Message, opts ...RecordOption) (
 	if err != nil {
 		return Outcome{}, fmt.Errorf("record %s %s: %w", m.SendingFacility, m.ControlID, err)
 	}
-	if !out.Duplicate {
+	if !out.Duplicate && !out.Ignored {
 		out.Position = res.Position
 	}
 	return out, nil
@@ -188,24 +217,26 @@ func (s *Service) accept(m Message, actor events.Actor) error {
 	if len(s.cfg.Applications) > 0 && !slices.Contains(s.cfg.Applications, m.SendingApplication) {
 		return fmt.Errorf("%w: sending application %q is not configured", ErrRefused, m.SendingApplication)
 	}
-	if !slices.Contains(Supported, m.Trigger) {
-		return fmt.Errorf("%w: trigger event %q; supported: %s", ErrUnsupported, m.Trigger, strings.Join(Supported, " "))
+	if !slices.Contains(Supported, m.Trigger) && !ignored(m.Trigger) {
+		return fmt.Errorf("%w: trigger event %q is not an ADT event; recorded: %s", ErrUnsupported, m.Trigger, strings.Join(Supported, " "))
 	}
 	switch {
 	case m.ControlID == "":
 		return fmt.Errorf("%w: control id missing", ErrMalformed)
+	case ignored(m.Trigger):
 	case len(m.Identifiers) == 0:
 		return fmt.Errorf("%w: no patient identifier", ErrMalformed)
-	case m.Trigger != "A40" && m.VisitNumber == "":
+	case !merge(m.Trigger) && m.VisitNumber == "":
 		return fmt.Errorf("%w: visit number missing", ErrMalformed)
-	case m.Trigger == "A40" && len(m.MergedIdentifiers) == 0:
+	case merge(m.Trigger) && len(m.MergedIdentifiers) == 0:
 		return fmt.Errorf("%w: merged patient identifier missing", ErrMalformed)
 	}
 	return nil
 }
 
-// patientKey picks the identifier that keys the patient.
-func (s *Service) patientKey(ids []events.Identifier) (events.Identifier, string) {
+// patientKey picks the identifier that keys the patient, and keys it
+// scoped by facility (see scoped).
+func (s *Service) patientKey(facility string, ids []events.Identifier) (events.Identifier, string) {
 	chosen := ids[0]
 	for _, a := range s.cfg.KeyAuthorities {
 		if i := slices.IndexFunc(ids, func(id events.Identifier) bool { return id.Authority == a }); i >= 0 {
@@ -213,21 +244,40 @@ func (s *Service) patientKey(ids []events.Identifier) (events.Identifier, string
 			break
 		}
 	}
-	return chosen, events.PatientKey(s.cfg.PatientSecret, chosen)
+	return chosen, events.PatientKey(s.cfg.PatientSecret, s.scoped(facility, chosen))
 }
 
-// client finds the client among all of the patient's identifiers.
-func (s *Service) client(ids []events.Identifier) string {
+// scoped is the identifier as Relais keys it: one of a territory-wide
+// authority (RAMQ) as it is, any other prefixed by the facility that sent
+// it ("HSTA/MR"), since a hospital's own numbers mean nothing elsewhere.
+// Keys from before this scoping (issue 12) are still recognised as the
+// visit's patient (legacyKeys).
+func (s *Service) scoped(facility string, id events.Identifier) events.Identifier {
+	if slices.Contains(s.cfg.TerritoryAuthorities, id.Authority) {
+		return id
+	}
+	return events.Identifier{Authority: facility + "/" + id.Authority, Value: id.Value}
+}
+
+// client finds the client among all of the patient's identifiers: by the
+// scoped identifier, or as it is when its authority is territory-wide or
+// is the sending facility itself (a client registered with "HSTA 123456").
+func (s *Service) client(facility string, ids []events.Identifier) string {
 	for _, id := range ids {
-		if c, ok := s.clients.ClientByIdentifier(id); ok {
+		if c, ok := s.clients.ClientByIdentifier(s.scoped(facility, id)); ok {
 			return c
+		}
+		if id.Authority == facility {
+			if c, ok := s.clients.ClientByIdentifier(id); ok {
+				return c
+			}
 		}
 	}
 	return ""
 }
 
 func streamOf(m Message) string {
-	if m.Trigger == "A40" {
+	if merge(m.Trigger) {
 		return events.FeedStream(m.SendingFacility)
 	}
 	return events.VisitStream(m.SendingFacility, m.VisitNumber)
@@ -251,19 +301,20 @@ func (s *Service) toEvent(m Message, admitted bool, id string, from sender) (eve
 		events.WithConnection(from.remote, from.certificate),
 		events.WithOccurredAt(at),
 	}
-	ident, key := s.patientKey(m.Identifiers)
-	clientID := s.client(m.Identifiers)
-	if m.Trigger == "A40" {
-		_, mkey := s.patientKey(m.MergedIdentifiers)
+	ident, key := s.patientKey(m.SendingFacility, m.Identifiers)
+	clientID := s.client(m.SendingFacility, m.Identifiers)
+	if merge(m.Trigger) {
+		_, mkey := s.patientKey(m.SendingFacility, m.MergedIdentifiers)
 		p := &events.PatientMerged{Facility: m.SendingFacility, SurvivingKey: key, MergedKey: mkey,
-			SurvivingClient: clientID, MergedClient: s.client(m.MergedIdentifiers)}
+			SurvivingClient: clientID, MergedClient: s.client(m.SendingFacility, m.MergedIdentifiers)}
 		e, err := events.New(p, actor, opts...)
 		if err != nil {
 			return events.Event{}, "", fmt.Errorf("%w: %w", ErrMalformed, err)
 		}
 		return e, clientID, nil
 	}
-	v := events.Visit{ClientID: clientID, PatientKey: key, Facility: m.SendingFacility, VisitNumber: m.VisitNumber}
+	v := events.Visit{ClientID: clientID, PatientKey: key, Facility: m.SendingFacility, VisitNumber: m.VisitNumber,
+		VisitKeySource: m.VisitKeySource, Flags: m.Flags}
 	if clientID == "" {
 		// Not a client: the identifier is kept for the archivist's list only.
 		v.Identifier = &ident
@@ -278,7 +329,11 @@ func (s *Service) toEvent(m Message, admitted bool, id string, from sender) (eve
 		p = &events.EDVisitStarted{Visit: v, ArrivedAt: arrived, Reason: m.Reason, ReasonCategory: m.ReasonCategory}
 	case "A08":
 		p = &events.EDVisitUpdated{Visit: v, Reason: m.Reason, ReasonCategory: m.ReasonCategory}
-	case "A01":
+	case "A02":
+		// A transfer out of the ED (Record checked the stay is open): the
+		// ED stay ends, the patient is elsewhere in the hospital.
+		p = &events.EDVisitEnded{Visit: v, EndedAt: at, Disposition: "transfer"}
+	case "A01", "A06":
 		admitted := m.AdmitTime
 		if admitted.IsZero() {
 			admitted = at

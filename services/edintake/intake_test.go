@@ -87,7 +87,7 @@ func TestIntakeRecordsVisitsOfClientsAndStrangers(t *testing.T) {
 	evs, _ = l.Read(ctx, out2.Stream, 1)
 	p, _ := evs[0].Payload()
 	v := p.(*events.EDVisitStarted)
-	if v.ClientID != "" || v.Identifier == nil || v.PatientKey != events.PatientKey(secret, stranger) {
+	if v.ClientID != "" || v.Identifier == nil || v.PatientKey != events.PatientKey(secret, events.Identifier{Authority: "HSTA/MRN", Value: "999"}) {
 		t.Fatalf("a stranger's visit must carry the pseudonymous key and the identifier only: %+v", v)
 	}
 }
@@ -100,7 +100,7 @@ func TestIntakeRefusesWhatItCannotRecord(t *testing.T) {
 		want error
 	}{
 		{"an unknown sending facility is refused", func() edintake.Message { m := msg("A04", "1", client); m.SendingFacility = "EVIL"; return m }, edintake.ErrRefused},
-		{"an unsupported trigger is refused", func() edintake.Message { return msg("A28", "1", client) }, edintake.ErrUnsupported},
+		{"a trigger that is not an ADT event is refused", func() edintake.Message { return msg("R01", "1", client) }, edintake.ErrUnsupported},
 		{"a message without control id is malformed", func() edintake.Message { return msg("A04", "", client) }, edintake.ErrMalformed},
 		{"a message without patient identifier is malformed", func() edintake.Message { return msg("A04", "1") }, edintake.ErrMalformed},
 		{"a visit without visit number is malformed", func() edintake.Message { m := msg("A04", "1", client); m.VisitNumber = ""; return m }, edintake.ErrMalformed},

@@ -23,11 +23,8 @@ func (s *Service) samePatient(ctx context.Context, m Message, history []events.E
 	if !ok {
 		return nil // the visit's first message: nothing to match yet
 	}
-	keys := map[string]bool{}
-	for _, id := range m.Identifiers {
-		keys[events.PatientKey(s.cfg.PatientSecret, id)] = true
-	}
-	if keys[v.PatientKey] || v.ClientID != "" && s.client(m.Identifiers) == v.ClientID {
+	keys := s.keys(m.SendingFacility, m.Identifiers)
+	if keys[v.PatientKey] || v.ClientID != "" && s.client(m.SendingFacility, m.Identifiers) == v.ClientID {
 		return nil
 	}
 	merged, err := s.mergedInto(ctx, m.SendingFacility, v.PatientKey, keys)
@@ -39,6 +36,32 @@ func (s *Service) samePatient(ctx context.Context, m Message, history []events.E
 	}
 	return fmt.Errorf("%w: PID-3 of %s %s names none of the identifiers visit %s was started with",
 		ErrPatientMismatch, m.Trigger, m.ControlID, m.VisitNumber)
+}
+
+// keys are the patient keys the identifiers can have: scoped by facility,
+// and, for visits and merges recorded before keys were scoped, unscoped.
+func (s *Service) keys(facility string, ids []events.Identifier) map[string]bool {
+	keys := map[string]bool{}
+	for _, id := range ids {
+		keys[events.PatientKey(s.cfg.PatientSecret, s.scoped(facility, id))] = true
+		keys[events.PatientKey(s.cfg.PatientSecret, id)] = true // legacy
+	}
+	return keys
+}
+
+// edStayOpen reports whether the visit has an ED stay that has not ended:
+// started, and not ended, cancelled or turned into an admission.
+func edStayOpen(history []events.Event) bool {
+	open := false
+	for _, e := range history {
+		switch e.Type {
+		case events.TypeEDVisitStarted:
+			open = true
+		case events.TypeEDVisitEnded, events.TypeEDVisitCancelled, events.TypeHospitalAdmitted, events.TypeHospitalDischarged:
+			open = false
+		}
+	}
+	return open
 }
 
 // mergedInto reports whether the facility's feed merged the patient key
