@@ -106,6 +106,7 @@ func ackControlID(id string) string {
 func errSegment(cause error, version, text string, sep separators) string {
 	code, seg, field := errorCode(cause)
 	label := codeText[code]
+	seg = escape(seg, sep)
 	f, c, s := sep.str(sep.field), sep.str(sep.comp), sep.str(sep.sub)
 	esc := func(v string) string { return escape(v, sep) }
 	if version < "2.5" {

@@ -178,12 +178,15 @@ func TestACK(t *testing.T) {
 	}
 }
 
-// seeds are the samples in testdata, for the fuzz targets.
+// seeds are the samples in testdata and the public corpus, for the fuzz
+// targets.
 func seeds(f *testing.F) {
 	f.Helper()
 	names, err := filepath.Glob(filepath.Join("testdata", "*.hl7"))
-	if err != nil || len(names) == 0 {
-		f.Fatalf("no samples in testdata: %v", err)
+	corpus, err2 := filepath.Glob(filepath.Join("testdata", "corpus", "*.hl7"))
+	names = append(names, corpus...)
+	if err != nil || err2 != nil || len(corpus) == 0 {
+		f.Fatalf("no samples in testdata and testdata/corpus: %v %v", err, err2)
 	}
 	for _, n := range names {
 		b, err := os.ReadFile(n)
@@ -222,6 +225,55 @@ func FuzzParseADT(f *testing.F) {
 		}
 		if got, _ := ReadHeader(ack); got.SendingApplication != a.ReceivingApplication || got.ReceivingFacility != a.SendingFacility {
 			t.Fatalf("ACK not addressed back to the sender: %+v for %+v", got, a.Header)
+		}
+	})
+}
+
+// FuzzParse: any bytes either fail to parse or give segments whose fields
+// all read back (Get never panics, whatever the separators).
+func FuzzParse(f *testing.F) {
+	seeds(f)
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		m, err := Parse(raw)
+		if err != nil {
+			return
+		}
+		if len(m.Segments) == 0 || m.Segments[0].ID != "MSH" {
+			t.Fatalf("parsed without MSH first: %+v", m.Segments)
+		}
+		for _, s := range m.Segments {
+			for n := range s.Fields {
+				m.Get(s.ID, n, 0)
+				m.Get(s.ID, n, 2)
+			}
+		}
+	})
+}
+
+// FuzzACK: whatever the message and the error text, the ACK parses, is
+// written with the sender's separators when they are usable, and says
+// back MSH-10 and the text exactly.
+func FuzzACK(f *testing.F) {
+	seeds(f)
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		h, _ := ReadHeader(raw)
+		text := string(raw[:min(len(raw), 40)])
+		ack := BuildACK(h, AE, text, malformed("PV1", 19, CodeRequiredField, "x"), time.Unix(0, 0))
+		m, err := Parse(ack)
+		if err != nil {
+			t.Fatalf("ACK does not parse: %v\n%q", err, ack)
+		}
+		if want := ackSeparators(h.Separators).given; string(ack[3:8]) != want {
+			t.Fatalf("ACK separators %q, want %q", ack[3:8], want)
+		}
+		if got := m.Get("MSA", 2, 0); got != h.ControlID {
+			t.Fatalf("MSA-2 %q, MSH-10 %q\n%q", got, h.ControlID, ack)
+		}
+		if got := m.Get("MSA", 3, 0); text != null && text != "" && got != text {
+			t.Fatalf("MSA-3 %q, want %q\n%q", got, text, ack)
+		}
+		if got := m.Get("MSH", 10, 0); len(got) > maxControlID {
+			t.Fatalf("ACK MSH-10 %q longer than %d", got, maxControlID)
 		}
 	})
 }

@@ -13,6 +13,8 @@ import (
 	"io"
 	"math/big"
 	"net"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -355,5 +357,43 @@ func TestConnectionsBeyondTheCapAreClosed(t *testing.T) {
 		defer c.Close()
 		_, err = c.Send(ctx, []byte("y"))
 		return err
+	})
+}
+
+// FuzzMLLPFrame: any message without an end block, framed with or without
+// the final CR, is read back exactly, and the next frame after it too.
+// Seeded with the public corpus (adapters/hl7/testdata/corpus).
+func FuzzMLLPFrame(f *testing.F) {
+	names, _ := filepath.Glob(filepath.Join("..", "hl7", "testdata", "corpus", "*.hl7"))
+	if len(names) == 0 {
+		f.Fatal("no corpus to seed from")
+	}
+	for _, n := range names {
+		b, err := os.ReadFile(n)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b, true)
+	}
+	f.Add([]byte("MSH|\x0b"), false)
+	f.Fuzz(func(t *testing.T, msg []byte, cr bool) {
+		if bytes.IndexByte(msg, endBlock) >= 0 {
+			return
+		}
+		var buf bytes.Buffer
+		if err := WriteFrame(&buf, msg); err != nil {
+			t.Fatal(err)
+		}
+		if !cr {
+			buf.Truncate(buf.Len() - 1)
+		}
+		WriteFrame(&buf, []byte("MSH|next")) //nolint:errcheck
+		r := NewReader(&buf, len(msg)+16)
+		for _, want := range [][]byte{msg, []byte("MSH|next")} {
+			got, err := r.ReadFrame()
+			if err != nil || !bytes.Equal(got, want) {
+				t.Fatalf("read %q, %v; want %q", got, err, want)
+			}
+		}
 	})
 }
