@@ -101,6 +101,18 @@ type App struct {
 	api     *httpapi.Server
 }
 
+// feedWindows are the facilities file's hours and zones for the
+// feed-silence alarm (none with the --hl7-facilities short form).
+func feedWindows(fs *hl7.Facilities) map[string]alerting.FeedWindow {
+	out := map[string]alerting.FeedWindow{}
+	for _, f := range fs.All() {
+		if f.Line > 0 {
+			out[f.ID] = alerting.FeedWindow{Hours: f.Hours, Location: f.Location}
+		}
+	}
+	return out
+}
+
 // AllRoles is every role an actor can have.
 var AllRoles = append(append([]string{}, events.StaffRoles...), events.CategoryDoctor, events.CategoryPharmacy, events.CategoryCommunity, events.CategoryRehab)
 
@@ -132,7 +144,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	a.alerts = alerts.New(b.Store, alerts.Config{Notifier: a.fan, Log: log.Named("alerts")})
 	a.alertsR = &projections.Runner{Name: "alerts", L: b.Store, P: a.alerts, Log: log}
 	a.alertsW = alerting.New(b.Store, a.alerts, alerting.Config{EscalateAfter: cfg.EscalateAfter, FeedSilence: cfg.FeedSilence,
-		Facilities: cfg.Facilities, Now: time.Now, Log: log.Named("alerting")})
+		Facilities: cfg.Facilities, FeedWindows: feedWindows(cfg.HL7Facilities), Now: time.Now, Log: log.Named("alerting")})
 	a.files, a.loads, a.reps = clientfile.New(), caseload.New(caseload.Config{}), reports.New(reports.Config{})
 	a.runners = []*projections.Runner{
 		{Name: "directory", L: b.Store, P: a.dir, Log: log},

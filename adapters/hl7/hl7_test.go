@@ -15,7 +15,7 @@ var montreal, _ = time.LoadLocation("America/Montreal")
 // configured is HSTA and HLAU with every default.
 var configured = NewFacilities("HSTA", "HLAU")
 
-func sample(t *testing.T, name string) []byte {
+func sample(t testing.TB, name string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("testdata", name))
 	if err != nil {

@@ -123,7 +123,7 @@ func TestHandleParsesEachMessageOnce(t *testing.T) {
 }
 
 // newService is intake's service accepting every facility of fs.
-func newService(t *testing.T, l *jetstream.Store, fs *Facilities) *edintake.Service {
+func newService(t testing.TB, l *jetstream.Store, fs *Facilities) *edintake.Service {
 	t.Helper()
 	svc, err := edintake.New(l, clientindex.New(), edintake.Config{Facilities: fs.IDs(),
 		PatientSecret: []byte("0123456789abcdef-test"), KeyAuthorities: []string{"RAMQ"}, TerritoryAuthorities: fs.TerritoryAuthorities})

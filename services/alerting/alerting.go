@@ -44,9 +44,19 @@ type Config struct {
 	Location  *time.Location
 	// Facilities are the feeds watched for silence.
 	Facilities []string
+	// FeedWindows overrides FeedHours and Location per facility (the
+	// facilities file's hours and timezone).
+	FeedWindows map[string]FeedWindow
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 	Log *zap.Logger
+}
+
+// FeedWindow is when one facility's arrivals are expected: local hours
+// [from, to) in Location. A zero field takes the Config's.
+type FeedWindow struct {
+	Hours    [2]int
+	Location *time.Location
 }
 
 // Service handles the alert commands.

@@ -189,21 +189,27 @@ func TestEscalateDecidesFromTheAlertStream(t *testing.T) {
 func TestTheSweepRaisesOneAlertPerSilentFeedAndManager(t *testing.T) {
 	loc, _ := time.LoadLocation("America/Toronto")
 	afternoon := time.Date(2026, 3, 2, 15, 0, 0, 0, loc)
+	paris, _ := time.LoadLocation("Europe/Paris")
 	tests := []struct {
 		name     string
 		now      time.Time
 		lastSeen time.Time
+		windows  map[string]alerting.FeedWindow
 		want     int
 	}{
-		{"three silent hours in the afternoon raise it", afternoon, afternoon.Add(-3 * time.Hour), 2},
-		{"an hour of silence is normal", afternoon, afternoon.Add(-time.Hour), 0},
-		{"silence at night is expected", afternoon.Add(12 * time.Hour), afternoon.Add(-3 * time.Hour), 0},
+		{"three silent hours in the afternoon raise it", afternoon, afternoon.Add(-3 * time.Hour), nil, 2},
+		{"an hour of silence is normal", afternoon, afternoon.Add(-time.Hour), nil, 0},
+		{"silence at night is expected", afternoon.Add(12 * time.Hour), afternoon.Add(-3 * time.Hour), nil, 0},
+		{"a facility whose hours end at 14:00 is not expected at 15:00", afternoon, afternoon.Add(-3 * time.Hour),
+			map[string]alerting.FeedWindow{"HSTA": {Hours: [2]int{7, 14}}}, 0},
+		{"a facility in Paris is expected at 03:00 Toronto time (09:00 there)", afternoon.Add(12 * time.Hour), afternoon.Add(9 * time.Hour),
+			map[string]alerting.FeedWindow{"HSTA": {Location: paris}}, 2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			l := jstest.Ledger(t)
 			f := finder{managers: []string{"pm-1", "pm-2"}, feeds: map[string]time.Time{"HSTA": tt.lastSeen}}
-			s := alerting.New(l, f, alerting.Config{Facilities: []string{"HSTA", "HRDN"}, Now: func() time.Time { return tt.now }})
+			s := alerting.New(l, f, alerting.Config{Facilities: []string{"HSTA", "HRDN"}, FeedWindows: tt.windows, Now: func() time.Time { return tt.now }})
 			for range 2 { // the same silence, swept twice, is one alert each
 				if err := s.Sweep(context.Background()); err != nil {
 					t.Fatal(err)

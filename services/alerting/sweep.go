@@ -3,6 +3,7 @@ package alerting
 import (
 	"context"
 	"errors"
+	"time"
 )
 
 // Sweep is one round of the periodic sweep: escalate what is overdue and
@@ -17,11 +18,10 @@ func (s *Service) Sweep(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 	}
-	local := now.In(s.cfg.Location)
-	if local.Hour() < s.cfg.FeedHours[0] || local.Hour() >= s.cfg.FeedHours[1] {
-		return errors.Join(errs...)
-	}
 	for _, fac := range s.cfg.Facilities {
+		if !s.expecting(fac, now) {
+			continue
+		}
 		seen, pos, ok := s.f.FeedLastSeen(fac)
 		if !ok || now.Sub(seen) < s.cfg.FeedSilence {
 			continue
@@ -31,4 +31,20 @@ func (s *Service) Sweep(ctx context.Context) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// expecting reports whether facility's arrivals are expected at now: its
+// hours in its zone (FeedWindows), else FeedHours in Location.
+func (s *Service) expecting(facility string, now time.Time) bool {
+	hours, loc := s.cfg.FeedHours, s.cfg.Location
+	if w, ok := s.cfg.FeedWindows[facility]; ok {
+		if w.Hours != [2]int{} {
+			hours = w.Hours
+		}
+		if w.Location != nil {
+			loc = w.Location
+		}
+	}
+	h := now.In(loc).Hour()
+	return h >= hours[0] && h < hours[1]
 }
