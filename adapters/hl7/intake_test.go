@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -97,6 +98,8 @@ func TestHandleParsesEachMessageOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	corpus, _ := filepath.Glob(filepath.Join("testdata", "corpus", "*.hl7"))
+	names = append(names, corpus...)
 	tests := []struct {
 		name string
 		raw  []byte
@@ -109,7 +112,7 @@ func TestHandleParsesEachMessageOnce(t *testing.T) {
 		tests = append(tests, struct {
 			name string
 			raw  []byte
-		}{filepath.Base(n), sample(t, filepath.Base(n))})
+		}{filepath.Base(n), sample(t, strings.TrimPrefix(n, "testdata/"))})
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -31,8 +31,8 @@ func (s *Server) RegisterIntake(in Intake) {
 			return err
 		}
 		status := http.StatusCreated
-		if out.Duplicate {
-			status = http.StatusOK
+		if out.Duplicate || out.Ignored {
+			status = http.StatusOK // already recorded, or nothing to record ("ignored": true)
 		}
 		return ok(w, status, out)
 	})
