@@ -248,29 +248,25 @@ func (s *Service) patientKey(facility string, ids []events.Identifier) (events.I
 }
 
 // scoped is the identifier as Relais keys it: one of a territory-wide
-// authority (RAMQ) as it is, any other prefixed by the facility that sent
-// it ("HSTA/MR"), since a hospital's own numbers mean nothing elsewhere.
-// Keys from before this scoping (issue 12) are still recognised as the
-// visit's patient (legacyKeys).
+// authority (RAMQ) or of the sending facility's own name as it is, any
+// other prefixed by the facility that sent it ("HSTA/MR"), since a
+// hospital's own numbers mean nothing elsewhere. A client registered with
+// "HSTA/MR" or "HSTA" as authority therefore has the patient keys and the
+// identifiers its HSTA visits name. Keys from before this scoping (issue
+// 12) are still recognised as the visit's patient (keys, in patient.go).
 func (s *Service) scoped(facility string, id events.Identifier) events.Identifier {
-	if slices.Contains(s.cfg.TerritoryAuthorities, id.Authority) {
+	if id.Authority == facility || slices.Contains(s.cfg.TerritoryAuthorities, id.Authority) {
 		return id
 	}
 	return events.Identifier{Authority: facility + "/" + id.Authority, Value: id.Value}
 }
 
-// client finds the client among all of the patient's identifiers: by the
-// scoped identifier, or as it is when its authority is territory-wide or
-// is the sending facility itself (a client registered with "HSTA 123456").
+// client finds the client among all of the patient's identifiers, each as
+// it is scoped.
 func (s *Service) client(facility string, ids []events.Identifier) string {
 	for _, id := range ids {
 		if c, ok := s.clients.ClientByIdentifier(s.scoped(facility, id)); ok {
 			return c
-		}
-		if id.Authority == facility {
-			if c, ok := s.clients.ClientByIdentifier(id); ok {
-				return c
-			}
 		}
 	}
 	return ""

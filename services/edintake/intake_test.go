@@ -3,6 +3,7 @@ package edintake_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -261,4 +262,102 @@ func TestTheCallerIsRecordedAndASystemAccountIsBoundToItsFacility(t *testing.T) 
 			}
 		})
 	}
+}
+
+// Patient keys (issue 12): a hospital's own numbers are scoped by the
+// facility that sent them; RAMQ and the facility's own authority are not.
+func TestPatientKeysAreScopedByFacility(t *testing.T) {
+	svc, _, l := setup2(t)
+	ctx := context.Background()
+	key := func(fac, visit string, id events.Identifier) string {
+		m := msg("A04", "k-"+visit, id)
+		m.SendingFacility, m.VisitNumber = fac, visit
+		out, err := svc.Record(ctx, m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		evs, _ := l.Read(ctx, out.Stream, 1)
+		p, _ := evs[0].Payload()
+		return p.(*events.EDVisitStarted).PatientKey
+	}
+	mr := events.Identifier{Authority: "MR", Value: "123"}
+	tests := []struct {
+		name  string
+		same  bool
+		a, b  string
+		ia    events.Identifier
+		ib    events.Identifier
+		wantA events.Identifier
+	}{
+		{"MR 123 at two hospitals is two patients", false, "HSTA", "HLAU", mr, mr, events.Identifier{Authority: "HSTA/MR", Value: "123"}},
+		{"a RAMQ number is one patient everywhere", true, "HSTA", "HLAU", client, client, client},
+		{"HSTA's own authority is kept as it is", false, "HSTA", "HLAU", events.Identifier{Authority: "HSTA", Value: "9"}, events.Identifier{Authority: "HSTA", Value: "9"},
+			events.Identifier{Authority: "HSTA", Value: "9"}},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ka, kb := key(tt.a, fmt.Sprintf("A%d", i), tt.ia), key(tt.b, fmt.Sprintf("B%d", i), tt.ib)
+			if (ka == kb) != tt.same {
+				t.Fatalf("keys %s %s, same = %v, want %v", ka, kb, ka == kb, tt.same)
+			}
+			if ka != events.PatientKey(secret, tt.wantA) {
+				t.Fatalf("key at %s is not that of %+v", tt.a, tt.wantA)
+			}
+		})
+	}
+}
+
+// Triggers (issue 12): A02 out of the ED ends the stay, A06 admits, A34
+// merges, and the other ADT triggers are received with nothing recorded.
+func TestOtherADTTriggers(t *testing.T) {
+	svc, _, l := setup2(t)
+	ctx := context.Background()
+	if _, err := svc.Record(ctx, msg("A04", "t1", client)); err != nil {
+		t.Fatal(err)
+	}
+	inED := msg("A02", "t2", client)
+	inED.PatientClass = "E"
+	out, err := svc.Record(ctx, inED)
+	if err != nil || !out.Ignored {
+		t.Fatalf("a transfer inside the ED: %+v %v, want ignored", out, err)
+	}
+	toWard := msg("A02", "t3", client)
+	toWard.PatientClass = "I"
+	if out, err = svc.Record(ctx, toWard); err != nil || out.Ignored {
+		t.Fatalf("a transfer out of the ED: %+v %v", out, err)
+	}
+	again := msg("A02", "t4", client)
+	again.PatientClass = "I"
+	if out, err = svc.Record(ctx, again); err != nil || !out.Ignored {
+		t.Fatalf("a transfer after the ED stay ended: %+v %v, want ignored", out, err)
+	}
+	evs, _ := l.Read(ctx, out.Stream, 1)
+	if len(evs) != 2 || evs[1].Type != events.TypeEDVisitEnded {
+		t.Fatalf("the visit holds %d events, the last %s", len(evs), evs[len(evs)-1].Type)
+	}
+	for _, tr := range []string{"A05", "A07", "A12", "A16", "A25", "A28", "A31", "A35"} {
+		if out, err := svc.Record(ctx, msg(tr, "n"+tr)); err != nil || !out.Ignored {
+			t.Fatalf("%s: %+v %v, want received with nothing to do (even without identifiers)", tr, out, err)
+		}
+	}
+	if e, err := svc.Record(ctx, msg("A06", "t5", client)); err != nil || e.Ignored {
+		t.Fatalf("A06: %+v %v", e, err)
+	}
+	merge := msg("A34", "t6", client)
+	merge.VisitNumber, merge.MergedIdentifiers = "", []events.Identifier{stranger}
+	if out, err := svc.Record(ctx, merge); err != nil || out.Stream != events.FeedStream("HSTA") {
+		t.Fatalf("A34: %+v %v", out, err)
+	}
+}
+
+// setup2 is setup with HSTA and HLAU accepted.
+func setup2(t *testing.T) (*edintake.Service, *clientindex.Index, *jstestLedger) {
+	t.Helper()
+	l := jstest.Ledger(t)
+	idx := clientindex.New()
+	svc, err := edintake.New(l, idx, edintake.Config{Facilities: []string{"HSTA", "HLAU"}, PatientSecret: secret, KeyAuthorities: []string{"RAMQ"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return svc, idx, &jstestLedger{l}
 }
