@@ -171,6 +171,9 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	a.api.RegisterWebhooks(a.hooks)
 	a.api.RegisterFiles(a.files, a.loads, a.reps, access.New(b.Store), time.Now)
 	a.api.RegisterCare(casemgmt.New(b.Store, nil, casemgmt.WithPatientSecret(cfg.PatientSecret)), pharmacy.New(b.Store), a.directoryCommands(cfg))
+	if err := a.mountConsole(); err != nil {
+		return nil, err
+	}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
