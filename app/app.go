@@ -140,7 +140,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		return nil, err
 	}
 	a.hooks = hooks
-	a.fan = delivery.NewNATS(a.hub, b.Conn, a.hooks, log.Named("delivery"))
+	a.fan = delivery.NewNATS(a.hub, b.Conn, a.hooks, log.Named("delivery"), delivery.WithReplicas(cfg.Replicas))
 	a.alerts = alerts.New(b.Store, alerts.Config{Notifier: a.fan, Log: log.Named("alerts")})
 	a.alertsR = &projections.Runner{Name: "alerts", L: b.Store, P: a.alerts, Log: log}
 	a.alertsW = alerting.New(b.Store, a.alerts, alerting.Config{EscalateAfter: cfg.EscalateAfter, FeedSilence: cfg.FeedSilence,
@@ -198,6 +198,7 @@ func (a *App) Run(ctx context.Context) error {
 		g.Go(func() error { return r.Resume(ctx) })
 	}
 	g.Go(func() error { return a.hooks.Run(ctx) })
+	g.Go(func() error { return a.fan.Run(ctx) })
 	if a.nats.srv != nil {
 		g.Go(func() error { return a.nats.run(ctx, a.directoryReady()) })
 	}

@@ -8,8 +8,11 @@ package delivery
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
+	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -23,7 +26,7 @@ import (
 
 // Publisher is the slice of a NATS connection delivery needs.
 type Publisher interface {
-	Publish(subject string, data []byte) error
+	PublishMsg(m *nats.Msg) error
 }
 
 // Queue takes webhook deliveries without waiting.
@@ -34,36 +37,64 @@ type Queue interface {
 // Fanout delivers alert changes. Before GoLive (while the alert projection
 // catches up after a restart) only the SSE hub and recent webhooks are fed,
 // so a restart does not re-publish history to partner systems.
+//
+// The SSE hub and the webhook queue are fed on every instance (the queue
+// drops a delivery id it already holds). The NATS subjects are published by
+// one instance only, the holder of a JetStream KV lease (see Run), so
+// partners hear of each change once however many instances run.
 type Fanout struct {
 	hub   *sse.Hub
-	pub   Publisher
 	hooks Queue
 	log   *zap.Logger
 	now   func() time.Time
 	live  atomic.Bool
+
+	p        *publisher // nil: no NATS subject
+	liveCh   chan struct{}
+	liveOnce sync.Once
+	replicas int
+	ttl      time.Duration
+	instance string
 }
 
-// New returns a fanout; pub and hooks may be nil (no NATS subject, no
+// New returns a fanout without NATS subjects; hooks may be nil (no
 // webhooks).
-func New(hub *sse.Hub, pub Publisher, hooks Queue, log *zap.Logger) *Fanout {
+func New(hub *sse.Hub, hooks Queue, log *zap.Logger) *Fanout {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	return &Fanout{hub: hub, pub: pub, hooks: hooks, log: log, now: time.Now}
+	return &Fanout{hub: hub, hooks: hooks, log: log, now: time.Now, liveCh: make(chan struct{}), replicas: 1, ttl: DefaultLeaseTTL}
 }
 
-// NewNATS is New with a NATS connection; a nil connection publishes on no
-// subject (a nil *nats.Conn in the Publisher interface would not be nil).
-func NewNATS(hub *sse.Hub, nc *nats.Conn, hooks Queue, log *zap.Logger) *Fanout {
-	if nc == nil {
-		return New(hub, nil, hooks, log)
+// NewNATS is New with a NATS connection: while this instance holds the
+// publisher lease (Run), changes are published on relais.alerts.<recipient>.
+// A nil connection publishes on no subject.
+func NewNATS(hub *sse.Hub, nc *nats.Conn, hooks Queue, log *zap.Logger, opts ...Option) *Fanout {
+	f := New(hub, hooks, log)
+	for _, o := range opts {
+		o(f)
 	}
-	return New(hub, nc, hooks, log)
+	if nc == nil {
+		return f
+	}
+	if f.instance == "" {
+		var b [6]byte
+		_, _ = rand.Read(b[:])
+		f.instance = fmt.Sprintf("%s-%x", hostname(), b)
+	}
+	if f.ttl < 400*time.Millisecond {
+		f.ttl = 400 * time.Millisecond
+	}
+	f.p = &publisher{nc: nc, pub: nc, id: f.instance, ttl: f.ttl, rep: max(f.replicas, 1), log: f.log, wake: make(chan struct{}, 1)}
+	return f
 }
 
 // GoLive is called once the alert projection has caught up: from then on
 // every change is also published on NATS and sent to webhooks.
-func (f *Fanout) GoLive() { f.live.Store(true) }
+func (f *Fanout) GoLive() {
+	f.live.Store(true)
+	f.liveOnce.Do(func() { close(f.liveCh) })
+}
 
 // Live reports whether GoLive was called.
 func (f *Fanout) Live() bool { return f.live.Load() }
@@ -78,10 +109,8 @@ func (f *Fanout) Notify(_ context.Context, u alerts.Update) {
 	ev := EncodeUpdate(u)
 	f.hub.Publish(u.Recipient, ev)
 	live := f.live.Load()
-	if f.pub != nil && live {
-		if err := f.pub.Publish(Subject(u.Recipient), ev.Data); err != nil {
-			f.log.Warn("publish alert on nats", zap.String("recipient", u.Recipient), zap.Error(err))
-		}
+	if f.p != nil {
+		f.p.push(pending{pos: u.Position, subject: Subject(u.Recipient), id: fmt.Sprintf("%s-%d", u.Alert.ID, u.Seq), data: ev.Data, live: live})
 	}
 	// Webhooks: live changes, and while catching up after a restart the
 	// recent ones (a change applied just before a crash may not have been
@@ -98,4 +127,12 @@ func (f *Fanout) Notify(_ context.Context, u alerts.Update) {
 func EncodeUpdate(u alerts.Update) sse.Event {
 	b, _ := json.Marshal(u)
 	return sse.Event{ID: u.Seq, Name: "alert." + u.Change, Data: b}
+}
+
+func hostname() string {
+	h, err := os.Hostname()
+	if err != nil || h == "" {
+		return "relais"
+	}
+	return h
 }

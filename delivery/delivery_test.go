@@ -2,6 +2,7 @@ package delivery
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"sync"
 	"testing"
@@ -61,8 +62,12 @@ func TestNotifyPublishesOnNATSOnlyOnceLive(t *testing.T) {
 	hub := sse.NewHub()
 	s, leave := hub.Subscribe("org-1")
 	defer leave()
-	f := NewNATS(hub, env.Conn, nil, nil)
+	f := NewNATS(hub, env.Conn, nil, nil, WithLeaseTTL(time.Second))
 	f.now = func() time.Time { return now }
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- f.Run(ctx) }()
+	defer func() { cancel(); <-done }()
 
 	f.Notify(t.Context(), update(1000, "org-1", "raised", "https://org-1.example/hook", now))
 	f.GoLive()
@@ -118,7 +123,7 @@ func TestNotifyQueuesWebhooks(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			q := &queue{}
-			f := New(sse.NewHub(), nil, q, nil)
+			f := New(sse.NewHub(), q, nil)
 			f.now = func() time.Time { return now }
 			if tt.live {
 				f.GoLive()
