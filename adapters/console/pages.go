@@ -34,6 +34,16 @@ type view struct {
 	Error  string // catalog key
 	Detail string // the error's own text, in a collapsed "details"
 	Data   any
+	names  func(string) string
+}
+
+// Name is the display name of a staff member or partner id (the id when
+// the directory has none).
+func (v view) Name(id string) string {
+	if v.names == nil || id == "" {
+		return id
+	}
+	return v.names(id)
 }
 
 type nav struct {
@@ -65,7 +75,7 @@ func (c *Console) navFor(role, path string) []nav {
 }
 
 func (c *Console) render(w http.ResponseWriter, r *http.Request, s *session, status int, name, title string, data any) {
-	v := view{L: c.lang(r), Title: title, Data: data}
+	v := view{L: c.lang(r), Title: title, Data: data, names: c.name}
 	if s != nil {
 		v.Who, v.Role, v.CSRF = c.name(s.p.ID), s.p.Role, s.csrf
 		v.Nav = c.navFor(s.p.Role, r.URL.Path)
