@@ -124,6 +124,9 @@ type Deps struct {
 	Now       func() time.Time
 	// IdleTimeout ends a session nobody used for that long (default 30 min).
 	IdleTimeout time.Duration
+	// SessionCheck is how often an open alert stream checks that its
+	// session still stands (default 15 s).
+	SessionCheck time.Duration
 }
 
 // Console serves /console/.
@@ -142,6 +145,9 @@ func New(d Deps) (*Console, error) {
 	}
 	if d.Now == nil {
 		d.Now = time.Now
+	}
+	if d.SessionCheck <= 0 {
+		d.SessionCheck = 15 * time.Second
 	}
 	if d.IdleTimeout <= 0 {
 		d.IdleTimeout = 30 * time.Minute

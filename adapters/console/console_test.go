@@ -3,6 +3,7 @@ package console
 import (
 	"context"
 	"crypto/tls"
+	"io"
 	"io/fs"
 	"net/http"
 	"net/http/httptest"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/relais-health/relais/adapters/httpapi"
+	"github.com/relais-health/relais/delivery/sse"
 	"github.com/relais-health/relais/events"
 	"github.com/relais-health/relais/infra/ledger"
 	"github.com/relais-health/relais/projections/alerts"
@@ -244,6 +246,7 @@ func newRig(t *testing.T) *rig {
 		},
 		Alerts: al, Ack: g.ack, AlertsW: al, Files: fakeFiles{}, Caseloads: fakeLoads{}, Reports: fakeReports{}, Access: g.acc,
 		Now: func() time.Time { g.mu.Lock(); defer g.mu.Unlock(); return g.now },
+		Hub: sse.NewHub(), SessionCheck: 5 * time.Millisecond,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -409,5 +412,34 @@ func TestPagesFollowRolesAndRecordReads(t *testing.T) {
 	}
 	if !slices.Equal(g.acc.reads, []string{"cm-1:client-01"}) || !slices.Equal(g.acc.denials, []string{"ph-1:client-01:" + events.DenialNoConsent}) {
 		t.Errorf("reads %v denials %v", g.acc.reads, g.acc.denials)
+	}
+}
+
+// An open alert stream is not activity: when the session goes idle the
+// stream ends (the page then goes back to the sign-in page).
+func TestStreamEndsWithTheSession(t *testing.T) {
+	g := newRig(t)
+	ck, _, _ := g.signIn(t, "tok-cm", false)
+	srv := httptest.NewServer(g.c)
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL+"/console/stream", nil)
+	req.AddCookie(ck)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
+		t.Fatalf("stream: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	buf := make([]byte, 64)
+	if _, err := resp.Body.Read(buf); err != nil { // the retry line: the stream is open
+		t.Fatal(err)
+	}
+	g.advance(31 * time.Minute)
+	if _, err := io.ReadAll(resp.Body); err != nil {
+		t.Fatalf("the stream did not end with its session: %v", err)
 	}
 }

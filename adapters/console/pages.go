@@ -2,6 +2,7 @@ package console
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"net/http"
 	"slices"
@@ -290,8 +291,29 @@ func (c *Console) queueList(w http.ResponseWriter, r *http.Request, s *session) 
 // stream is the caller's alert stream for the page's EventSource (a
 // session cookie instead of a bearer token, the same hub and backlog as
 // /v1/alerts/stream).
+//
+// The stream ends when the session does (idle, signed out, token revoked
+// or expired): the page then goes back to the sign-in page.
 func (c *Console) stream(w http.ResponseWriter, r *http.Request, s *session) error {
 	q := s.p.ID
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	go func() { // owned by this request: ends with ctx
+		tick := time.NewTicker(c.d.SessionCheck)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				if _, ok := c.d.Auth.Authenticate(s.token); !ok || !c.sess.alive(s) {
+					cancel()
+					return
+				}
+			}
+		}
+	}()
+	r = r.WithContext(ctx)
 	return sse.Serve(w, r, c.d.Hub, q, func(after uint64) ([]sse.Event, error) {
 		var out []sse.Event
 		for _, u := range c.d.Alerts.Since(q, after) {

@@ -83,6 +83,15 @@ func (ss *sessions) get(id string) (*session, bool) {
 	return s, true
 }
 
+// alive says whether s is still signed in, without counting as use (a
+// stream open on the queue is not activity).
+func (ss *sessions) alive(s *session) bool {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	cur, ok := ss.m[s.id]
+	return ok && cur == s && ss.now().Sub(s.last) <= ss.idle
+}
+
 func (ss *sessions) end(id string) {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()

@@ -94,6 +94,12 @@ document.querySelectorAll("input[data-back]").forEach(function (el) {
   es.onerror = function () {
     live.textContent = live.getAttribute("data-label-off");
     live.className = "badge off";
+    // Signed out (idle, revoked): the list answers with the sign-in page.
+    fetch(queue.getAttribute("data-list"), { credentials: "same-origin" }).then(function (r) {
+      if (r.redirected) {
+        location.assign(r.url);
+      }
+    }).catch(function () { /* offline: EventSource retries */ });
   };
   ["raised", "acknowledged", "escalated", "withdrawn", "thread"].forEach(function (change) {
     es.addEventListener("alert." + change, function (ev) {
