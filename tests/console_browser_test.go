@@ -217,6 +217,12 @@ func TestConsole_InTheBrowser(t *testing.T) {
 	cm.shot("03-mes-clients")
 	cm.do("Dossier", chromedp.Navigate(base+"/console/clients/client-01"), chromedp.WaitVisible(chromedp.ID("h-consent")))
 	cm.shot("04-dossier")
+	cm.do("contact made", chromedp.SendKeys(chromedp.ID("note"), "Rencontré à l'urgence"),
+		chromedp.Click(chromedp.CSS(`form[action$="/contact"] button`)), chromedp.WaitVisible(chromedp.CSS(".flash")))
+	cm.do("Mes clients again", chromedp.Navigate(base+"/console/clients"), chromedp.WaitVisible(chromedp.CSS("table")))
+	if row := cm.text(`tr:has(a[href="/console/clients/client-01"])`); strings.Contains(row, "Jamais joint") || !strings.Contains(row, "il y a 0 j") {
+		t.Errorf("after a contact, client-01's caseload row reads %q", row)
+	}
 	cm.do("client-03", chromedp.Navigate(base+"/console/clients/client-03"), chromedp.WaitVisible(chromedp.ID("h-consent")))
 	name := cm.text("main h1")
 	name = strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(name), "client-03"))

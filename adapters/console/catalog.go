@@ -132,6 +132,9 @@ var catalog = map[string]map[string]string{
 	"file.doctor.notified": {"fr": "avisé le", "en": "notified"},
 	"file.doctor.about":    {"fr": "Objet de l'avis", "en": "What the notice is about"},
 	"file.doctor.notify":   {"fr": "Aviser le médecin", "en": "Notify the doctor"},
+	"file.close":           {"fr": "Fermer le dossier", "en": "Close the case"},
+	"file.close.reason":    {"fr": "Motif de la fermeture", "en": "Why the case is closed"},
+	"file.close.go":        {"fr": "Fermer le dossier", "en": "Close the case"},
 	"file.timeline":        {"fr": "Chronologie", "en": "Timeline"},
 
 	"obj.open":      {"fr": "ouvert", "en": "open"},
@@ -181,6 +184,7 @@ var catalog = map[string]map[string]string{
 	"flash.doctor":      {"fr": "Le médecin a été avisé.", "en": "The doctor has been notified."},
 	"flash.answer":      {"fr": "Réponse enregistrée.", "en": "Answer recorded."},
 	"flash.medications": {"fr": "Liste de médicaments enregistrée.", "en": "Medication list recorded."},
+	"flash.closed":      {"fr": "Dossier fermé.", "en": "Case closed."},
 	"flash.concern":     {"fr": "Préoccupation envoyée à la gestionnaire de cas.", "en": "Concern sent to the case manager."},
 
 	"programme.title":        {"fr": "Tableau du programme", "en": "Programme dashboard"},
@@ -198,7 +202,7 @@ var catalog = map[string]map[string]string{
 
 	"archive.title":    {"fr": "Grands utilisateurs de l'urgence", "en": "Top ED users"},
 	"archive.csv":      {"fr": "Exporter en CSV", "en": "Export as CSV"},
-	"archive.intro":    {"fr": "Les 200 personnes ayant le plus de visites sur 12 mois, motifs non chroniques exclus.", "en": "The 200 people with the most visits over 12 months, non-chronic patterns excluded."},
+	"archive.intro":    {"fr": "Les 200 personnes ayant le plus de visites à l'urgence dans les 12 derniers mois ; les visites aux motifs exclus par le rapport (par défaut : obstétrique) ne comptent pas.", "en": "The 200 people with the most ED visits in the last 12 months; visits for reasons the report excludes (by default: obstetric) do not count."},
 	"archive.none":     {"fr": "Aucune visite.", "en": "No visit."},
 	"archive.who":      {"fr": "Client ou clé patient", "en": "Client or patient key"},
 	"archive.visits":   {"fr": "Visites", "en": "Visits"},

@@ -90,6 +90,7 @@ type CaseWork interface {
 	AnswerReferral(ctx context.Context, actor events.Actor, answer string, r events.ReferralAnswer) (ledger.Result, error)
 	NotifyDoctor(ctx context.Context, actor events.Actor, r events.DoctorNotified) (ledger.Result, error)
 	ConfirmDoctor(ctx context.Context, actor events.Actor, r events.DoctorConfirmed) (ledger.Result, error)
+	Close(ctx context.Context, actor events.Actor, r events.CaseClosed) (ledger.Result, error)
 }
 
 // Pharmacy is the pharmacists' commands (services/pharmacy).
@@ -204,6 +205,7 @@ func (c *Console) routes() {
 	c.page("POST /console/clients/{id}/consent", careRoles, c.consent)
 	c.page("POST /console/clients/{id}/objective", careRoles, c.objective)
 	c.page("POST /console/clients/{id}/doctor/notify", careRoles, c.notifyDoctor)
+	c.page("POST /console/clients/{id}/close", careRoles, c.closeCase)
 	c.page("POST /console/clients/{id}/doctor/confirm", []string{events.CategoryDoctor}, c.confirmDoctor)
 	c.page("POST /console/clients/{id}/referral", append([]string{events.CategoryCommunity, events.CategoryRehab}, careRoles...), c.referral)
 	c.page("POST /console/clients/{id}/medications", []string{events.CategoryPharmacy}, c.medications)

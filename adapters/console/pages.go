@@ -540,6 +540,16 @@ func (c *Console) notifyDoctor(w http.ResponseWriter, r *http.Request, s *sessio
 	return c.done(w, r, s, res.Position, "flash.doctor")
 }
 
+func (c *Console) closeCase(w http.ResponseWriter, r *http.Request, s *session) error {
+	ctx, cancel := reqCtx(r)
+	defer cancel()
+	res, err := c.d.Care.Close(ctx, s.p.Actor(), events.CaseClosed{ClientID: r.PathValue("id"), Reason: strings.TrimSpace(r.PostFormValue("reason"))})
+	if err != nil {
+		return err
+	}
+	return c.done(w, r, s, res.Position, "flash.closed")
+}
+
 func (c *Console) confirmDoctor(w http.ResponseWriter, r *http.Request, s *session) error {
 	ctx, cancel := reqCtx(r)
 	defer cancel()
