@@ -1,8 +1,11 @@
 package app
 
 import (
+	"context"
+
 	"github.com/relais-health/relais/adapters/console"
 	"github.com/relais-health/relais/projections"
+	"github.com/relais-health/relais/projections/accesslog"
 	"github.com/relais-health/relais/projections/directory"
 	"github.com/relais-health/relais/services/access"
 	"github.com/relais-health/relais/services/casemgmt"
@@ -23,7 +26,7 @@ func (a *App) mountConsole() error {
 		Auth: authenticator{d: a.dir, now: a.cfg.TokenClock}, Alerts: a.alerts, Ack: a.alertsW, AlertsW: a.alertsR, FilesW: filesR,
 		Hub: a.hub, Heartbeat: a.cfg.Heartbeat, Files: a.files, Caseloads: a.loads, Reports: a.reps,
 		Access: access.New(a.b.Store), Care: casemgmt.New(a.b.Store, nil, casemgmt.WithPatientSecret(a.cfg.PatientSecret)),
-		Pharmacy: pharmacy.New(a.b.Store), Names: names{a.dir}, Log: a.log.Named("console"),
+		Pharmacy: pharmacy.New(a.b.Store), Names: names{a.dir}, AccessLog: accessLog{a.b.Store}, Log: a.log.Named("console"),
 	})
 	if err != nil {
 		return err
@@ -32,6 +35,13 @@ func (a *App) mountConsole() error {
 	a.api.HandlePublic("GET", "/console/", c.ServeHTTP)
 	a.api.HandlePublic("POST", "/console/", c.ServeHTTP)
 	return nil
+}
+
+// accessLog reads a client file's access log from the ledger.
+type accessLog struct{ l accesslog.Reader }
+
+func (a accessLog) Load(ctx context.Context, clientID string) ([]accesslog.Entry, bool, error) {
+	return accesslog.Load(ctx, a.l, clientID)
 }
 
 // names gives the console display names from the directory.

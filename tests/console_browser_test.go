@@ -255,6 +255,16 @@ func TestConsole_InTheBrowser(t *testing.T) {
 	arch := signIn(t, browser, base, "demo-arch-1")
 	arch.shot("08-archives")
 
+	// The auditor reads client-03's access log: the case manager's read
+	// and the pharmacy's refusal, both recorded by the console.
+	aud := signIn(t, browser, base, "demo-aud-1")
+	aud.do("access log of client-03", chromedp.SendKeys(chromedp.ID("client"), "client-03"),
+		chromedp.Click(chromedp.CSS(`button[value="access"]`)), chromedp.WaitVisible(chromedp.CSS("table")))
+	if log := aud.text("table"); !strings.Contains(log, "Refusé — pas de consentement") || !strings.Contains(log, "Pharmacie Principale") || !strings.Contains(log, "Julie Gervais") {
+		t.Errorf("client-03's access log reads %q: want the case manager's read and the pharmacy's refusal", log)
+	}
+	aud.shot("10-journal-acces")
+
 	// English on the toggle, for the whole session.
 	cm.do("switch to English", chromedp.Navigate(base+"/console/queue"),
 		chromedp.Click(chromedp.CSS(`form[action="/console/lang"] button`)),

@@ -25,6 +25,7 @@ import (
 	"github.com/relais-health/relais/delivery/sse"
 	"github.com/relais-health/relais/events"
 	"github.com/relais-health/relais/infra/ledger"
+	"github.com/relais-health/relais/projections/accesslog"
 	"github.com/relais-health/relais/projections/alerts"
 	"github.com/relais-health/relais/projections/caseload"
 	"github.com/relais-health/relais/projections/clientfile"
@@ -99,6 +100,12 @@ type Pharmacy interface {
 	RaiseConcern(ctx context.Context, actor events.Actor, r events.PharmacistConcernRaised) (ledger.Result, error)
 }
 
+// AccessLog reads who read, and who was refused, a client's file
+// (projections/accesslog over the ledger).
+type AccessLog interface {
+	Load(ctx context.Context, clientID string) ([]accesslog.Entry, bool, error)
+}
+
 // Names resolves a staff member's or partner's display name (directory).
 type Names interface {
 	Name(id string) string
@@ -121,6 +128,7 @@ type Deps struct {
 	Care      CaseWork
 	Pharmacy  Pharmacy
 	Names     Names
+	AccessLog AccessLog
 	Log       *zap.Logger
 	Now       func() time.Time
 	// IdleTimeout ends a session nobody used for that long (default 30 min).
@@ -214,6 +222,7 @@ func (c *Console) routes() {
 	c.page("GET /console/programme/outcomes.svg", append([]string{events.RoleAuditor}, managerRoles...), c.outcomesSVG)
 	c.page("GET /console/audit", []string{events.RoleAuditor, events.RoleProgrammeManager, events.RoleAdmin}, c.audit)
 	c.page("POST /console/audit/open", readerRoles, c.openFile, events.RoleArchivist)
+	c.page("GET /console/audit/clients/{id}/access", []string{events.RoleAuditor, events.RoleAdmin}, c.accessLog)
 	c.page("GET /console/archive", []string{events.RoleArchivist, events.RoleProgrammeManager, events.RoleAdmin}, c.archive)
 	c.page("GET /console/archive/high-utilizers.csv", []string{events.RoleArchivist, events.RoleProgrammeManager, events.RoleAdmin}, c.archiveCSV)
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"sort"
@@ -17,6 +18,7 @@ import (
 	"github.com/relais-health/relais/delivery"
 	"github.com/relais-health/relais/delivery/sse"
 	"github.com/relais-health/relais/events"
+	"github.com/relais-health/relais/projections/accesslog"
 	"github.com/relais-health/relais/projections/alerts"
 	"github.com/relais-health/relais/projections/caseload"
 	"github.com/relais-health/relais/projections/clientfile"
@@ -691,6 +693,37 @@ func (c *Console) openFile(w http.ResponseWriter, r *http.Request, s *session) e
 		c.refuse(w, r, s, http.StatusBadRequest, "err.status.400")
 		return nil
 	}
-	http.Redirect(w, r, "/console/clients/"+id, http.StatusSeeOther)
+	to := "/console/clients/" + id
+	if r.PostFormValue("what") == "access" {
+		to += "/access"
+		to = "/console/audit" + to[len("/console"):]
+	}
+	http.Redirect(w, r, to, http.StatusSeeOther)
+	return nil
+}
+
+type accessData struct {
+	ClientID string
+	Entries  []accesslog.Entry
+}
+
+// accessLog is the access log of one client file: every read and every
+// refusal, newest first (the auditor's view; it shows no health data).
+func (c *Console) accessLog(w http.ResponseWriter, r *http.Request, s *session) error {
+	if c.d.AccessLog == nil {
+		return fmt.Errorf("console: no access log wired")
+	}
+	ctx, cancel := reqCtx(r)
+	defer cancel()
+	id := r.PathValue("id")
+	entries, found, err := c.d.AccessLog.Load(ctx, id)
+	if err != nil {
+		return err
+	}
+	if !found {
+		entries = nil
+	}
+	slices.Reverse(entries)
+	c.render(w, r, s, http.StatusOK, "access", "access.title", accessData{ClientID: id, Entries: entries})
 	return nil
 }
