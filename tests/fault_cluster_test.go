@@ -53,10 +53,11 @@ func (g *loadGen) run(ctx context.Context, writers int) *sync.WaitGroup {
 		go func() {
 			defer wg.Done()
 			client := fmt.Sprintf("client-%02d", w+1)
-			target := w % len(g.targets)
+			target := w % g.n()
 			for ctx.Err() == nil {
 				body, _ := json.Marshal(map[string]any{"staff_id": "cm-1", "channel": "phone", "at": time.Now().UTC()})
-				req, _ := http.NewRequestWithContext(ctx, "POST", g.targets[target]+"/v1/clients/"+client+"/contacts", bytes.NewReader(body))
+				url := g.target(target) + "/v1/clients/" + client + "/contacts"
+				req, _ := http.NewRequestWithContext(ctx, "POST", url, bytes.NewReader(body))
 				req.Header.Set("Authorization", "Bearer demo-cm-1")
 				req.Header.Set("Content-Type", "application/json")
 				resp, err := cl.Do(req)
@@ -65,7 +66,7 @@ func (g *loadGen) run(ctx context.Context, writers int) *sync.WaitGroup {
 						return
 					}
 					g.fail()
-					target = (target + 1) % len(g.targets)
+					target = (target + 1) % g.n()
 					continue
 				}
 				var a ack
@@ -83,6 +84,25 @@ func (g *loadGen) run(ctx context.Context, writers int) *sync.WaitGroup {
 		}()
 	}
 	return &wg
+}
+
+func (g *loadGen) n() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return len(g.targets)
+}
+
+func (g *loadGen) target(i int) string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.targets[i]
+}
+
+// setTarget points writers at a restarted instance.
+func (g *loadGen) setTarget(i int, base string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.targets[i] = base
 }
 
 func (g *loadGen) fail() {
@@ -145,11 +165,11 @@ func (f *findings) add(kind *int, format string, a ...any) {
 }
 
 // check reads the whole ledger and compares it with the acknowledgements.
-func check(t *testing.T, nc *nats.Conn, acks []ack) findings {
+func check(t *testing.T, nc *nats.Conn, replicas int, acks []ack) findings {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	st, err := jetstream.Open(ctx, nc, jetstream.Config{Replicas: 3})
+	st, err := jetstream.Open(ctx, nc, jetstream.Config{Replicas: replicas})
 	if err != nil {
 		t.Fatalf("open the ledger on the cluster: %v", err)
 	}
@@ -305,7 +325,7 @@ func TestFaultClusterTwoInstancesUnderLoad(t *testing.T) {
 	r2.kill(t)
 	g.waitMore(t, phase)
 	r2 = startServe(t, r2.Data, "--nats", cl.URL(), "--replicas", "3", "--seal-key", "demo")
-	g.targets[1] = "http://" + r2.HTTP // a writer that fails over reads it again
+	g.setTarget(1, "http://"+r2.HTTP) // a writer that fails over reads it again
 	arrive(t, r2, watch, 3)
 
 	// kill -9 of a follower node of the ledger stream.
@@ -338,7 +358,7 @@ func TestFaultClusterTwoInstancesUnderLoad(t *testing.T) {
 	cancel()
 	wg.Wait()
 
-	f := check(t, nc, g.acks)
+	f := check(t, nc, 3, g.acks)
 	distinct, total := watch.counts()
 	t.Logf("acknowledged %d (failed or refused %d); leader loss: longest gap without an acknowledgement %v; alert messages %d for %d changes",
 		len(g.acks), g.failed, downtime.Round(time.Millisecond), total, distinct)
