@@ -128,9 +128,23 @@ func (f *Fanout) Run(ctx context.Context) error {
 	case <-ctx.Done():
 		return nil
 	}
-	lease, progress, err := p.buckets(ctx)
-	if err != nil {
-		return err
+	// The buckets may be out of reach for a while (a cluster electing its
+	// leaders): keep trying, the rest of Relais runs meanwhile.
+	var lease, progress jetstream.KeyValue
+	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
+		var err error
+		if lease, progress, err = p.buckets(ctx); err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		p.log.Warn("alert publisher buckets not open, retrying", zap.Error(err))
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(wait):
+		}
 	}
 	tick := time.NewTicker(p.ttl / 4)
 	defer tick.Stop()
