@@ -47,6 +47,16 @@ func (a accessLog) Load(ctx context.Context, clientID string) ([]accesslog.Entry
 // names gives the console display names from the directory.
 type names struct{ d *directory.Directory }
 
+func (n names) Partners(category string) []console.Partner {
+	var out []console.Partner
+	for _, e := range n.d.ByRole(category) {
+		if e.IsPartner() {
+			out = append(out, console.Partner{ID: e.ID, Name: e.Name})
+		}
+	}
+	return out
+}
+
 func (n names) Name(id string) string {
 	if e, ok := n.d.Get(id); ok {
 		return e.Name

@@ -17,6 +17,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/relais-health/relais/adapters/mllp"
+	"github.com/relais-health/relais/internal/poll"
 )
 
 // chromiumFor finds Debian's chromium as the chart test does: required in
@@ -109,6 +110,34 @@ func signIn(t *testing.T, browser context.Context, base, token string) *browserS
 	return b
 }
 
+// submit clicks a form's button and waits for the page after it, the one
+// that says flash: the page before is marked, and a page still marked (or
+// still loading) does not count.
+func (b *browserSession) submit(what, button, flash string) {
+	b.t.Helper()
+	b.clickToPage(what, button, fmt.Sprintf(`Array.from(document.querySelectorAll(".flash")).some(e => e.textContent.includes(%q))`, flash))
+}
+
+// clickToPage clicks button and waits for the next page to satisfy cond.
+func (b *browserSession) clickToPage(what, button, cond string) {
+	b.t.Helper()
+	runFor(b, what+": mark", chromedp.Evaluate[bool](`window.relaisBefore = true`))
+	b.do(what, chromedp.Click(chromedp.CSS(button)))
+	check := `!window.relaisBefore && document.readyState === "complete" && (` + cond + `)`
+	poll.CheckFor(b.t, 10*time.Second, 50*time.Millisecond, func() error {
+		ctx, cancel := context.WithTimeout(b.ctx, 2*time.Second)
+		defer cancel()
+		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](check))
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return fmt.Errorf("%s: no page where %s yet", what, cond)
+		}
+		return nil
+	})
+}
+
 // waitJS polls a JavaScript condition in the page (no reload).
 func (b *browserSession) waitJS(what, expr string) {
 	b.t.Helper()
@@ -191,7 +220,7 @@ func TestConsole_InTheBrowser(t *testing.T) {
 
 	// Acknowledge in one click: it leaves the pending list.
 	alertID := runFor(cm, "alert id", chromedp.AttributeValue(chromedp.CSS("#pending li.alert"), "data-alert")).Value
-	cm.do("acknowledge", chromedp.Click(chromedp.CSS("#pending li.alert form button")), chromedp.WaitVisible(chromedp.CSS(".flash")))
+	cm.submit("acknowledge", "#pending li.alert form button", "Alerte prise en charge")
 	cm.waitJS("out of pending", fmt.Sprintf(`!document.querySelector("#pending #a-%s") && !!document.querySelector("#done #a-%s")`, alertID, alertID))
 
 	// The pharmacist raises a concern from the partner inbox.
@@ -208,7 +237,7 @@ func TestConsole_InTheBrowser(t *testing.T) {
 		chromedp.SendKeys(chromedp.ID("concern"), "Doublon d'anticoagulants, à revoir"),
 		chromedp.Click(chromedp.ID("evaluation")))
 	ph.shot("06-pharmacie-dossier")
-	ph.do("send it", chromedp.Click(chromedp.CSS(`form[action$="/concern"] button`)), chromedp.WaitVisible(chromedp.CSS(".flash")))
+	ph.submit("send it", `form[action$="/concern"] button`, "Préoccupation envoyée")
 	cm.waitJS("the concern reaches the case manager's open queue",
 		`Array.from(document.querySelectorAll("#pending li.alert")).some(li => li.textContent.includes("Doublon d'anticoagulants"))`)
 
@@ -217,8 +246,13 @@ func TestConsole_InTheBrowser(t *testing.T) {
 	cm.shot("03-mes-clients")
 	cm.do("Dossier", chromedp.Navigate(base+"/console/clients/client-01"), chromedp.WaitVisible(chromedp.ID("h-consent")))
 	cm.shot("04-dossier")
-	cm.do("contact made", chromedp.SendKeys(chromedp.ID("note"), "Rencontré à l'urgence"),
-		chromedp.Click(chromedp.CSS(`form[action$="/contact"] button`)), chromedp.WaitVisible(chromedp.CSS(".flash")))
+	cm.do("referral reason", chromedp.SendKeys(chromedp.ID("ref-reason"), "Isolement, repas"))
+	cm.submit("referral to a community organization the consent covers", `form[action$="/referral/new"] button`, "Demande de service envoyée")
+	if refs := cm.text(`section[aria-labelledby="h-ref"]`); !strings.Contains(refs, "Centre d'entraide des Sommets · Isolement, repas") {
+		t.Errorf("after the referral the Dossier's referrals read %q", refs)
+	}
+	cm.do("contact note", chromedp.SendKeys(chromedp.ID("note"), "Rencontré à l'urgence"))
+	cm.submit("contact made", `form[action$="/contact"] button`, "Contact enregistré")
 	cm.do("Mes clients again", chromedp.Navigate(base+"/console/clients"), chromedp.WaitVisible(chromedp.CSS("table")))
 	if row := cm.text(`tr:has(a[href="/console/clients/client-01"])`); strings.Contains(row, "Jamais joint") || !strings.Contains(row, "il y a 0 j") {
 		t.Errorf("after a contact, client-01's caseload row reads %q", row)
@@ -226,9 +260,7 @@ func TestConsole_InTheBrowser(t *testing.T) {
 	cm.do("client-03", chromedp.Navigate(base+"/console/clients/client-03"), chromedp.WaitVisible(chromedp.ID("h-consent")))
 	name := cm.text("main h1")
 	name = strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(name), "client-03"))
-	cm.do("withdraw the pharmacy's consent",
-		chromedp.Click(chromedp.CSS(`form[action$="/consent"]:has(input[value="pharmacy"]) button`)),
-		chromedp.WaitVisible(chromedp.CSS(".flash")))
+	cm.submit("withdraw the pharmacy's consent", `form[action$="/consent"]:has(input[value="pharmacy"]) button`, "Consentement mis à jour")
 	ph.do("the pharmacy opens client-03", chromedp.Navigate(base+"/console/clients/client-03"), chromedp.WaitVisible(chromedp.CSS("main .error")))
 	body := ph.text("body")
 	if name == "" || strings.Contains(body, name) || !strings.Contains(body, "n'a pas consenti") {
@@ -266,9 +298,8 @@ func TestConsole_InTheBrowser(t *testing.T) {
 	aud.shot("10-journal-acces")
 
 	// English on the toggle, for the whole session.
-	cm.do("switch to English", chromedp.Navigate(base+"/console/queue"),
-		chromedp.Click(chromedp.CSS(`form[action="/console/lang"] button`)),
-		chromedp.WaitVisible(chromedp.ID("queue")))
+	cm.do("back to the queue", chromedp.Navigate(base+"/console/queue"), chromedp.WaitVisible(chromedp.ID("queue")))
+	cm.clickToPage("switch to English", `form[action="/console/lang"] button`, `document.documentElement.lang === "en-CA" && !!document.getElementById("queue")`)
 	if h := cm.text("main h1"); h != "My queue" {
 		t.Errorf("after the toggle the queue is %q, want My queue", h)
 	}

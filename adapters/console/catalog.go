@@ -135,6 +135,9 @@ var catalog = map[string]map[string]string{
 	"file.close":           {"fr": "Fermer le dossier", "en": "Close the case"},
 	"file.close.reason":    {"fr": "Motif de la fermeture", "en": "Why the case is closed"},
 	"file.close.go":        {"fr": "Fermer le dossier", "en": "Close the case"},
+	"file.refer.to":        {"fr": "Nouvelle demande à (selon le consentement)", "en": "New referral to (as the consent allows)"},
+	"file.refer.reason":    {"fr": "Motif de la demande", "en": "Reason for the referral"},
+	"file.refer.send":      {"fr": "Envoyer la demande", "en": "Send the referral"},
 	"file.timeline":        {"fr": "Chronologie", "en": "Timeline"},
 
 	"obj.open":      {"fr": "ouvert", "en": "open"},
@@ -185,6 +188,7 @@ var catalog = map[string]map[string]string{
 	"flash.answer":      {"fr": "Réponse enregistrée.", "en": "Answer recorded."},
 	"flash.medications": {"fr": "Liste de médicaments enregistrée.", "en": "Medication list recorded."},
 	"flash.closed":      {"fr": "Dossier fermé.", "en": "Case closed."},
+	"flash.referral":    {"fr": "Demande de service envoyée.", "en": "Referral sent."},
 	"flash.concern":     {"fr": "Préoccupation envoyée à la gestionnaire de cas.", "en": "Concern sent to the case manager."},
 
 	"programme.title":        {"fr": "Tableau du programme", "en": "Programme dashboard"},

@@ -91,6 +91,7 @@ type CaseWork interface {
 	AnswerReferral(ctx context.Context, actor events.Actor, answer string, r events.ReferralAnswer) (ledger.Result, error)
 	NotifyDoctor(ctx context.Context, actor events.Actor, r events.DoctorNotified) (ledger.Result, error)
 	ConfirmDoctor(ctx context.Context, actor events.Actor, r events.DoctorConfirmed) (ledger.Result, error)
+	SendReferral(ctx context.Context, actor events.Actor, r events.ReferralSent) (ledger.Result, error)
 	Close(ctx context.Context, actor events.Actor, r events.CaseClosed) (ledger.Result, error)
 }
 
@@ -106,10 +107,15 @@ type AccessLog interface {
 	Load(ctx context.Context, clientID string) ([]accesslog.Entry, bool, error)
 }
 
-// Names resolves a staff member's or partner's display name (directory).
+// Names resolves a staff member's or partner's display name, and lists
+// the partners of a category (directory).
 type Names interface {
 	Name(id string) string
+	Partners(category string) []Partner
 }
+
+// Partner is a partner organization as the referral form lists it.
+type Partner struct{ ID, Name string }
 
 // Deps is what the console is built on; app wires it with the same
 // services and projections as the API.
@@ -214,6 +220,7 @@ func (c *Console) routes() {
 	c.page("POST /console/clients/{id}/objective", careRoles, c.objective)
 	c.page("POST /console/clients/{id}/doctor/notify", careRoles, c.notifyDoctor)
 	c.page("POST /console/clients/{id}/close", careRoles, c.closeCase)
+	c.page("POST /console/clients/{id}/referral/new", careRoles, c.sendReferral)
 	c.page("POST /console/clients/{id}/doctor/confirm", []string{events.CategoryDoctor}, c.confirmDoctor)
 	c.page("POST /console/clients/{id}/referral", append([]string{events.CategoryCommunity, events.CategoryRehab}, careRoles...), c.referral)
 	c.page("POST /console/clients/{id}/medications", []string{events.CategoryPharmacy}, c.medications)

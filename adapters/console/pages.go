@@ -400,6 +400,9 @@ type fileData struct {
 	Meds      string // the current list, one per line, for the pharmacy's form
 	Consents  []consentRow
 	Now       time.Time
+	// ReferTo are the community and rehab partners the client's consent
+	// names or covers (the service decides again when the form is sent).
+	ReferTo []Partner
 }
 
 type consentRow struct {
@@ -455,8 +458,32 @@ func (c *Console) file(w http.ResponseWriter, r *http.Request, s *session) error
 		}
 		d.Consents = append(d.Consents, row)
 	}
+	if d.Care && c.d.Names != nil {
+		for _, cat := range []string{events.CategoryCommunity, events.CategoryRehab} {
+			k, ok := f.Consents[cat]
+			if !ok {
+				continue
+			}
+			for _, p := range c.d.Names.Partners(cat) {
+				if k.PartnerID == "" || k.PartnerID == p.ID {
+					d.ReferTo = append(d.ReferTo, p)
+				}
+			}
+		}
+	}
 	c.render(w, r, s, http.StatusOK, "file", "file.title", d)
 	return nil
+}
+
+func (c *Console) sendReferral(w http.ResponseWriter, r *http.Request, s *session) error {
+	ctx, cancel := reqCtx(r)
+	defer cancel()
+	res, err := c.d.Care.SendReferral(ctx, s.p.Actor(), events.ReferralSent{ClientID: r.PathValue("id"),
+		PartnerID: r.PostFormValue("partner"), Reason: strings.TrimSpace(r.PostFormValue("reason"))})
+	if err != nil {
+		return err
+	}
+	return c.done(w, r, s, res.Position, "flash.referral")
 }
 
 // done ends a command: wait until the client file shows it, say so once,
