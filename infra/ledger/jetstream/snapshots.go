@@ -19,17 +19,30 @@ const SnapshotBucket = "RELAIS_SNAPSHOTS"
 // disagree after a crash.
 type Snapshots struct{ obs jetstream.ObjectStore }
 
-// Snapshots opens (or creates) the snapshot bucket.
-func (s *Store) Snapshots(ctx context.Context) (*Snapshots, error) {
-	obs, err := s.js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
+// SnapshotConfig is the configuration the snapshot bucket is created with.
+func SnapshotConfig(replicas int) jetstream.ObjectStoreConfig {
+	return jetstream.ObjectStoreConfig{
 		Bucket:      SnapshotBucket,
 		Description: "Relais projection snapshots (state + position)",
 		Storage:     jetstream.FileStorage,
-		Replicas:    s.cfg.Replicas,
-	})
+		Replicas:    replicas,
+	}
+}
+
+// Snapshots opens (or creates) the snapshot bucket.
+func (s *Store) Snapshots(ctx context.Context) (*Snapshots, error) {
+	obs, err := s.js.ObjectStore(ctx, SnapshotBucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		// Created when absent, never updated (see ensureStream).
+		obs, err = s.js.CreateObjectStore(ctx, SnapshotConfig(s.cfg.Replicas))
+		if errors.Is(err, jetstream.ErrBucketExists) {
+			obs, err = s.js.ObjectStore(ctx, SnapshotBucket)
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("snapshot bucket: %w", mapErr(err))
 	}
+	s.reportReplicas(ctx, "object store "+SnapshotBucket, "OBJ_"+SnapshotBucket)
 	return &Snapshots{obs: obs}, nil
 }
 

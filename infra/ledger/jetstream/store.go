@@ -100,9 +100,11 @@ type Store struct {
 	// bucket, a sealed last event, or a sealed stream head seen since);
 	// without keys, appends are then refused.
 	sealed atomic.Bool
+	mism   mismatches
 }
 
-// Open creates (or checks) the ledger stream and checkpoint bucket on the
+// Open creates the ledger stream and checkpoint bucket when absent (never
+// updates them: a replicas mismatch is reported by Mismatches) on the
 // server behind nc and starts the group committer. Close stops it; the
 // caller still owns nc.
 func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Store, error) {
@@ -139,6 +141,10 @@ func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Store, error) {
 		stop:       make(chan struct{}),
 		stopped:    make(chan struct{}),
 	}
+	s.reportReplicas(ctx, "stream "+StreamName, StreamName)
+	if kv != nil {
+		s.reportReplicas(ctx, "bucket "+CheckpointBucket, "KV_"+CheckpointBucket)
+	}
 	if err := s.checkSeals(ctx); err != nil {
 		return nil, err
 	}
@@ -163,12 +169,25 @@ func openStream(ctx context.Context, js jetstream.JetStream, cfg Config) (jetstr
 		}
 		return st, kv, nil
 	}
-	st, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	st, err := ensureStream(ctx, js, StreamConfig(cfg.Replicas))
+	if err != nil {
+		return nil, nil, err
+	}
+	kv, err := ensureKeyValue(ctx, js, CheckpointConfig(cfg.Replicas))
+	if err != nil {
+		return nil, nil, err
+	}
+	return st, kv, nil
+}
+
+// StreamConfig is the configuration Open creates the ledger stream with.
+func StreamConfig(replicas int) jetstream.StreamConfig {
+	return jetstream.StreamConfig{
 		Name:               StreamName,
 		Description:        "Relais coordination ledger (immutable)",
 		Subjects:           []string{SubjectPrefix + ">"},
 		Storage:            jetstream.FileStorage,
-		Replicas:           cfg.Replicas,
+		Replicas:           replicas,
 		Retention:          jetstream.LimitsPolicy,
 		Discard:            jetstream.DiscardNew,
 		MaxMsgs:            -1,
@@ -180,21 +199,53 @@ func openStream(ctx context.Context, js jetstream.JetStream, cfg Config) (jetstr
 		AllowAtomicPublish: true,
 		DenyDelete:         true,
 		DenyPurge:          true,
-	})
-	if err != nil {
-		return nil, nil, fmt.Errorf("%w: create stream %s: %w", ledger.ErrUnavailable, StreamName, err)
 	}
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+}
+
+// CheckpointConfig is the configuration Open creates the checkpoint bucket
+// with.
+func CheckpointConfig(replicas int) jetstream.KeyValueConfig {
+	return jetstream.KeyValueConfig{
 		Bucket:      CheckpointBucket,
 		Description: "Relais projection checkpoints",
 		Storage:     jetstream.FileStorage,
-		Replicas:    cfg.Replicas,
+		Replicas:    replicas,
 		History:     1,
-	})
-	if err != nil {
-		return nil, nil, fmt.Errorf("%w: create bucket %s: %w", ledger.ErrUnavailable, CheckpointBucket, err)
 	}
-	return st, kv, nil
+}
+
+// ensureStream creates the stream when it is absent and otherwise binds to
+// it as it is: Open never updates a stream's configuration (an update would
+// rescale a cluster's ledger to whatever replicas this command was given).
+// A difference is reported by Mismatches, and changed only by `relais admin
+// replicas`.
+func ensureStream(ctx context.Context, js jetstream.JetStream, want jetstream.StreamConfig) (jetstream.Stream, error) {
+	st, err := js.Stream(ctx, want.Name)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		st, err = js.CreateStream(ctx, want)
+		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			st, err = js.Stream(ctx, want.Name) // created meanwhile by another instance
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: create or bind stream %s: %w", ledger.ErrUnavailable, want.Name, err)
+	}
+	return st, nil
+}
+
+// ensureKeyValue is ensureStream for a KV bucket.
+func ensureKeyValue(ctx context.Context, js jetstream.JetStream, want jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
+	kv, err := js.KeyValue(ctx, want.Bucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		kv, err = js.CreateKeyValue(ctx, want)
+		if errors.Is(err, jetstream.ErrBucketExists) {
+			kv, err = js.KeyValue(ctx, want.Bucket)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: create or bind bucket %s: %w", ledger.ErrUnavailable, want.Bucket, err)
+	}
+	return kv, nil
 }
 
 // checkSeals looks at the ledger's seal marker and last event: sealed with

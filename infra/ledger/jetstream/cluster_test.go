@@ -1,0 +1,83 @@
+package jetstream_test
+
+import (
+	"context"
+	"testing"
+
+	natsjs "github.com/nats-io/nats.go/jetstream"
+
+	"github.com/relais-health/relais/infra/ledger"
+	"github.com/relais-health/relais/infra/ledger/jetstream"
+	"github.com/relais-health/relais/infra/ledger/jetstream/jstest"
+)
+
+func replicasOf(t *testing.T, js natsjs.JetStream, name string) int {
+	t.Helper()
+	st, err := js.Stream(context.Background(), name)
+	if err != nil {
+		t.Fatalf("stream %s: %v", name, err)
+	}
+	info, err := st.Info(context.Background())
+	if err != nil {
+		t.Fatalf("stream %s info: %v", name, err)
+	}
+	return info.Config.Replicas
+}
+
+// A command opened without --replicas 3 (replicas 1) on an R3 ledger leaves
+// every stream and bucket at 3 and reports the difference; only
+// SetReplicas (relais admin replicas) changes it.
+func TestOpenNeverRescalesTheCluster(t *testing.T) {
+	ctx := context.Background()
+	c := jstest.StartCluster(t)
+	nc := c.Connect(t)
+	st, err := jetstream.Open(ctx, nc, jetstream.Config{Replicas: 3, SyncAlways: true})
+	if err != nil {
+		t.Fatalf("open R3: %v", err)
+	}
+	if _, err := st.Snapshots(ctx); err != nil {
+		t.Fatalf("snapshots: %v", err)
+	}
+	if _, err := st.Append(ctx, "client-1", ledger.NoStream, flag("1")); err != nil {
+		t.Fatalf("append: %v", err)
+	}
+	if m := st.Mismatches(); len(m) != 0 {
+		t.Fatalf("R3 on R3 reports mismatches: %v", m)
+	}
+	st.Close()
+
+	for _, cfg := range []jetstream.Config{{}, {Existing: true}, {Replicas: 1, SyncAlways: true}} {
+		st1, err := jetstream.Open(ctx, nc, cfg)
+		if err != nil {
+			t.Fatalf("open %+v: %v", cfg, err)
+		}
+		if _, err := st1.Snapshots(ctx); err != nil {
+			t.Fatalf("snapshots: %v", err)
+		}
+		if m := st1.Mismatches(); len(m) < 2 {
+			t.Errorf("open %+v: want the stream and bucket mismatches reported, got %v", cfg, m)
+		}
+		st1.Close()
+		js, _ := natsjs.New(nc)
+		for _, name := range []string{jetstream.StreamName, "KV_" + jetstream.CheckpointBucket, "OBJ_" + jetstream.SnapshotBucket} {
+			if got := replicasOf(t, js, name); got != 3 {
+				t.Errorf("after open %+v: %s has %d replicas, want 3 (rescaled by a command)", cfg, name, got)
+			}
+		}
+	}
+
+	js, _ := natsjs.New(nc)
+	changed, err := jetstream.SetReplicas(ctx, js, 1)
+	if err != nil {
+		t.Fatalf("set replicas: %v", err)
+	}
+	if len(changed) != 3 {
+		t.Fatalf("set replicas 1 changed %v, want the stream, checkpoints and snapshots", changed)
+	}
+	if got := replicasOf(t, js, jetstream.StreamName); got != 1 {
+		t.Fatalf("after SetReplicas(1): %d replicas", got)
+	}
+	if changed, err := jetstream.SetReplicas(ctx, js, 1); err != nil || len(changed) != 0 {
+		t.Fatalf("set replicas again: %v %v, want no change", changed, err)
+	}
+}
