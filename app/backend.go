@@ -7,7 +7,6 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
@@ -77,7 +76,7 @@ func OpenBackend(ctx context.Context, o BackendConfig, log *zap.Logger) (*Backen
 	b := &Backend{}
 	url := o.NATSURL
 	if url == "" && !o.Publish {
-		nc, err := connectServe(o.Data)
+		nc, err := connectOwner(ctx, o.Data)
 		if err != nil {
 			return nil, err
 		}
@@ -104,22 +103,42 @@ func OpenBackend(ctx context.Context, o BackendConfig, log *zap.Logger) (*Backen
 		// Strict durability with the embedded server is Relais's own group
 		// commit (one fsync of the ledger stream per group, below), so the
 		// server itself runs with its default flush.
-		ec := natsembed.Config{DataDir: o.Data, Host: host, Port: port, Logger: log, NoListen: !o.Publish}
+		ec := natsembed.Config{DataDir: o.Data, Host: host, Port: port, Logger: log, NoListen: !o.Publish,
+			Command: commandName(o), LockWait: LockWait}
 		if o.Publish {
 			ec.CredentialFile, ec.TLS = filepath.Join(o.Data, credFile), o.TLS
 		}
 		srv, err := natsembed.Start(ec)
+		var locked *natsembed.LockedError
+		if !o.Publish && errors.As(err, &locked) && locked.Owner.Serves {
+			// A serve took the directory while this command waited.
+			nc, cerr := connectOwner(ctx, o.Data)
+			if cerr != nil {
+				return nil, cerr
+			}
+			if nc != nil {
+				b.Conn = nc
+				err = nil
+			}
+		}
 		if err != nil {
 			return nil, fmt.Errorf("--data %s: %w", o.Data, err)
 		}
-		b.Server, b.Embedded = srv, true
-		nc, err := nats.Connect(srv.ClientURL(), nats.Name("relais"), nats.InProcessServer(srv))
-		if err != nil {
-			srv.Shutdown()
-			return nil, fmt.Errorf("connect embedded nats: %w", err)
+		if b.Conn == nil {
+			b.Server, b.Embedded = srv, true
+			if !o.Publish {
+				// This process owns the directory: what a serve killed
+				// without cleaning up left is stale.
+				removeStale(o.Data)
+			}
+			nc, err := nats.Connect(srv.ClientURL(), nats.Name("relais"), nats.InProcessServer(srv))
+			if err != nil {
+				srv.Shutdown()
+				return nil, fmt.Errorf("connect embedded nats: %w", err)
+			}
+			b.Conn = nc
 		}
-		b.Conn = nc
-		if o.Publish {
+		if o.Publish && b.Server != nil {
 			if err := b.publish(o); err != nil {
 				b.Close()
 				return nil, err
@@ -154,21 +173,49 @@ func OpenBackend(ctx context.Context, o BackendConfig, log *zap.Logger) (*Backen
 	return b, nil
 }
 
-// connectServe connects, with its credential, to the `relais serve` that
-// published its URL in data; nil and no error when none runs there (no URL
-// file, or nothing answers at it: a serve killed without cleaning up).
-func connectServe(data string) (*nats.Conn, error) {
-	raw, err := os.ReadFile(filepath.Join(data, urlFile))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
+// LockWait is how long a command waits for another one-shot command that
+// owns --data (holds its lock) to finish before failing with
+// natsembed.ErrLocked naming it; also how long it waits for a starting
+// serve to publish its address.
+var LockWait = 5 * time.Second
+
+// connectOwner connects, with its credential, to the `relais serve` that
+// owns data (holds its lock and published its address in the lock record);
+// nil and no error when no serve owns it: nobody (a URL file then is stale,
+// left by a serve killed without cleaning up) or a one-shot command (the
+// caller's natsembed.Start waits for its lock).
+func connectOwner(ctx context.Context, data string) (*nats.Conn, error) {
+	deadline := time.Now().Add(LockWait)
+	for {
+		owner, held, err := natsembed.ReadOwner(data)
+		if err != nil {
+			return nil, fmt.Errorf("--data %s: %w", data, err)
+		}
+		if !held || !owner.Serves {
+			return nil, nil
+		}
+		if owner.URL != "" {
+			return dialOwner(data, owner)
+		}
+		// serve holds the directory and has not listened yet.
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("--data %s: %w", data, &natsembed.LockedError{Dir: data, Owner: owner})
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("--data %s: waiting for relais serve %s to listen: %w", data, owner, ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
 	}
-	if err != nil {
-		return nil, fmt.Errorf("--data %s: %w", data, err)
-	}
-	url := strings.TrimSpace(string(raw))
+}
+
+// dialOwner connects to the serve of owner, checking it is that server
+// that answers at its address.
+func dialOwner(data string, owner natsembed.Owner) (*nats.Conn, error) {
+	url := owner.URL
 	cred, err := natsembed.Credential(filepath.Join(data, credFile))
 	if err != nil {
-		return nil, fmt.Errorf("--data %s: relais serve published %s but its credential cannot be used (run this command as the user running serve; remove %s if no serve runs): %w", data, url, urlFile, err)
+		return nil, fmt.Errorf("--data %s: relais serve %s listens at %s but its credential cannot be used (run this command as the user running serve): %w", data, owner, url, err)
 	}
 	opts := []nats.Option{nats.Name("relais-cli"), nats.Timeout(2 * time.Second), cred}
 	if strings.HasPrefix(url, "tls://") {
@@ -180,12 +227,40 @@ func connectServe(data string) (*nats.Conn, error) {
 	}
 	nc, err := nats.Connect(url, opts...)
 	if errors.Is(err, nats.ErrAuthorization) {
-		return nil, fmt.Errorf("--data %s: relais serve at %s refused the credential in %s: %w", data, url, credFile, err)
+		return nil, fmt.Errorf("--data %s: relais serve %s at %s refused the credential in %s: %w", data, owner, url, credFile, err)
 	}
 	if err != nil {
-		return nil, nil
+		return nil, fmt.Errorf("%w: --data %s: relais serve %s owns the directory but does not answer at %s: %w", ledger.ErrUnavailable, data, owner, url, err)
+	}
+	if id := nc.ConnectedServerId(); owner.ServerID != "" && id != owner.ServerID {
+		nc.Close()
+		return nil, fmt.Errorf("%w: --data %s: the server at %s is not relais serve %s (server id %s, want %s)", ledger.ErrUnavailable, data, url, owner, id, owner.ServerID)
 	}
 	return nc, nil
+}
+
+// removeStale removes the address, credential and certificate files a
+// serve killed without cleaning up left in data; the caller owns data.
+func removeStale(data string) {
+	for _, f := range []string{urlFile, credFile, certFile} {
+		os.Remove(filepath.Join(data, f))
+	}
+}
+
+// commandName names this process in the lock record: "relais serve" for
+// serve, else the program and its leading subcommand words.
+func commandName(o BackendConfig) string {
+	if o.Publish {
+		return "relais serve"
+	}
+	words := []string{"relais"}
+	for _, a := range os.Args[1:] {
+		if strings.HasPrefix(a, "-") || len(words) == 3 {
+			break
+		}
+		words = append(words, a)
+	}
+	return strings.Join(words, " ")
 }
 
 // pinnedTLS trusts exactly the certificate serve published in path: the

@@ -14,3 +14,12 @@ var ErrBadPartner = errors.New("bad partner")
 // cannot be used: missing, unreadable, readable by other users, or not an
 // nkey seed.
 var ErrCredential = errors.New("nats credential unusable")
+
+// ErrLocked is returned when another process owns the data directory (it
+// holds the directory's lock: an embedded server runs on its files). The
+// error is a *LockedError naming the owner.
+var ErrLocked = errors.New("data directory in use by another process")
+
+// ErrListen is returned when the client listener cannot be opened (its
+// address is taken or not this machine's).
+var ErrListen = errors.New("nats listener unavailable")

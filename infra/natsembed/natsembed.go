@@ -49,6 +49,13 @@ type Config struct {
 	// Partners are the partner users allowed from the start (SetPartners
 	// changes them).
 	Partners []Partner
+	// Command names the owner in the data directory's lock record (for
+	// example "relais events append"); empty is the program's name.
+	Command string
+	// LockWait is how long Start waits for another process that owns the
+	// data directory to release it before failing with ErrLocked (0 fails
+	// at once).
+	LockWait time.Duration
 }
 
 // Server is a running embedded nats-server. Every connection authenticates
@@ -60,6 +67,8 @@ type Server struct {
 	password string // the system user's
 	cliKey   string // public nkey of the credential file's user, "" if none
 	credFile string
+
+	lock *dirLock
 
 	mu       sync.Mutex
 	base     *server.Options // as first given, cloned for each reload
@@ -88,6 +97,39 @@ func Start(cfg Config) (*Server, error) {
 	if host == "" {
 		host = "127.0.0.1"
 	}
+	// The listener first: a taken port is said as such, before anything
+	// is locked or written.
+	if !cfg.NoListen && cfg.Port > 0 {
+		if err := checkListen(host, cfg.Port); err != nil {
+			return nil, err
+		}
+	}
+	owner := Owner{PID: os.Getpid(), Command: cfg.Command, Started: time.Now().UTC(), Serves: !cfg.NoListen}
+	if owner.Command == "" {
+		owner.Command = filepath.Base(os.Args[0])
+	}
+	lock, err := lockDir(dir, owner, cfg.LockWait, cfg.Logger)
+	if err != nil {
+		return nil, err
+	}
+	s, err := start(cfg, dir, host)
+	if err != nil {
+		lock.release()
+		return nil, err
+	}
+	s.lock = lock
+	if !cfg.NoListen {
+		lock.owner.URL, lock.owner.ServerID = s.LocalURL(), s.ns.ID()
+		if err := lock.write(); err != nil {
+			s.Shutdown()
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// start runs the server on dir, whose lock the caller holds.
+func start(cfg Config, dir, host string) (*Server, error) {
 	opts := &server.Options{
 		ServerName: "relais-embedded",
 		Host:       host,
@@ -112,13 +154,27 @@ func Start(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("embedded nats: %w", err)
 	}
 	s.ns = ns
+	zl := &zapLogger{}
 	if cfg.Logger != nil {
-		ns.SetLoggerV2(&zapLogger{l: cfg.Logger.Named("nats")}, false, false, false)
+		zl.l = cfg.Logger.Named("nats")
 	}
+	ns.SetLoggerV2(zl, false, false, false)
 	go ns.Start()
-	if !ns.ReadyForConnections(30 * time.Second) {
-		ns.Shutdown()
-		return nil, fmt.Errorf("embedded nats: not ready after 30s (is %s locked by another process?)", dir)
+	// The server reports a failed start (a listener it cannot open) as a
+	// fatal log line, not an error: watch for it while waiting.
+	deadline := time.Now().Add(30 * time.Second)
+	for !ns.ReadyForConnections(100 * time.Millisecond) {
+		if f := zl.fatal(); f != "" {
+			ns.Shutdown()
+			if strings.Contains(f, "listen") {
+				return nil, fmt.Errorf("%w: embedded nats: %s", ErrListen, f)
+			}
+			return nil, fmt.Errorf("embedded nats: %s", f)
+		}
+		if time.Now().After(deadline) {
+			ns.Shutdown()
+			return nil, fmt.Errorf("embedded nats: not ready after 30s on %s", dir)
+		}
 	}
 	if !ns.JetStreamEnabled() {
 		ns.Shutdown()
@@ -178,6 +234,18 @@ func (s *Server) Shutdown() {
 	if s.credFile != "" {
 		os.Remove(s.credFile)
 	}
+	s.lock.release()
+	s.lock = nil
+}
+
+// checkListen says whether host:port can be listened on now.
+func checkListen(host string, port int) error {
+	addr := net.JoinHostPort(host, strconv.Itoa(port))
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("%w: --nats-listen %s: %w", ErrListen, addr, err)
+	}
+	return ln.Close()
 }
 
 func isDir(p string) bool {
@@ -195,15 +263,39 @@ func checkWritable(dir string) error {
 	return os.Remove(name)
 }
 
-// zapLogger adapts nats-server's logger interface to zap.
-type zapLogger struct{ l *zap.Logger }
+// zapLogger adapts nats-server's logger interface to zap (l nil drops the
+// lines) and keeps the first fatal line: a failed start.
+type zapLogger struct {
+	l     *zap.Logger
+	mu    sync.Mutex
+	first string
+}
 
-func (z *zapLogger) Noticef(format string, v ...any) { z.l.Debug(fmt.Sprintf(format, v...)) }
-func (z *zapLogger) Warnf(format string, v ...any)   { z.l.Warn(fmt.Sprintf(format, v...)) }
-func (z *zapLogger) Fatalf(format string, v ...any)  { z.l.Error(fmt.Sprintf(format, v...)) }
-func (z *zapLogger) Errorf(format string, v ...any)  { z.l.Error(fmt.Sprintf(format, v...)) }
-func (z *zapLogger) Debugf(format string, v ...any)  { z.l.Debug(fmt.Sprintf(format, v...)) }
-func (z *zapLogger) Tracef(format string, v ...any)  {}
+func (z *zapLogger) log(lvl func(*zap.Logger, string, ...zap.Field), format string, v ...any) {
+	if z.l != nil {
+		lvl(z.l, fmt.Sprintf(format, v...))
+	}
+}
+
+func (z *zapLogger) fatal() string {
+	z.mu.Lock()
+	defer z.mu.Unlock()
+	return z.first
+}
+
+func (z *zapLogger) Noticef(format string, v ...any) { z.log((*zap.Logger).Debug, format, v...) }
+func (z *zapLogger) Warnf(format string, v ...any)   { z.log((*zap.Logger).Warn, format, v...) }
+func (z *zapLogger) Fatalf(format string, v ...any) {
+	z.mu.Lock()
+	if z.first == "" {
+		z.first = fmt.Sprintf(format, v...)
+	}
+	z.mu.Unlock()
+	z.log((*zap.Logger).Error, format, v...)
+}
+func (z *zapLogger) Errorf(format string, v ...any) { z.log((*zap.Logger).Error, format, v...) }
+func (z *zapLogger) Debugf(format string, v ...any) { z.log((*zap.Logger).Debug, format, v...) }
+func (z *zapLogger) Tracef(format string, v ...any) {}
 
 // InProcessConn returns a connection that bypasses TCP, for nats.Connect's
 // nats.InProcessServer option.
