@@ -9,6 +9,14 @@
 // restart. A delivery is taken off the queue only once the partner answered
 // 2xx or it was dead-lettered, so it is sent at least once; partners
 // de-duplicate on the Relais-Delivery header.
+//
+// The queue's own duplicate window forgets a delivery once it is taken off
+// the queue (JetStream rebuilds it at start only from messages still
+// stored), so the fanout's re-queueing of recent changes after a restart
+// would send them all again. A third bucket (RELAIS_WEBHOOK_DELIVERED, keys
+// expiring after DeliveredTTL, longer than the re-queue window) records
+// every delivery a partner answered 2xx; a queued delivery found there is
+// acknowledged without being sent.
 package webhook
 
 import (
@@ -46,8 +54,14 @@ const (
 const (
 	StreamName = "RELAIS_WEBHOOKS"
 	DeadBucket = "RELAIS_WEBHOOK_DEAD"
-	subject    = "relais.webhooks.deliver"
-	consumer   = "relais-webhooks"
+	// DeliveredBucket records the delivery ids partners answered 2xx.
+	DeliveredBucket = "RELAIS_WEBHOOK_DELIVERED"
+	// DeliveredTTL is how long a delivered id is remembered: longer than
+	// DedupeWindow, the window within which the fanout queues changes again
+	// after a restart.
+	DeliveredTTL = 24 * time.Hour
+	subject      = "relais.webhooks.deliver"
+	consumer     = "relais-webhooks"
 	// DedupeWindow is how long the queue remembers a delivery id: the same
 	// delivery enqueued again within it (after a restart) is dropped.
 	DedupeWindow = time.Hour
@@ -124,9 +138,10 @@ type Config struct {
 
 // Dispatcher sends deliveries from its durable queue.
 type Dispatcher struct {
-	cfg  Config
-	js   jetstream.JetStream
-	dead jetstream.KeyValue
+	cfg       Config
+	js        jetstream.JetStream
+	dead      jetstream.KeyValue
+	delivered jetstream.KeyValue
 }
 
 // New opens (creating them if needed) the delivery queue and the
@@ -176,7 +191,28 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config) (*Dispatcher, error) {
 	if err != nil {
 		return nil, fmt.Errorf("webhook dead letters %s: %w", DeadBucket, err)
 	}
-	return &Dispatcher{cfg: cfg, js: js, dead: dead}, nil
+	delivered, err := openOrCreateKV(ctx, js, jetstream.KeyValueConfig{
+		Bucket: DeliveredBucket, Storage: jetstream.FileStorage, Replicas: cfg.Replicas, TTL: DeliveredTTL,
+		Description: "webhook deliveries partners answered 2xx (not sent again after a restart)",
+	})
+	if err != nil {
+		return nil, fmt.Errorf("webhook delivered set %s: %w", DeliveredBucket, err)
+	}
+	return &Dispatcher{cfg: cfg, js: js, dead: dead, delivered: delivered}, nil
+}
+
+// openOrCreateKV opens a bucket, creating it only if it does not exist: an
+// existing bucket's configuration (its replicas on a cluster) is never
+// changed here.
+func openOrCreateKV(ctx context.Context, js jetstream.JetStream, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
+	kv, err := js.KeyValue(ctx, cfg.Bucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		kv, err = js.CreateKeyValue(ctx, cfg)
+		if errors.Is(err, jetstream.ErrBucketExists) {
+			kv, err = js.KeyValue(ctx, cfg.Bucket)
+		}
+	}
+	return kv, err
 }
 
 // Enqueue queues a delivery without waiting; the queue drops an id it has
@@ -277,13 +313,32 @@ func (d *Dispatcher) attempt(ctx context.Context, m jetstream.Msg) {
 	if meta, err := m.Metadata(); err == nil {
 		attempt = int(meta.NumDelivered)
 	}
+	if _, err := d.delivered.Get(ctx, deadKey(del.ID)); err == nil {
+		// Sent before (queued again after a restart): not sent twice.
+		d.settle(m.Ack, del)
+		return
+	} else if !errors.Is(err, jetstream.ErrKeyNotFound) {
+		// The set cannot be read: sending may repeat a delivery, but
+		// holding it back could lose it; at least once wins.
+		if ctx.Err() != nil {
+			d.settle(m.Nak, del)
+			return
+		}
+		d.cfg.Log.Warn("webhook delivered set not readable; sending anyway", zap.String("delivery", del.ID), zap.Error(err))
+	}
 	status, retryAfter, err := d.send(ctx, del)
 	if err == nil {
+		if _, perr := d.delivered.Put(context.WithoutCancel(ctx), deadKey(del.ID), []byte(d.cfg.Now().UTC().Format(time.RFC3339Nano))); perr != nil {
+			d.cfg.Log.Warn("webhook delivery not recorded as delivered; a restart may send it again", zap.String("delivery", del.ID), zap.Error(perr))
+		}
 		d.settle(m.Ack, del)
 		return
 	}
 	if ctx.Err() != nil {
-		return // redelivered after the restart
+		// Stopping: hand it back now, so the next start sends it at once
+		// instead of after the acknowledgement wait.
+		d.settle(m.Nak, del)
+		return
 	}
 	host := ""
 	if u, perr := url.Parse(del.URL); perr == nil {

@@ -143,7 +143,9 @@ func drained(ctx context.Context, d *Dispatcher) error {
 // the queue from draining and fails the test.
 func settle(t *testing.T, d *Dispatcher) {
 	t.Helper()
-	const marker = "marker"
+	// A new id each time: a marker delivered before a restart is in the
+	// delivered set and would not be sent again.
+	marker := "marker-" + strconv.FormatInt(time.Now().UnixNano(), 10)
 	srv, got := receiver(t, func(int32) int { return 204 })
 	d.Enqueue(Delivery{ID: marker, URL: srv.URL, Body: []byte(`{"marker":true}`)})
 	poll.CheckFor(t, 10*time.Second, 5*time.Millisecond, func() error {
@@ -275,6 +277,42 @@ func TestTheSameDeliveryIsQueuedOnce(t *testing.T) {
 	settle(t, d)
 	if got := n.of("same"); got != 1 {
 		t.Fatalf("%d deliveries of one id, want 1", got)
+	}
+}
+
+// What a partner answered 2xx is not sent again when the fanout queues it
+// again after a restart (as it does for the changes of the last hour),
+// although the queue's own duplicate window forgot it with the message.
+func TestDeliveredIsNotSentAgainAfterARestart(t *testing.T) {
+	dir := t.TempDir()
+	srv, n := receiver(t, func(int32) int { return 204 })
+	ids := []string{"a-1", "a-2", "b-1"}
+
+	nc, shutdown := serverStop(t, dir)
+	d := dispatcher(t, nc, Config{})
+	stop := run(t, d)
+	for _, id := range ids {
+		d.Enqueue(Delivery{ID: id, URL: srv.URL, Body: []byte(`{"id":"` + id + `"}`)})
+	}
+	settle(t, d)
+	stop()
+	shutdown()
+
+	for restart := range 2 {
+		nc, shutdown := serverStop(t, dir)
+		d := dispatcher(t, nc, Config{})
+		stop := run(t, d)
+		for _, id := range ids {
+			d.Enqueue(Delivery{ID: id, URL: srv.URL, Body: []byte(`{"id":"` + id + `"}`)})
+		}
+		settle(t, d)
+		stop()
+		shutdown()
+		for _, id := range ids {
+			if got := n.of(id); got != 1 {
+				t.Fatalf("after restart %d: delivery %s sent %d times, want 1", restart+1, id, got)
+			}
+		}
 	}
 }
 
