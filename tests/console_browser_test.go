@@ -246,6 +246,9 @@ func TestConsole_InTheBrowser(t *testing.T) {
 	cm.shot("03-mes-clients")
 	cm.do("Dossier", chromedp.Navigate(base+"/console/clients/client-01"), chromedp.WaitVisible(chromedp.ID("h-consent")))
 	cm.shot("04-dossier")
+	cm.do("tablet size", chromedp.EmulateViewport(820, 1180))
+	cm.shot("04b-dossier-tablette")
+	cm.do("desktop size", chromedp.EmulateViewport(1200, 900))
 	cm.do("referral reason", chromedp.SendKeys(chromedp.ID("ref-reason"), "Isolement, repas"))
 	cm.submit("referral to a community organization the consent covers", `form[action$="/referral/new"] button`, "Demande de service envoyée")
 	if refs := cm.text(`section[aria-labelledby="h-ref"]`); !strings.Contains(refs, "Centre d'entraide des Sommets · Isolement, repas") {

@@ -126,7 +126,7 @@ var catalog = map[string]map[string]string{
 	"file.actions":         {"fr": "Actions", "en": "Actions"},
 	"file.consent.yes":     {"fr": "Consenti", "en": "Consented"},
 	"file.consent.no":      {"fr": "Pas de consentement", "en": "No consent"},
-	"file.consent.grant":   {"fr": "Consentement donné", "en": "Consent given"},
+	"file.consent.grant":   {"fr": "Inscrire le consentement", "en": "Record consent"},
 	"file.consent.revoke":  {"fr": "Retirer", "en": "Withdraw"},
 	"file.doctor":          {"fr": "Médecin de famille", "en": "Family doctor"},
 	"file.doctor.notified": {"fr": "avisé le", "en": "notified"},
