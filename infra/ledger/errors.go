@@ -17,6 +17,11 @@ var (
 	// disk full, timeout). Whether a timed-out append landed is unknown;
 	// retrying it with the same event ids and expected revision is safe.
 	ErrUnavailable = errors.New("ledger unavailable")
+	// ErrOutcomeUnknown: an append was sent but its answer never came (a
+	// publish timeout, a caller's deadline, a write not made durable): it
+	// may or may not have landed. Retrying with the same event ids is safe
+	// (idempotence by event id). It also matches ErrUnavailable.
+	ErrOutcomeUnknown = errors.New("outcome unknown, retry with the same id")
 	// ErrClosed: the ledger was closed.
 	ErrClosed = errors.New("ledger closed")
 	// ErrNoLedger: where a ledger was expected there is none (no data
@@ -52,3 +57,9 @@ func (e *WrongRevisionError) Error() string {
 
 // Is matches ErrWrongRevision.
 func (e *WrongRevisionError) Is(target error) bool { return target == ErrWrongRevision }
+
+// OutcomeUnknown wraps cause as ErrOutcomeUnknown (and ErrUnavailable, so
+// callers that retry transient failures retry it too).
+func OutcomeUnknown(cause error) error {
+	return fmt.Errorf("%w (%w): %w", ErrOutcomeUnknown, ErrUnavailable, cause)
+}

@@ -86,7 +86,7 @@ func (s *Store) Append(ctx context.Context, stream string, expected int64, evs .
 		case resp = <-req.done:
 		case <-ctx.Done():
 			// The committer may still write it; a retry with the same ids is safe.
-			return ledger.Result{}, fmt.Errorf("append %s: outcome unknown: %w", stream, ctx.Err())
+			return ledger.Result{}, fmt.Errorf("append %s: %w", stream, ledger.OutcomeUnknown(ctx.Err()))
 		}
 		switch resp.outcome {
 		case committed:

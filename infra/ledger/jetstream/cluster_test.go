@@ -2,13 +2,17 @@ package jetstream_test
 
 import (
 	"context"
+	"errors"
 	"testing"
+	"time"
 
+	"github.com/nats-io/nats.go"
 	natsjs "github.com/nats-io/nats.go/jetstream"
 
 	"github.com/relais-health/relais/infra/ledger"
 	"github.com/relais-health/relais/infra/ledger/jetstream"
 	"github.com/relais-health/relais/infra/ledger/jetstream/jstest"
+	"github.com/relais-health/relais/internal/poll"
 )
 
 func replicasOf(t *testing.T, js natsjs.JetStream, name string) int {
@@ -79,5 +83,52 @@ func TestOpenNeverRescalesTheCluster(t *testing.T) {
 	}
 	if changed, err := jetstream.SetReplicas(ctx, js, 1); err != nil || len(changed) != 0 {
 		t.Fatalf("set replicas again: %v %v, want no change", changed, err)
+	}
+}
+
+// An append the cluster never answers (the stream leader gets it, both
+// followers are down: no quorum, no ack) is ErrOutcomeUnknown, not a bare failure; once the nodes are back
+// the retry with the same event lands once.
+func TestAppendWithoutAnswerIsOutcomeUnknown(t *testing.T) {
+	ctx := context.Background()
+	c := jstest.StartCluster(t)
+	boot, err := jetstream.Open(ctx, c.Connect(t), jetstream.Config{Replicas: 3, SyncAlways: true})
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	boot.Close()
+	leader := c.LeaderOf(t, jetstream.StreamName)
+	nc := c.ConnectNode(t, leader, nats.MaxReconnects(-1))
+	st, err := jetstream.Open(ctx, nc, jetstream.Config{Replicas: 3, SyncAlways: true, Timeout: time.Second})
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if _, err := st.Append(ctx, "client-1", ledger.NoStream, flag("1")); err != nil {
+		t.Fatalf("append: %v", err)
+	}
+	followers := []int{(leader + 1) % 3, (leader + 2) % 3}
+	for _, f := range followers {
+		c.Kill(f)
+	}
+	ev := flag("1")
+	_, err = st.Append(ctx, "client-1", 1, ev)
+	if !errors.Is(err, ledger.ErrOutcomeUnknown) {
+		t.Fatalf("append without quorum: %v, want ErrOutcomeUnknown", err)
+	}
+	if !errors.Is(err, ledger.ErrUnavailable) {
+		t.Fatalf("ErrOutcomeUnknown must still match ErrUnavailable (retried as transient): %v", err)
+	}
+	for _, f := range followers {
+		c.Restart(f)
+	}
+	var res ledger.Result
+	poll.CheckFor(t, 30*time.Second, 100*time.Millisecond, func() error {
+		res, err = st.Append(ctx, "client-1", 1, ev)
+		return err
+	})
+	evs, err := st.Read(ctx, "client-1", 1)
+	if err != nil || len(evs) != 2 || res.Revision != 2 {
+		t.Fatalf("after the retry: %d events, revision %d, %v; want 2", len(evs), res.Revision, err)
 	}
 }

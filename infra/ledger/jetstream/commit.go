@@ -334,7 +334,7 @@ func (s *Store) syncWritten(ws []written) {
 	}
 	s.count.syncs.Add(1)
 	if err := s.cfg.Syncer.Sync(); err != nil {
-		err = fmt.Errorf("written but not made durable: %w", err)
+		err = fmt.Errorf("%w: %w", errNotDurable, err)
 		for i := range ws {
 			if ws[i].err == nil {
 				ws[i].err = err

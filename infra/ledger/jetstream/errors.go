@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/relais-health/relais/infra/ledger"
@@ -48,9 +49,22 @@ func mapErr(err error) error {
 	case errors.Is(err, context.Canceled):
 		return err
 	}
+	if outcomeUnknown(err) {
+		return ledger.OutcomeUnknown(err)
+	}
 	switch apiCode(err) {
 	case codeInsufficientStorage, codeInsufficientRes, codeStorageFailed:
 		return fmt.Errorf("%w: out of storage (disk full, or the JetStream storage limit reached): %w", ledger.ErrUnavailable, err)
 	}
 	return fmt.Errorf("%w: %w", ledger.ErrUnavailable, err)
 }
+
+// outcomeUnknown: the write was sent and no answer came (timeout), or it
+// was written but not made durable: it may have landed.
+func outcomeUnknown(err error) bool {
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) ||
+		errors.Is(err, errNotDurable) || errors.Is(err, ledger.ErrOutcomeUnknown)
+}
+
+// errNotDurable: written, but the fsync that makes it durable failed.
+var errNotDurable = errors.New("written but not made durable")
