@@ -19,6 +19,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/relais-health/relais/events"
+	"github.com/relais-health/relais/infra/ledger"
 )
 
 // Principal is the authenticated actor of a request.
@@ -115,7 +116,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt Route) {
 		status := StatusOf(err)
 		if status >= 500 {
 			s.log.Error("request failed", zap.String("route", rt.Method+" "+rt.Pattern), zap.String("actor", p.ID), zap.Error(err))
-			writeError(w, status, publicMessage(status))
+			writeError(w, status, publicMessage(status, err))
 			return
 		}
 		writeError(w, status, err.Error())
@@ -135,7 +136,10 @@ func bearer(header string) (string, bool) {
 
 // publicMessage is what a 5xx answers instead of the error's text, which
 // may name internals (streams, servers) and is logged instead.
-func publicMessage(status int) string {
+func publicMessage(status int, err error) string {
+	if errors.Is(err, ledger.ErrOutcomeUnknown) {
+		return ledger.ErrOutcomeUnknown.Error()
+	}
 	if status == http.StatusServiceUnavailable {
 		return "ledger unavailable, retry later"
 	}
