@@ -8,16 +8,20 @@ import (
 	"net/http"
 	"os"
 	"sort"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
+	natsjs "github.com/nats-io/nats.go/jetstream"
 
 	"github.com/relais-health/relais/adapters/mllp"
+	"github.com/relais-health/relais/delivery"
 	"github.com/relais-health/relais/events"
 	"github.com/relais-health/relais/infra/ledger"
 	"github.com/relais-health/relais/infra/ledger/jetstream"
+	"github.com/relais-health/relais/infra/ledger/jetstream/jstest"
 	"github.com/relais-health/relais/internal/poll"
 )
 
@@ -220,6 +224,37 @@ type alertWatch struct {
 	byKey  map[string]int
 	raised map[string]bool // client ids with a raised alert
 	total  int
+	last   uint64 // highest ledger position of a change seen
+}
+
+// waitRecorded waits until the elected publisher has recorded (in the
+// RELAIS_PUBLISHER bucket) every change seen so far as published, so that a
+// kill -9 after it must not publish any of them again.
+func (w *alertWatch) waitRecorded(t *testing.T, nc *nats.Conn) {
+	t.Helper()
+	w.mu.Lock()
+	want := w.last
+	w.mu.Unlock()
+	js, err := natsjs.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	poll.CheckFor(t, 30*time.Second, 50*time.Millisecond, func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		kv, err := js.KeyValue(ctx, delivery.ProgressBucket)
+		if err != nil {
+			return err
+		}
+		e, err := kv.Get(ctx, "alerts-published")
+		if err != nil {
+			return err
+		}
+		if got, _ := strconv.ParseUint(string(e.Value()), 10, 64); got < want {
+			return fmt.Errorf("publisher recorded position %d, changes seen up to %d", got, want)
+		}
+		return nil
+	})
 }
 
 func watchAlerts(t *testing.T, nc *nats.Conn) *alertWatch {
@@ -227,9 +262,10 @@ func watchAlerts(t *testing.T, nc *nats.Conn) *alertWatch {
 	w := &alertWatch{byKey: map[string]int{}, raised: map[string]bool{}}
 	sub, err := nc.Subscribe("relais.alerts.>", func(m *nats.Msg) {
 		var u struct {
-			Seq    uint64 `json:"seq"`
-			Change string `json:"change"`
-			Alert  struct {
+			Seq      uint64 `json:"seq"`
+			Position uint64 `json:"position"`
+			Change   string `json:"change"`
+			Alert    struct {
 				ID       string `json:"id"`
 				ClientID string `json:"client_id"`
 			} `json:"alert"`
@@ -239,6 +275,7 @@ func watchAlerts(t *testing.T, nc *nats.Conn) *alertWatch {
 		defer w.mu.Unlock()
 		w.byKey[fmt.Sprintf("%s %s-%d", m.Subject, u.Alert.ID, u.Seq)]++
 		w.total++
+		w.last = max(w.last, u.Position)
 		if u.Change == "raised" {
 			w.raised[u.Alert.ClientID] = true
 		}
@@ -265,25 +302,31 @@ func (w *alertWatch) hasRaised(client string) bool {
 	return w.raised[client]
 }
 
-// arrive sends one ED registration of a flagged demo client and waits for
-// its alert on the subjects.
+// arrive sends one ED registration of a flagged demo client, the way a
+// hospital engine does (the same message again on a new connection until it
+// gets an AA: the control id makes it idempotent), and waits for its alert on
+// the subjects.
 func arrive(t *testing.T, srv *server, w *alertWatch, n int) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	c, err := mllp.Dial(ctx, srv.MLLP, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
 	ctl := fmt.Sprintf("%d%d", time.Now().UnixNano()%1e6, n)
-	reply, err := c.Send(ctx, adt("A04", ctl, fmt.Sprintf("DEMO%08d", n), "V"+ctl, "HSTA"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if code := ackCode(t, reply); code != "AA" {
-		t.Fatalf("A04 for demo client %d: %s", n, code)
-	}
+	msg := adt("A04", ctl, fmt.Sprintf("DEMO%08d", n), "V"+ctl, "HSTA")
+	poll.CheckFor(t, 90*time.Second, 200*time.Millisecond, func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		c, err := mllp.Dial(ctx, srv.MLLP, nil)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		reply, err := c.Send(ctx, msg)
+		if err != nil {
+			return err
+		}
+		if code := ackCode(t, reply); code != "AA" {
+			return fmt.Errorf("A04 for demo client %d: %s", n, code)
+		}
+		return nil
+	})
 	client := fmt.Sprintf("client-%02d", n)
 	poll.CheckFor(t, 30*time.Second, 20*time.Millisecond, func() error {
 		if !w.hasRaised(client) {
@@ -301,11 +344,11 @@ func soak() bool { return os.Getenv("RELAIS_SOAK") == "1" }
 // each other, and every alert is raised once, published once per change
 // (the publisher instance killed too).
 func TestFaultClusterTwoInstancesUnderLoad(t *testing.T) {
-	cl := startCluster(t)
-	nc := cl.conn(t)
+	cl := jstest.StartCluster(t)
+	nc := cl.Connect(t)
 	watch := watchAlerts(t, nc)
-	r1 := startServe(t, t.TempDir(), "--nats", cl.URL(), "--replicas", "3", "--seal-key", "demo", "--demo", "--demo-every", "0")
-	r2 := startServe(t, t.TempDir(), "--nats", cl.URL(), "--replicas", "3", "--seal-key", "demo")
+	r1 := startServe(t, t.TempDir(), "--nats", cl.URLs(), "--replicas", "3", "--seal-key", "demo", "--demo", "--demo-every", "0")
+	r2 := startServe(t, t.TempDir(), "--nats", cl.URLs(), "--replicas", "3", "--seal-key", "demo")
 	phase := 150
 	if soak() {
 		phase = 3000
@@ -322,37 +365,32 @@ func TestFaultClusterTwoInstancesUnderLoad(t *testing.T) {
 	g.waitMore(t, phase)
 
 	// kill -9 of a Relais instance during load; the writers move to the other.
+	watch.waitRecorded(t, nc)
 	r2.kill(t)
 	g.waitMore(t, phase)
-	r2 = startServe(t, r2.Data, "--nats", cl.URL(), "--replicas", "3", "--seal-key", "demo")
+	r2 = startServe(t, r2.Data, "--nats", cl.URLs(), "--replicas", "3", "--seal-key", "demo")
 	g.setTarget(1, "http://"+r2.HTTP) // a writer that fails over reads it again
 	arrive(t, r2, watch, 3)
 
 	// kill -9 of a follower node of the ledger stream.
-	leader := cl.streamLeader(t, nc, jetstream.StreamName)
-	var follower *natsNode
-	for _, n := range cl.Nodes {
-		if n != leader {
-			follower = n
-			break
-		}
-	}
-	cl.kill9(follower)
+	follower := (cl.LeaderOf(t, jetstream.StreamName) + 1) % len(cl.Nodes)
+	cl.Kill(follower)
 	g.waitMore(t, phase)
-	cl.restart(follower)
+	cl.Restart(follower)
 
 	// kill -9 of the stream leader: the acknowledgements stop for the
 	// election, then go on.
-	leader = cl.streamLeader(t, nc, jetstream.StreamName)
+	leader := cl.LeaderOf(t, jetstream.StreamName)
 	t0 := time.Now()
-	cl.kill9(leader)
+	cl.Kill(leader)
 	g.waitMore(t, phase)
 	downtime := g.longestGap(t0)
-	cl.restart(leader)
+	cl.Restart(leader)
 	arrive(t, r1, watch, 4)
 
 	// Kill -9 of both instances one after the other: whichever held the
 	// publisher lease, the other (or the restarted one) takes over.
+	watch.waitRecorded(t, nc)
 	r1.kill(t)
 	arrive(t, r2, watch, 5)
 	cancel()
@@ -369,10 +407,11 @@ func TestFaultClusterTwoInstancesUnderLoad(t *testing.T) {
 		t.Fatalf("missing %d, duplicated %d, revision violations %d, gaps %d, alerts raised twice %d",
 			f.missing, f.duplicates, f.revisions, f.gaps, f.alertsTwice)
 	}
-	// Each change once on its subject; a takeover after a kill -9 may
-	// publish again the last ~1.5 s of changes (same Nats-Msg-Id), never
-	// every change twice as two publishers would.
-	if dup := total - distinct; dup > distinct/4 {
+	// Each change once on its subject: every kill came after the publisher
+	// had recorded what it published (a kill -9 before that record may
+	// publish the last ~1.5 s again, with the same Nats-Msg-Id: see
+	// delivery/publisher_test.go).
+	if dup := total - distinct; dup != 0 {
 		t.Fatalf("%d alert messages for %d changes: %d published twice", total, distinct, dup)
 	}
 }
