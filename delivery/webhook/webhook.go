@@ -321,7 +321,6 @@ func (d *Dispatcher) attempt(ctx context.Context, m jetstream.Msg) {
 		// The set cannot be read: sending may repeat a delivery, but
 		// holding it back could lose it; at least once wins.
 		if ctx.Err() != nil {
-			d.settle(m.Nak, del)
 			return
 		}
 		d.cfg.Log.Warn("webhook delivered set not readable; sending anyway", zap.String("delivery", del.ID), zap.Error(err))
@@ -335,9 +334,9 @@ func (d *Dispatcher) attempt(ctx context.Context, m jetstream.Msg) {
 		return
 	}
 	if ctx.Err() != nil {
-		// Stopping: hand it back now, so the next start sends it at once
-		// instead of after the acknowledgement wait.
-		d.settle(m.Nak, del)
+		// Stopping: left unsettled, sent again after the restart (a Nak
+		// here would hand it at once to another worker's pending pull
+		// that the stop then abandons).
 		return
 	}
 	host := ""
