@@ -41,6 +41,7 @@ type Backend struct {
 	Server   *natsembed.Server // nil when external or borrowed from serve
 	Embedded bool
 	urlPath  string
+	hw       *natsembed.HighWater
 }
 
 // BackendConfig says where the ledger is; its fields are the binary's
@@ -160,17 +161,48 @@ func OpenBackend(ctx context.Context, o BackendConfig, log *zap.Logger) (*Backen
 			cfg.Syncer = y
 		}
 	}
+	if o.NATSURL == "" && !o.Existing {
+		// Every process appending on --data records what it acknowledged
+		// (verify, read-only, only reads the mark).
+		hw, err := natsembed.OpenHighWater(o.Data, o.Durability == "strict")
+		if err != nil {
+			b.Close()
+			return nil, fmt.Errorf("--data %s: %w", o.Data, err)
+		}
+		b.hw, cfg.HighWater = hw, hw
+	}
 	st, err := jetstream.Open(ctx, b.Conn, cfg)
 	if err != nil {
 		b.Close()
 		return nil, err
 	}
 	b.Store = st
+	if err := checkHighWater(ctx, st, o); err != nil {
+		b.Close()
+		return nil, err
+	}
 	if o.Publish && o.SealKeys == nil && st.Sealed() {
 		b.Close()
 		return nil, fmt.Errorf("--seal-key: %w", ledger.ErrSealKeyRequired)
 	}
 	return b, nil
+}
+
+// checkHighWater refuses a ledger on --data that ends below the position
+// last acknowledged there (natsembed.HighWaterFile): its tail was lost,
+// and appending would reuse the lost positions.
+func checkHighWater(ctx context.Context, st *jetstream.Store, o BackendConfig) error {
+	if o.NATSURL != "" {
+		return nil
+	}
+	head, err := st.Head(ctx)
+	if err != nil {
+		return err
+	}
+	if err := natsembed.CheckHighWater(o.Data, head); err != nil {
+		return fmt.Errorf("--data %s: %w", o.Data, err)
+	}
+	return nil
 }
 
 // LockWait is how long a command waits for another one-shot command that
@@ -310,6 +342,9 @@ func (b *Backend) publish(o BackendConfig) error {
 func (b *Backend) Close() {
 	if b.Store != nil {
 		b.Store.Close()
+	}
+	if b.hw != nil {
+		b.hw.Close()
 	}
 	if b.Conn != nil {
 		b.Conn.Close()

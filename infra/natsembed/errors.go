@@ -23,3 +23,9 @@ var ErrLocked = errors.New("data directory in use by another process")
 // ErrListen is returned when the client listener cannot be opened (its
 // address is taken or not this machine's).
 var ErrListen = errors.New("nats listener unavailable")
+
+// ErrPositionsLost is returned when the ledger stream ends below its
+// high-water mark: events acknowledged at those positions are gone (a
+// truncated or damaged tail) and their positions must not be reused. The
+// error is a *LostError naming the range.
+var ErrPositionsLost = errors.New("acknowledged ledger positions lost")

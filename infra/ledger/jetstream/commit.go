@@ -151,6 +151,7 @@ func (s *Store) completeLoop(flights <-chan *flight) {
 			}
 			s.syncWritten(ws)
 		}
+		s.markWritten(ws)
 		// Settle the heads, release the streams, and only then answer: a
 		// caller that appends again at once finds its stream free rather
 		// than waiting for the committer's next round.

@@ -74,6 +74,9 @@ type Config struct {
 	// bucket is created, and a missing stream is ledger.ErrNoLedger (for
 	// read-only commands such as verify).
 	Existing bool
+	// HighWater, when set, records each acknowledged position outside
+	// JetStream's files (hwm.go).
+	HighWater HighWater
 }
 
 // Store is a ledger on JetStream.
