@@ -147,7 +147,7 @@ func (s *Store) loadHead(ctx context.Context, stream string) (h head, fresh bool
 	if h, ok := s.heads.get(stream); ok {
 		return h, false, nil
 	}
-	msg, err := s.st.GetLastMsgForSubject(ctx, subject(stream))
+	msg, err := s.headReader().GetLastMsgForSubject(ctx, subject(stream))
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		s.heads.advance(stream, h)
 		return h, true, nil

@@ -3,6 +3,7 @@ package jetstream_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -130,5 +131,57 @@ func TestAppendWithoutAnswerIsOutcomeUnknown(t *testing.T) {
 	evs, err := st.Read(ctx, "client-1", 1)
 	if err != nil || len(evs) != 2 || res.Revision != 2 {
 		t.Fatalf("after the retry: %d events, revision %d, %v; want 2", len(evs), res.Revision, err)
+	}
+}
+
+// The command side reads its aggregate consistently on a cluster: right
+// after an acknowledged append (through a store on the stream leader), a
+// store connected to a follower reads every event, and its append with
+// the revision it read is taken (no stale head, no spurious conflict).
+func TestReadAfterAcknowledgedAppendIsConsistentOnACluster(t *testing.T) {
+	ctx := context.Background()
+	c := jstest.StartCluster(t)
+	boot, err := jetstream.Open(ctx, c.Connect(t), jetstream.Config{Replicas: 3, SyncAlways: true})
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	boot.Close()
+	leader := c.LeaderOf(t, jetstream.StreamName)
+	open := func(node int) *jetstream.Store {
+		st, err := jetstream.Open(ctx, c.ConnectNode(t, node), jetstream.Config{Replicas: 3, SyncAlways: true})
+		if err != nil {
+			t.Fatalf("open on %s: %v", c.Nodes[node].Name, err)
+		}
+		t.Cleanup(func() { st.Close() })
+		return st
+	}
+	w := open(leader)
+	r := open((leader + 1) % 3)
+	const checks = 2000
+	stale, conflicts := 0, 0
+	for i := range checks / 2 {
+		stream := fmt.Sprintf("c-%d", i%50)
+		rev := uint64(2 * (i / 50))
+		if _, err := w.Append(ctx, stream, int64(rev), flag("x")); err != nil {
+			t.Fatalf("append %s at %d: %v", stream, rev, err)
+		}
+		evs, err := r.Read(ctx, stream, 1)
+		if err != nil {
+			t.Fatalf("read %s: %v", stream, err)
+		}
+		if uint64(len(evs)) != rev+1 {
+			stale++
+		}
+		// The follower-side store decides on what it read.
+		if _, err := r.Append(ctx, stream, int64(len(evs)), flag("y")); err != nil {
+			conflicts++
+			t.Logf("append on the follower at %d: %v", len(evs), err)
+			if _, err := r.Append(ctx, stream, int64(rev+1), flag("y")); err != nil {
+				t.Fatalf("append %s at %d: %v", stream, rev+1, err)
+			}
+		}
+	}
+	if stale != 0 || conflicts != 0 {
+		t.Fatalf("%d of %d reads right after an acknowledged append were stale, %d of %d follower appends refused", stale, checks/2, conflicts, checks/2)
 	}
 }

@@ -26,14 +26,44 @@ func (s *Store) Read(ctx context.Context, stream string, from uint64) ([]events.
 	if !events.ValidStreamName(stream) {
 		return nil, fmt.Errorf("%w: read: stream name %q", ledger.ErrInvalidEvent, stream)
 	}
-	var out []events.Event
-	total := 0
+	// On a cluster, direct gets may be answered by a follower that has not
+	// applied the latest writes: read up to the leader's head, re-reading
+	// (with backoff) while the answer stops short of it.
+	want, err := s.leaderLast(ctx, stream)
+	if err != nil {
+		return nil, err
+	}
+	for attempt := 0; ; attempt++ {
+		out, total, last, err := s.readDirect(ctx, stream, from)
+		if err != nil {
+			return nil, err
+		}
+		if last >= want {
+			if total == 0 {
+				return nil, fmt.Errorf("read %s: %w", stream, ledger.ErrStreamNotFound)
+			}
+			return out, nil
+		}
+		if attempt == followerRetries {
+			return nil, fmt.Errorf("read %s: %w: the replica answering is at position %d, the leader at %d", stream, ledger.ErrUnavailable, last, want)
+		}
+		select {
+		case <-time.After(time.Millisecond << min(attempt, 6)):
+		case <-ctx.Done():
+			return nil, fmt.Errorf("read %s: %w", stream, ctx.Err())
+		}
+	}
+}
+
+// readDirect reads stream with direct-get batches; last is the position
+// of the last event read.
+func (s *Store) readDirect(ctx context.Context, stream string, from uint64) (out []events.Event, total int, last uint64, err error) {
 	seq := uint64(1)
 	for {
 		msgs, err := jetstreamext.GetBatch(ctx, s.js, StreamName, readBatch,
 			jetstreamext.GetBatchSubject(subject(stream)), jetstreamext.GetBatchSeq(seq))
 		if err != nil {
-			return nil, fmt.Errorf("read %s: %w", stream, mapErr(err))
+			return nil, 0, 0, fmt.Errorf("read %s: %w", stream, mapErr(err))
 		}
 		n := 0
 		for m, err := range msgs {
@@ -41,13 +71,14 @@ func (s *Store) Read(ctx context.Context, stream string, from uint64) ([]events.
 				break
 			}
 			if err != nil {
-				return nil, fmt.Errorf("read %s: %w", stream, mapErr(err))
+				return nil, 0, 0, fmt.Errorf("read %s: %w", stream, mapErr(err))
 			}
 			n++
 			seq = m.Sequence + 1
+			last = m.Sequence
 			e, err := decode(m.Data, m.Sequence, m.Header.Get(HashHeader))
 			if err != nil {
-				return nil, fmt.Errorf("read %s: %w", stream, err)
+				return nil, 0, 0, fmt.Errorf("read %s: %w", stream, err)
 			}
 			if e.Revision >= from {
 				out = append(out, e)
@@ -58,10 +89,7 @@ func (s *Store) Read(ctx context.Context, stream string, from uint64) ([]events.
 			break
 		}
 	}
-	if total == 0 {
-		return nil, fmt.Errorf("read %s: %w", stream, ledger.ErrStreamNotFound)
-	}
-	return out, nil
+	return out, total, last, nil
 }
 
 func decode(data []byte, seq uint64, hash string) (events.Event, error) {
@@ -337,3 +365,49 @@ func mapNextErr(ctx context.Context, err error) error {
 	}
 	return fmt.Errorf("subscribe: %w", mapErr(err))
 }
+
+// openLeaderReads prepares consistent reads on a replicated stream: a
+// second handle on the stream with direct gets turned off, so its message
+// gets go to $JS.API.STREAM.MSG.GET, which only the stream leader answers.
+// The handle's cached info is never refreshed (no Info call on it).
+func (s *Store) openLeaderReads(ctx context.Context) error {
+	if r := s.st.CachedInfo().Config.Replicas; r <= 1 {
+		return nil
+	}
+	lead, err := s.js.Stream(ctx, StreamName)
+	if err != nil {
+		return fmt.Errorf("%w: stream %s: %w", ledger.ErrUnavailable, StreamName, err)
+	}
+	lead.CachedInfo().Config.AllowDirect = false
+	s.lead = lead
+	return nil
+}
+
+// headReader is where the command side reads a stream's last event: the
+// leader on a replicated stream.
+func (s *Store) headReader() jetstream.Stream {
+	if s.lead != nil {
+		return s.lead
+	}
+	return s.st
+}
+
+// leaderLast is the position of stream's last event as its leader sees it
+// (0 when empty), or 0 on one replica, where direct gets are consistent.
+func (s *Store) leaderLast(ctx context.Context, stream string) (uint64, error) {
+	if s.lead == nil {
+		return 0, nil
+	}
+	msg, err := s.lead.GetLastMsgForSubject(ctx, subject(stream))
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("read %s: leader head: %w", stream, mapErr(err))
+	}
+	return msg.Sequence, nil
+}
+
+// followerRetries bounds the re-reads of a stream whose direct gets (from
+// a follower) lag the leader's head.
+const followerRetries = 12

@@ -84,6 +84,10 @@ type Store struct {
 	nc    *nats.Conn
 	js    jetstream.JetStream
 	st    jetstream.Stream
+	// lead reads through the stream leader (no direct get) on a
+	// replicated stream, where followers answer direct gets from what
+	// they have applied so far; nil on one replica.
+	lead  jetstream.Stream
 	kv    jetstream.KeyValue
 	cfg   Config
 	log   *zap.Logger
@@ -145,6 +149,9 @@ func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Store, error) {
 		stopped:    make(chan struct{}),
 	}
 	s.reportReplicas(ctx, "stream "+StreamName, StreamName)
+	if err := s.openLeaderReads(ctx); err != nil {
+		return nil, err
+	}
 	if kv != nil {
 		s.reportReplicas(ctx, "bucket "+CheckpointBucket, "KV_"+CheckpointBucket)
 	}
