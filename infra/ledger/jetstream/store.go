@@ -81,9 +81,9 @@ type Config struct {
 
 // Store is a ledger on JetStream.
 type Store struct {
-	nc    *nats.Conn
-	js    jetstream.JetStream
-	st    jetstream.Stream
+	nc *nats.Conn
+	js jetstream.JetStream
+	st jetstream.Stream
 	// lead reads through the stream leader (no direct get) on a
 	// replicated stream, where followers answer direct gets from what
 	// they have applied so far; nil on one replica.
