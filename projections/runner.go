@@ -7,8 +7,11 @@ package projections
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"sort"
 	"sync"
 	"time"
 
@@ -53,6 +56,20 @@ type DeadLetter struct {
 	At         time.Time `json:"at"`
 }
 
+// SetAsideStore keeps the events projections set aside, durably, one value
+// (a JSON DeadLetter) per key (SetAsideKey), so they outlive a restart
+// until someone retries them.
+type SetAsideStore interface {
+	Put(ctx context.Context, key string, value []byte) error
+	Delete(ctx context.Context, key string) error
+	List(ctx context.Context) ([][]byte, error)
+}
+
+// SetAsideKey is the store key of the event at pos set aside by projection.
+func SetAsideKey(projection string, pos uint64) string {
+	return fmt.Sprintf("%s.%020d", projection, pos)
+}
+
 // Runner feeds one projection. An event whose Apply keeps failing becomes a
 // dead letter after MaxAttempts, except while the failure is
 // ledger.ErrUnavailable: then the Runner waits for the ledger (backoff up
@@ -72,6 +89,10 @@ type Runner struct {
 	// events were applied (default 30s), and when Run ends.
 	Snapshots     SnapshotStore
 	SnapshotEvery time.Duration
+	// SetAside, when set, keeps every dead letter durably: Run lists those
+	// kept by an earlier run, and a dead letter that cannot be kept holds
+	// the projection (retried with backoff) rather than being forgotten.
+	SetAside SetAsideStore
 
 	sinceSnap uint64
 	lastSnap  time.Time
@@ -161,6 +182,9 @@ func (r *Runner) Run(ctx context.Context, from uint64) error {
 	if err != nil {
 		return fmt.Errorf("projection %s: %w", r.Name, err)
 	}
+	if err := r.loadSetAside(ctx); err != nil {
+		return fmt.Errorf("projection %s: %w", r.Name, err)
+	}
 	r.mu.Lock()
 	r.target = head
 	if from > 0 {
@@ -206,12 +230,19 @@ func (r *Runner) apply(ctx context.Context, e events.Event) error {
 			backoff = min(2*backoff, maxBackoff)
 		}
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
 	if err != nil {
-		r.dead = append(r.dead, DeadLetter{Projection: r.Name, Position: e.Position, EventID: e.ID, Type: e.Type, Error: err.Error(), At: time.Now().UTC()})
+		dl := DeadLetter{Projection: r.Name, Position: e.Position, EventID: e.ID, Type: e.Type, Error: err.Error(), At: time.Now().UTC()}
+		if err := r.keep(ctx, dl); err != nil {
+			return err
+		}
+		r.mu.Lock()
+		r.dead = slices.DeleteFunc(r.dead, func(d DeadLetter) bool { return d.Position == dl.Position })
+		r.dead = append(r.dead, dl)
+		r.mu.Unlock()
 		r.Log.Error("projection dead letter", zap.String("projection", r.Name), zap.Uint64("position", e.Position), zap.String("event_id", e.ID))
 	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	r.pos = e.Position
 	r.checkReadyLocked()
 	kept := r.waiters[:0]
@@ -236,6 +267,59 @@ func (r *Runner) apply(ctx context.Context, e events.Event) error {
 			r.Log.Warn("projection snapshot failed", zap.String("projection", r.Name), zap.Error(err))
 		}
 	}
+	return nil
+}
+
+// keep writes a dead letter to the set-aside store, retrying with backoff
+// until it is kept or ctx ends (then the event is applied again at the next
+// start, since the position did not move).
+func (r *Runner) keep(ctx context.Context, dl DeadLetter) error {
+	if r.SetAside == nil {
+		return nil
+	}
+	b, err := json.Marshal(dl)
+	if err != nil {
+		return fmt.Errorf("projection %s: set aside %d: %w", r.Name, dl.Position, err)
+	}
+	backoff := r.Backoff
+	for {
+		err := r.SetAside.Put(ctx, SetAsideKey(r.Name, dl.Position), b)
+		if err == nil {
+			return nil
+		}
+		r.Log.Warn("projection dead letter not kept yet", zap.String("projection", r.Name), zap.Uint64("position", dl.Position), zap.Error(err))
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		backoff = min(2*backoff, maxBackoff)
+	}
+}
+
+// loadSetAside lists the dead letters of this projection an earlier run kept.
+func (r *Runner) loadSetAside(ctx context.Context) error {
+	if r.SetAside == nil {
+		return nil
+	}
+	vals, err := r.SetAside.List(ctx)
+	if err != nil {
+		return err
+	}
+	var mine []DeadLetter
+	for _, v := range vals {
+		var dl DeadLetter
+		if err := json.Unmarshal(v, &dl); err != nil {
+			return fmt.Errorf("set-aside event: %w", err)
+		}
+		if dl.Projection == r.Name {
+			mine = append(mine, dl)
+		}
+	}
+	sort.Slice(mine, func(i, j int) bool { return mine[i].Position < mine[j].Position })
+	r.mu.Lock()
+	r.dead = mine
+	r.mu.Unlock()
 	return nil
 }
 

@@ -164,3 +164,47 @@ func TestRunnerWaitsOutAnUnavailableLedger(t *testing.T) {
 		})
 	}
 }
+
+// A poison event is kept in the set-aside bucket: after a restart of the
+// server on the same directory, a new runner (which does not apply it again)
+// still lists it, with its error.
+func TestSetAsideEventsSurviveARestart(t *testing.T) {
+	env := jstest.Start(t, jstest.Options{})
+	evs := contact(t, env.Store, 4)
+	aside, err := env.Store.SetAside(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &counter{n: map[string]int{}, poison: evs[1].ID}
+	r := &projections.Runner{Name: "count", L: env.Store, P: c, SetAside: aside, Backoff: time.Millisecond, MaxAttempts: 2}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx, 1) }()
+	<-r.Ready()
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	env.Stop()
+
+	env2 := jstest.Start(t, jstest.Options{Dir: env.Dir})
+	aside2, err := env2.Store.SetAside(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2 := &projections.Runner{Name: "count", L: env2.Store, P: &counter{n: map[string]int{}}, SetAside: aside2}
+	other := &projections.Runner{Name: "other", L: env2.Store, P: &counter{n: map[string]int{}}, SetAside: aside2}
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	defer cancel2()
+	go r2.Run(ctx2, 5)    //nolint:errcheck
+	go other.Run(ctx2, 5) //nolint:errcheck
+	<-r2.Ready()
+	<-other.Ready()
+	dl := r2.DeadLetters()
+	if len(dl) != 1 || dl[0].EventID != evs[1].ID || dl[0].Position != 2 || dl[0].Error != "cannot apply "+evs[1].ID {
+		t.Fatalf("set-aside events after the restart: %+v, want the one at position 2", dl)
+	}
+	if dl := other.DeadLetters(); len(dl) != 0 {
+		t.Fatalf("another projection lists %+v", dl)
+	}
+}
