@@ -70,6 +70,9 @@ type Config struct {
 	// Snapshots, when set, lets the file, caseload and report projections
 	// resume from their last snapshot instead of rebuilding.
 	Snapshots projections.SnapshotStore
+	// SetAside, when set, keeps the events projections set aside (poison
+	// events) durably, so they outlive a restart.
+	SetAside projections.SetAsideStore
 	// TokenLifetime is how long a token issued through the API (staff or
 	// partner, at registration or rotation) works; 0 is no expiry.
 	TokenLifetime time.Duration
@@ -153,6 +156,9 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		{Name: "clientfile", L: b.Store, P: a.files, Log: log, Snapshots: cfg.Snapshots},
 		{Name: "caseload", L: b.Store, P: a.loads, Log: log, Snapshots: cfg.Snapshots},
 		{Name: "reports", L: b.Store, P: a.reps, Log: log, Snapshots: cfg.Snapshots},
+	}
+	for _, r := range a.runners {
+		r.SetAside = cfg.SetAside
 	}
 	fs := cfg.HL7Facilities
 	if fs == nil {

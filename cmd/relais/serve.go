@@ -121,9 +121,13 @@ func runServe(ctx context.Context, g *globals, f *serveFlags) error {
 	if err != nil {
 		return err
 	}
+	aside, err := b.Store.SetAside(ctx)
+	if err != nil {
+		return err
+	}
 	a, err := app.New(ctx, app.Config{Backend: b, Log: log, Facilities: facilities, HL7Facilities: hl7Facilities, HL7Sources: hl7Sources, PatientSecret: secret,
 		EscalateAfter: f.escalate, FeedSilence: f.silence, Replicas: g.replicas,
-		WebhookSecret: webhookSecret(), Snapshots: snaps, TokenLifetime: f.tokenLifetime,
+		WebhookSecret: webhookSecret(), Snapshots: snaps, SetAside: aside, TokenLifetime: f.tokenLifetime,
 		EscalateEvery: min(30*time.Second, max(f.escalate/4, 100*time.Millisecond))})
 	if err != nil {
 		return err
