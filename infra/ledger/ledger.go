@@ -1,6 +1,6 @@
 // Package ledger defines the Relais ledger port: append to a stream with an
-// expected revision, read a stream, subscribe to everything in global order,
-// and keep per-consumer checkpoints. Backends live in sub-packages
+// expected revision, read a stream, subscribe to everything in global order.
+// Backends live in sub-packages
 // (jetstream, eventstore); ledgertest is the conformance suite they all pass.
 package ledger
 
@@ -46,17 +46,7 @@ type Ledger interface {
 	Subscribe(ctx context.Context, from uint64, fn func(context.Context, events.Event) error, opts ...SubscribeOption) error
 	// Head returns the global position of the last event (0 when empty).
 	Head(ctx context.Context) (uint64, error)
-	// Checkpoints returns the durable per-consumer checkpoint store.
-	Checkpoints() Checkpoints
 	Close() error
-}
-
-// Checkpoints stores, per consumer name, the last global position it has
-// fully processed.
-type Checkpoints interface {
-	// Load returns 0 when the consumer has no checkpoint yet.
-	Load(ctx context.Context, name string) (uint64, error)
-	Save(ctx context.Context, name string, position uint64) error
 }
 
 // SubscribeOption adjusts Subscribe.

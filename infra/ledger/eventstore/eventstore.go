@@ -67,12 +67,6 @@ func (s *Store) ContiguousPositions() bool { return false }
 
 func (s *Store) name(stream string) string { return s.prefix + stream }
 
-// checkpointStream holds a consumer's checkpoints; its prefix keeps it out
-// of Subscribe.
-func (s *Store) checkpointStream(consumer string) string {
-	return s.prefix + "$$relais-ckpt-" + consumer
-}
-
 // meta is the event metadata Relais writes.
 type meta struct {
 	Hash string `json:"relais_hash"`
@@ -312,43 +306,4 @@ func (s *Store) Subscribe(ctx context.Context, from uint64, fn func(context.Cont
 			return nil
 		}
 	}
-}
-
-// Checkpoints implements ledger.Ledger.
-func (s *Store) Checkpoints() ledger.Checkpoints { return checkpoints{s} }
-
-type checkpoints struct{ s *Store }
-
-type checkpoint struct {
-	Position uint64 `json:"position"`
-}
-
-func (c checkpoints) Load(ctx context.Context, name string) (uint64, error) {
-	rs, err := c.s.c.ReadStream(ctx, c.s.checkpointStream(name), kurrentdb.ReadStreamOptions{Direction: kurrentdb.Backwards, From: kurrentdb.End{}}, 1)
-	if err != nil {
-		if errors.Is(MapError(err), ledger.ErrStreamNotFound) {
-			return 0, nil
-		}
-		return 0, MapError(err)
-	}
-	defer rs.Close()
-	ev, err := rs.Recv()
-	if err != nil {
-		if errors.Is(err, io.EOF) || errors.Is(MapError(err), ledger.ErrStreamNotFound) {
-			return 0, nil
-		}
-		return 0, MapError(err)
-	}
-	var cp checkpoint
-	if err := json.Unmarshal(ev.OriginalEvent().Data, &cp); err != nil {
-		return 0, fmt.Errorf("checkpoint %s: %w", name, err)
-	}
-	return cp.Position, nil
-}
-
-func (c checkpoints) Save(ctx context.Context, name string, pos uint64) error {
-	b, _ := json.Marshal(checkpoint{Position: pos})
-	_, err := c.s.c.AppendToStream(ctx, c.s.checkpointStream(name), kurrentdb.AppendToStreamOptions{},
-		kurrentdb.EventData{EventID: uuid.New(), EventType: "relais.checkpoint", ContentType: kurrentdb.ContentTypeJson, Data: b})
-	return MapError(err)
 }

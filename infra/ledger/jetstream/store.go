@@ -6,14 +6,14 @@
 // for optimistic concurrency and Nats-Msg-Id (the event id) for
 // de-duplication; concurrent appends are group-committed into JetStream
 // atomic batches, so under strict durability one fsync covers many callers.
-// Subscriptions are ordered consumers; checkpoints live in a KV bucket.
+// Subscriptions are ordered consumers. Projections keep their position in
+// their snapshot (RELAIS_SNAPSHOTS), state and position in one object.
 package jetstream
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,7 +30,10 @@ const (
 	StreamName = "RELAIS_EVENTS"
 	// SubjectPrefix prefixes every ledger stream's subject.
 	SubjectPrefix = "relais.ev."
-	// CheckpointBucket is the KV bucket of consumer checkpoints.
+	// CheckpointBucket is the KV bucket of ledger metadata: today only the
+	// seal marker. It keeps its first name (it once held consumer
+	// checkpoints, which nothing wrote: projections keep their position in
+	// their snapshot) so existing ledgers keep their marker.
 	CheckpointBucket = "RELAIS_CHECKPOINTS"
 	// sealedKey, in the checkpoint bucket, holds the id of the key a
 	// ledger is sealed with, from the first keyed Open on: a store without
@@ -217,7 +220,7 @@ func StreamConfig(replicas int) jetstream.StreamConfig {
 func CheckpointConfig(replicas int) jetstream.KeyValueConfig {
 	return jetstream.KeyValueConfig{
 		Bucket:      CheckpointBucket,
-		Description: "Relais projection checkpoints",
+		Description: "Relais ledger metadata (the seal marker)",
 		Storage:     jetstream.FileStorage,
 		Replicas:    replicas,
 		History:     1,
@@ -327,39 +330,6 @@ func (s *Store) Head(ctx context.Context) (uint64, error) {
 		return 0, fmt.Errorf("%w: stream info: %w", ledger.ErrUnavailable, err)
 	}
 	return info.State.LastSeq, nil
-}
-
-// Checkpoints returns the KV-backed checkpoint store.
-func (s *Store) Checkpoints() ledger.Checkpoints { return checkpoints{kv: s.kv} }
-
-type checkpoints struct{ kv jetstream.KeyValue }
-
-func (c checkpoints) Load(ctx context.Context, name string) (uint64, error) {
-	if c.kv == nil {
-		return 0, fmt.Errorf("load checkpoint %s: %w: bucket %s does not exist", name, ledger.ErrUnavailable, CheckpointBucket)
-	}
-	e, err := c.kv.Get(ctx, name)
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return 0, nil
-	}
-	if err != nil {
-		return 0, fmt.Errorf("load checkpoint %s: %w", name, mapErr(err))
-	}
-	n, err := strconv.ParseUint(string(e.Value()), 10, 64)
-	if err != nil {
-		return 0, fmt.Errorf("load checkpoint %s: corrupt value %q", name, e.Value())
-	}
-	return n, nil
-}
-
-func (c checkpoints) Save(ctx context.Context, name string, pos uint64) error {
-	if c.kv == nil {
-		return fmt.Errorf("save checkpoint %s: %w: bucket %s does not exist", name, ledger.ErrUnavailable, CheckpointBucket)
-	}
-	if _, err := c.kv.Put(ctx, name, []byte(strconv.FormatUint(pos, 10))); err != nil {
-		return fmt.Errorf("save checkpoint %s: %w", name, mapErr(err))
-	}
-	return nil
 }
 
 func subject(stream string) string { return SubjectPrefix + stream }

@@ -61,7 +61,6 @@ func Run(t *testing.T, open Open) {
 		{"a multi-event append is contiguous and seen whole", testBatchContiguous},
 		{"subscribe catches up then follows live without gap or duplicate", testCatchUpLive},
 		{"subscribe options stop where asked and cancel promptly", testSubscribeOptions},
-		{"checkpoints resume a consumer without duplicates", testCheckpoints},
 		{"every stream is hash-chained and verifies", testHashChain},
 		{"invalid stream names are refused", testStreamNames},
 	}
@@ -495,50 +494,6 @@ func testSubscribeOptions(t *testing.T, l ledger.Ledger) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("cancel did not stop Subscribe")
-	}
-}
-
-func testCheckpoints(t *testing.T, l ledger.Ledger) {
-	ctx := ctxT(t)
-	cp := l.Checkpoints()
-	if n, err := cp.Load(ctx, "never-ran"); err != nil || n != 0 {
-		t.Fatalf("unknown consumer: %d %v", n, err)
-	}
-	for i := range 20 {
-		if _, err := l.Append(ctx, "cp", ledger.Any, contact(i)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	seen := map[string]int{}
-	half := 0
-	err := l.Subscribe(ctx, 1, func(ctx context.Context, e events.Event) error {
-		seen[e.ID]++
-		half++
-		if half == 10 {
-			if err := cp.Save(ctx, "reader", e.Position); err != nil {
-				return err
-			}
-			return errors.New("crash")
-		}
-		return nil
-	})
-	if err == nil || err.Error() != "crash" {
-		t.Fatalf("first run: %v", err)
-	}
-	pos, err := cp.Load(ctx, "reader")
-	if err != nil || pos == 0 {
-		t.Fatalf("checkpoint %d %v", pos, err)
-	}
-	if err := l.Subscribe(ctx, pos+1, func(_ context.Context, e events.Event) error { seen[e.ID]++; return nil }, ledger.StopAtHead()); err != nil {
-		t.Fatal(err)
-	}
-	if len(seen) != 20 {
-		t.Fatalf("resumed consumer saw %d distinct events, want 20", len(seen))
-	}
-	for id, n := range seen {
-		if n != 1 {
-			t.Fatalf("event %s processed %d times", id, n)
-		}
 	}
 }
 
