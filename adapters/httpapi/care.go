@@ -2,7 +2,9 @@ package httpapi
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
+	"net/url"
 
 	"github.com/relais-health/relais/events"
 	"github.com/relais-health/relais/infra/ledger"
@@ -21,11 +23,41 @@ type recorded struct {
 	Position uint64 `json:"position"`
 	Events   int    `json:"events"`
 	ID       string `json:"id,omitempty"`
+	// EventID is the id of the last event recorded (what a contact, a
+	// concern or an assessment is known by).
+	EventID string `json:"event_id,omitempty"`
+	// Unchanged is true when the command recorded nothing because it would
+	// change nothing (a flag already set, the same medication list again).
+	Unchanged bool `json:"unchanged,omitempty"`
+}
+
+// createdID reads the id of what a command created from the event it
+// recorded (the service fills an id the caller left out), by its JSON key.
+func createdID(res ledger.Result, key string) string {
+	for _, e := range res.Events {
+		var m map[string]json.RawMessage
+		if json.Unmarshal(e.Data, &m) != nil {
+			continue
+		}
+		var id string
+		if json.Unmarshal(m[key], &id) == nil && id != "" {
+			return id
+		}
+	}
+	return ""
+}
+
+// created names what a create command made: the JSON key of its id in the
+// recorded event, and where it is read (the Location header).
+type created struct {
+	key      string
+	location func(clientID, id string) string
 }
 
 // command registers one command route: decode the body into T, let set fill
 // what the path says, run, answer with what was recorded.
-func command[T any](s *Server, method, pattern string, roles []string, set func(*http.Request, *T), run func(context.Context, events.Actor, T) (ledger.Result, error), id func(T) string) {
+// A create (c non-nil) answers the new id in "id" and a Location header.
+func command[T any](s *Server, method, pattern string, roles []string, set func(*http.Request, *T), run func(context.Context, events.Actor, T) (ledger.Result, error), c *created) {
 	s.Handle(method, pattern, roles, func(w http.ResponseWriter, r *http.Request, p Principal) error {
 		var req T
 		if r.ContentLength != 0 {
@@ -42,9 +74,15 @@ func command[T any](s *Server, method, pattern string, roles []string, set func(
 		if err != nil {
 			return err
 		}
-		out := recorded{Stream: res.Stream, Revision: res.Revision, Position: res.Position, Events: len(res.Events)}
-		if id != nil {
-			out.ID = id(req)
+		out := recorded{Stream: res.Stream, Revision: res.Revision, Position: res.Position, Events: len(res.Events), Unchanged: len(res.Events) == 0}
+		if n := len(res.Events); n > 0 {
+			out.EventID = res.Events[n-1].ID
+		}
+		if c != nil {
+			out.ID = createdID(res, c.key)
+			if out.ID != "" && c.location != nil {
+				w.Header().Set("Location", c.location(pathClient(r), out.ID))
+			}
 		}
 		status := http.StatusOK
 		if method == "POST" && len(res.Events) > 0 {
@@ -55,6 +93,10 @@ func command[T any](s *Server, method, pattern string, roles []string, set func(
 }
 
 func pathClient(r *http.Request) string { return r.PathValue("id") }
+
+// inFile is where a plan, objective or referral is read: in its client's
+// file (they have no route of their own).
+func inFile(clientID, _ string) string { return "/v1/clients/" + url.PathEscape(clientID) }
 
 // Clients registers, flags, closes and merges clients (casemgmt).
 type Clients interface {
@@ -131,9 +173,9 @@ func (s *Server) RegisterCare(cm CaseWork, ph Pharmacy, dir Directory) {
 	command(s, "PUT", "/v1/clients/{id}/case-manager", careRoles, func(r *http.Request, q *events.CaseManagerAssigned) { q.ClientID = pathClient(r) }, cm.AssignCaseManager, nil)
 	command(s, "PUT", "/v1/clients/{id}/pivot-worker", careRoles, func(r *http.Request, q *events.PivotWorkerAssigned) { q.ClientID = pathClient(r) }, cm.AssignPivotWorker, nil)
 	command(s, "POST", "/v1/clients/{id}/plans", careRoles, func(r *http.Request, q *events.PlanCreated) { q.ClientID = pathClient(r) }, cm.CreatePlan,
-		func(q events.PlanCreated) string { return q.PlanID })
+		&created{key: "plan_id", location: inFile})
 	command(s, "POST", "/v1/clients/{id}/objectives", careRoles, func(r *http.Request, q *events.ObjectiveAdded) { q.ClientID = pathClient(r) }, cm.AddObjective,
-		func(q events.ObjectiveAdded) string { return q.ObjectiveID })
+		&created{key: "objective_id", location: inFile})
 	command(s, "POST", "/v1/clients/{id}/objectives/{oid}/met", careRoles, func(r *http.Request, q *events.ObjectiveMet) {
 		q.ClientID, q.ObjectiveID = pathClient(r), r.PathValue("oid")
 	}, cm.MeetObjective, nil)
@@ -141,7 +183,7 @@ func (s *Server) RegisterCare(cm CaseWork, ph Pharmacy, dir Directory) {
 		q.ClientID, q.ObjectiveID = pathClient(r), r.PathValue("oid")
 	}, cm.AbandonObjective, nil)
 	command(s, "POST", "/v1/clients/{id}/referrals", careRoles, func(r *http.Request, q *events.ReferralSent) { q.ClientID = pathClient(r) }, cm.SendReferral,
-		func(q events.ReferralSent) string { return q.ReferralID })
+		&created{key: "referral_id", location: inFile})
 	answerRoles := append(append([]string{}, careRoles...), partnerRoles...)
 	for _, answer := range []string{"accepted", "declined", "completed"} {
 		command(s, "POST", "/v1/clients/{id}/referrals/{rid}/"+answer, answerRoles, func(r *http.Request, q *events.ReferralAnswer) {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/relais-health/relais/events"
@@ -48,8 +49,10 @@ func (s *Server) registerClients(cm Clients) {
 		if err != nil {
 			return err
 		}
+		id := strings.TrimPrefix(res.Stream, events.ClientStream(""))
+		w.Header().Set("Location", "/v1/clients/"+url.PathEscape(id))
 		return ok(w, http.StatusCreated, recorded{Stream: res.Stream, Revision: res.Revision, Position: res.Position,
-			Events: len(res.Events), ID: strings.TrimPrefix(res.Stream, events.ClientStream(""))})
+			Events: len(res.Events), ID: id})
 	})
 	s.Handle("POST", "/v1/clients/{id}/merge", mergeRoles, func(w http.ResponseWriter, r *http.Request, p Principal) error {
 		var req mergeRequest

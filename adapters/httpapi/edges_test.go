@@ -26,6 +26,7 @@ type fakeLoads struct{}
 
 func (fakeLoads) Caseload(string, time.Time) caseload.Caseload { return caseload.Caseload{} }
 func (fakeLoads) All(time.Time) []caseload.Caseload            { return nil }
+func (fakeLoads) Has(string) bool                              { return true }
 
 func edgeServer(t *testing.T) *Server {
 	t.Helper()

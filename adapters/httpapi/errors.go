@@ -22,6 +22,9 @@ var (
 	// ErrForbidden: the route lets the caller's role in, but not for this
 	// target, e.g. a case manager reading another's caseload (403).
 	ErrForbidden = errors.New("forbidden")
+	// ErrNotFound: what the path names does not exist, e.g. the caseload of
+	// a case manager the directory does not know (404).
+	ErrNotFound = errors.New("not found")
 )
 
 // errorStatus is one row of the error table.
@@ -39,6 +42,7 @@ var errorTable = []errorStatus{
 	// The request, as this adapter reads it.
 	{ErrBadJSON, http.StatusBadRequest},
 	{ErrForbidden, http.StatusForbidden},
+	{ErrNotFound, http.StatusNotFound},
 
 	// Write side: the services.
 	{services.ErrBadRequest, http.StatusBadRequest},

@@ -29,6 +29,7 @@ var wantStatus = []struct {
 }{
 	{"httpapi.ErrBadJSON", ErrBadJSON, http.StatusBadRequest},
 	{"httpapi.ErrForbidden", ErrForbidden, http.StatusForbidden},
+	{"httpapi.ErrNotFound", ErrNotFound, http.StatusNotFound},
 	{"services.ErrBadRequest", services.ErrBadRequest, http.StatusBadRequest},
 	{"services.ErrForbidden", services.ErrForbidden, http.StatusForbidden},
 	{"services.ErrNotFound", services.ErrNotFound, http.StatusNotFound},

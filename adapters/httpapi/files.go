@@ -25,6 +25,7 @@ type Files interface {
 // Caseloads is the caseload read model.
 type Caseloads interface {
 	Caseload(staffID string, now time.Time) caseload.Caseload
+	Has(staffID string) bool
 	All(now time.Time) []caseload.Caseload
 }
 
@@ -91,6 +92,9 @@ func (s *Server) RegisterFiles(files Files, loads Caseloads, reps Reports, acc A
 		staff := r.PathValue("staff")
 		if (p.Role == events.RoleCaseManager || p.Role == events.RolePivotWorker) && staff != p.ID {
 			return fmt.Errorf("%w: a case manager reads only their own caseload", ErrForbidden)
+		}
+		if staff != p.ID && !loads.Has(staff) {
+			return fmt.Errorf("%w: no case manager %q in the directory", ErrNotFound, staff)
 		}
 		return ok(w, http.StatusOK, loads.Caseload(staff, now()))
 	})

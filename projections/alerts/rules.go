@@ -130,8 +130,23 @@ func (p *Projection) derive(e events.Event) ([]derived, error) {
 	case *events.PharmacistConcernRaised:
 		c := s.peek(v.ClientID)
 		recipient := p.caseManagerOrOnCall(c)
-		add(p.raise(e, e.ID, recipient, events.PriorityNormal, "pharmacist.concern", v.ClientID,
+		// A concern that needs a medical evaluation pages: it is high
+		// priority (escalated when nobody acknowledges it), the others normal.
+		priority := events.PriorityNormal
+		if v.NeedsMedicalEvaluation {
+			priority = events.PriorityHigh
+		}
+		add(p.raise(e, e.ID, recipient, priority, "pharmacist.concern", v.ClientID,
 			fmt.Sprintf("Préoccupation du pharmacien / pharmacist concern (client %s): %s%s", v.ClientID, v.Concern, evalNote(v.NeedsMedicalEvaluation)), ""))
+	case *events.DoctorNotified:
+		// "Notify the family doctor": the doctor's inbox gets it, if the
+		// client's doctor consent covers that doctor (the service refuses
+		// the notification otherwise; a revocation since is checked here).
+		c := s.peek(v.ClientID)
+		if v.DoctorID != "" && s.allows(c, v.DoctorID, events.CategoryDoctor, consent.PurposeAlert) {
+			add(p.raise(e, e.ID, v.DoctorID, events.PriorityNormal, "doctor.notified", v.ClientID,
+				fmt.Sprintf("Avis au médecin de famille / family doctor notified (client %s): %s", v.ClientID, v.About), ""))
+		}
 	case *events.ObjectiveMet:
 		c := s.peek(v.ClientID)
 		summary := fmt.Sprintf("Objectif atteint / objective met (client %s, %s)", v.ClientID, v.ObjectiveID)

@@ -1,6 +1,7 @@
 package caseload
 
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
 	"sort"
@@ -35,11 +36,26 @@ type ClientLoad struct {
 	LastContact    time.Time `json:"last_contact,omitzero"`
 	NeverContacted bool      `json:"never_contacted,omitempty"`
 	// SinceContact is AsOf minus LastContact (zero if never contacted);
-	// DaysSinceContact the same in whole days.
+	// DaysSinceContact the same in whole days. In JSON days_since_contact
+	// is null when never contacted (MarshalJSON): 0 would read "today".
 	SinceContact         time.Duration `json:"-"`
 	DaysSinceContact     int           `json:"days_since_contact"`
 	OpenObjectives       int           `json:"open_objectives"`
 	UnacknowledgedAlerts int           `json:"unacknowledged_alerts"`
+}
+
+// MarshalJSON writes days_since_contact as null for a client never
+// contacted.
+func (l ClientLoad) MarshalJSON() ([]byte, error) {
+	type plain ClientLoad
+	out := struct {
+		plain
+		DaysSinceContact *int `json:"days_since_contact"`
+	}{plain: plain(l)}
+	if !l.NeverContacted {
+		out.DaysSinceContact = &l.DaysSinceContact
+	}
+	return json.Marshal(out)
 }
 
 // PeriodCount is a count for a half-year, labelled like "2025-H1".
@@ -54,6 +70,13 @@ type PeriodCount struct {
 func (p *Projection) Caseload(staffID string, now time.Time) (cl Caseload) {
 	p.sh.View(func(st *state) { cl = p.caseload(st, staffID, now, st.alertsByStaff()) })
 	return cl
+}
+
+// Has reports whether staffID is a case manager the caseload knows:
+// registered with that role, or ever assigned a client.
+func (p *Projection) Has(staffID string) (known bool) {
+	p.sh.View(func(st *state) { known = st.CaseManagers[staffID] || len(st.Taken[staffID]) > 0 })
+	return known
 }
 
 // All returns the caseload of every case manager (registered with that

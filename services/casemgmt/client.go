@@ -27,6 +27,9 @@ type Client struct {
 	Objectives  map[string]string // id -> open, met, abandoned
 	Referrals   map[string]*Referral
 	Medications []events.Medication
+	// HasMedicationProfile is true once a medication list was recorded
+	// (an empty list is a profile too: "no medications").
+	HasMedicationProfile bool
 	// Identifiers and PatientKeys are the client's own and those of the
 	// clients merged into it.
 	Identifiers []events.Identifier
@@ -93,6 +96,7 @@ func Fold(history []events.Event) Client {
 			c.setReferral(v.ReferralID, "completed")
 		case *events.MedicationProfileUpdated:
 			c.Medications = v.Medications
+			c.HasMedicationProfile = true
 		case *events.CaseClosed:
 			c.Closed = true
 		}

@@ -57,6 +57,9 @@ func (s *Service) UpdateProfile(ctx context.Context, actor events.Actor, r event
 	}
 	return s.update(ctx, actor, r.ClientID, consent.PurposeMedications, func(c casemgmt.Client) (events.Payload, error) {
 		r.Added, r.Removed, r.Changed = events.DiffMedications(c.Medications, r.Medications)
+		if c.HasMedicationProfile && len(r.Added)+len(r.Removed)+len(r.Changed) == 0 {
+			return nil, nil // the same list again: nothing to record
+		}
 		return &r, nil
 	})
 }
