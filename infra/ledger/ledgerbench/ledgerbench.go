@@ -114,7 +114,13 @@ func start(ctx context.Context, base string, serverSync, relaisStrict bool) (*en
 	if err != nil {
 		return nil, err
 	}
-	cfg := rjs.Config{SyncAlways: serverSync, Keys: keys}
+	// The high-water mark of the last acknowledged position, as every
+	// command on --data records it (fsynced when strict).
+	hw, err := natsembed.OpenHighWater(dir, serverSync || relaisStrict)
+	if err != nil {
+		return nil, err
+	}
+	cfg := rjs.Config{SyncAlways: serverSync, Keys: keys, HighWater: hw}
 	if relaisStrict {
 		cfg.Syncer = srv.StreamSyncer(rjs.StreamName)
 	}
