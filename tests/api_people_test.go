@@ -62,6 +62,44 @@ func TestAPI_WhatThePeopleSawWrong(t *testing.T) {
 	srv := startServe(t, t.TempDir(), "--demo", "--demo-every", "0")
 	base := "http://" + srv.HTTP
 
+	t.Run("care staff find a client by number, id or name, in a body", func(t *testing.T) {
+		var file struct {
+			GivenName  string `json:"given_name"`
+			FamilyName string `json:"family_name"`
+		}
+		if code := getJSON(t, base+"/v1/clients/client-01", "demo-cm-1", &file); code != http.StatusOK {
+			t.Fatalf("client-01's file: %d", code)
+		}
+		cases := []struct {
+			name, token, query string
+			status             int
+			want               string
+		}{
+			{"health-insurance number", "demo-cm-1", "demo 00000001", http.StatusOK, "client-01"},
+			{"client id", "demo-pm-1", "client-02", http.StatusOK, "client-02"},
+			{"name", "demo-cm-2", strings.ToUpper(file.FamilyName + " " + file.GivenName), http.StatusOK, "client-01"},
+			{"too short", "demo-cm-1", "c", http.StatusBadRequest, ""},
+			{"a partner may not search", "demo-ph-1", "client-01", http.StatusForbidden, ""},
+		}
+		for _, c := range cases {
+			code, _, out := apiDo(t, "POST", base+"/v1/clients/search", c.token, fmt.Sprintf(`{"query":%q}`, c.query))
+			if code != c.status {
+				t.Fatalf("%s: %d %v, want %d", c.name, code, out, c.status)
+			}
+			if c.want == "" {
+				continue
+			}
+			hits, _ := out["clients"].([]any)
+			found := false
+			for _, h := range hits {
+				found = found || h.(map[string]any)["client_id"] == c.want
+			}
+			if !found {
+				t.Fatalf("%s: %q found %v, want %s among them", c.name, c.query, hits, c.want)
+			}
+		}
+	})
+
 	t.Run("creates answer their id and a Location", func(t *testing.T) {
 		cases := []struct {
 			name, path, body, location string

@@ -182,3 +182,7 @@ func (a *fakeAccess) RecordAccess(_ context.Context, actor events.Actor, clientI
 	}
 	return ledger.Result{Stream: events.AccessStream(clientID), Revision: uint64(len(a.calls))}, nil
 }
+
+func (f fakeFiles) Clients() []string { return []string{f.file.ClientID} }
+
+func (f fakeFiles) File(id string) (clientfile.File, bool) { return f.file, id == f.file.ClientID }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -20,6 +21,54 @@ import (
 // Files is the shared client file read model.
 type Files interface {
 	FileFor(clientID string, v clientfile.Viewer) (clientfile.File, error)
+	// Clients and File serve the client search (care staff only).
+	Clients() []string
+	File(clientID string) (clientfile.File, bool)
+}
+
+// searchRequest is the body of POST /v1/clients/search: a name, a
+// health-insurance number or a client id. It is a body, not a query
+// string, so that no name or number lands in a URL, a log or a history.
+type searchRequest struct {
+	Query string `json:"query"`
+	Limit int    `json:"limit"`
+}
+
+// searchHit is what a search shows of a client: who they are, not their
+// health (open the file for that, which is recorded).
+type searchHit struct {
+	ClientID    string              `json:"client_id"`
+	GivenName   string              `json:"given_name,omitempty"`
+	FamilyName  string              `json:"family_name,omitempty"`
+	BirthDate   string              `json:"birth_date,omitempty"`
+	Identifiers []events.Identifier `json:"identifiers,omitempty"`
+	CaseManager string              `json:"case_manager,omitempty"`
+}
+
+// fold lowers s and drops spaces, so "bel 1234" style input compares the
+// same way in every field.
+func fold(s string) string { return strings.ToLower(strings.Join(strings.Fields(s), " ")) }
+
+// matches reports whether the file answers q: its id (exact or a prefix),
+// a health-insurance or other identifier (exact, spaces ignored), or its
+// name (every word of q in the given or family name).
+func matches(f clientfile.File, q string) bool {
+	if strings.HasPrefix(fold(f.ClientID), q) {
+		return true
+	}
+	compact := strings.ReplaceAll(q, " ", "")
+	for _, id := range f.Identifiers {
+		if fold(strings.ReplaceAll(id.Value, " ", "")) == compact {
+			return true
+		}
+	}
+	name := fold(f.GivenName + " " + f.FamilyName)
+	for _, w := range strings.Fields(q) {
+		if !strings.Contains(name, w) {
+			return false
+		}
+	}
+	return name != ""
 }
 
 // Caseloads is the caseload read model.
@@ -71,6 +120,35 @@ func (s *Server) RegisterFiles(files Files, loads Caseloads, reps Reports, acc A
 		}
 		return f, nil
 	}
+	s.Handle("POST", "/v1/clients/search", careRoles, func(w http.ResponseWriter, r *http.Request, p Principal) error {
+		var req searchRequest
+		if err := decode(r, &req); err != nil {
+			return err
+		}
+		q := fold(req.Query)
+		if len([]rune(q)) < 2 {
+			return fmt.Errorf("%w: query: give at least 2 characters of a name, a health-insurance number or a client id", ErrBadJSON)
+		}
+		limit := req.Limit
+		if limit <= 0 || limit > 100 {
+			limit = 50
+		}
+		hits := []searchHit{}
+		for _, id := range files.Clients() {
+			f, found := files.File(id)
+			if !found || !matches(f, q) {
+				continue
+			}
+			h := searchHit{ClientID: f.ClientID, GivenName: f.GivenName, FamilyName: f.FamilyName, BirthDate: f.BirthDate, Identifiers: f.Identifiers}
+			if f.CaseManager != nil {
+				h.CaseManager = f.CaseManager.StaffID
+			}
+			if hits = append(hits, h); len(hits) == limit {
+				break
+			}
+		}
+		return ok(w, http.StatusOK, map[string]any{"clients": hits})
+	})
 	s.Handle("GET", "/v1/clients/{id}", readers, func(w http.ResponseWriter, r *http.Request, p Principal) error {
 		f, err := open(r, p, "file")
 		if err != nil {
