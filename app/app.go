@@ -175,6 +175,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	a.api.RegisterIntake(a.intake)
 	a.api.RegisterAlerts(a.alerts, a.alertsW, a.alertsR, a.hub, cfg.Heartbeat)
 	a.api.RegisterWebhooks(a.hooks)
+	a.api.RegisterSetAside(a)
 	a.api.RegisterFiles(a.files, a.loads, a.reps, access.New(b.Store), time.Now)
 	a.api.RegisterCare(casemgmt.New(b.Store, nil, casemgmt.WithPatientSecret(cfg.PatientSecret)), pharmacy.New(b.Store), a.directoryCommands(cfg))
 	if err := a.mountConsole(); err != nil {
@@ -250,3 +251,13 @@ func (a *App) Hub() *sse.Hub { return a.hub }
 
 // Intake is the ED intake service (the demo plays arrivals through it).
 func (a *App) Intake() *edintake.Service { return a.intake }
+
+// SetAside lists the events every projection set aside, by projection and
+// position.
+func (a *App) SetAside() []projections.DeadLetter {
+	var out []projections.DeadLetter
+	for _, r := range a.runners {
+		out = append(out, r.DeadLetters()...)
+	}
+	return out
+}
