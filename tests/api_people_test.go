@@ -100,6 +100,26 @@ func TestAPI_WhatThePeopleSawWrong(t *testing.T) {
 		}
 	})
 
+	t.Run("errors are human and carry a stable code", func(t *testing.T) {
+		cases := []struct {
+			name, method, path, token, body string
+			status                          int
+			code, says                      string
+		}{
+			{"a role the route refuses", "POST", "/v1/clients/client-01/flag", "demo-ph-1", `{"programme":"defi-sante"}`, http.StatusForbidden, "role_forbidden", "needs the role case_manager"},
+			{"a staff member without the role", "PUT", "/v1/clients/client-01/case-manager", "demo-pm-1", `{"staff_id":"pm-1"}`, http.StatusBadRequest, "bad_request", "this needs the role case_manager"},
+			{"an unknown case manager", "GET", "/v1/caseloads/nobody", "demo-pm-1", "", http.StatusNotFound, "not_found", "nobody"},
+			{"no token", "GET", "/v1/alerts", "", "", http.StatusUnauthorized, "token_missing", "bearer"},
+		}
+		for _, c := range cases {
+			code, _, out := apiDo(t, c.method, base+c.path, c.token, c.body)
+			msg := fmt.Sprint(out["error"])
+			if code != c.status || out["code"] != c.code || !strings.Contains(msg, c.says) || strings.Contains(msg, "[") {
+				t.Fatalf("%s: %d %v: want %d, code %s, a message saying %q without Go syntax", c.name, code, out, c.status, c.code, c.says)
+			}
+		}
+	})
+
 	t.Run("creates answer their id and a Location", func(t *testing.T) {
 		cases := []struct {
 			name, path, body, location string

@@ -24,7 +24,7 @@ func (s *Server) unrouted(w http.ResponseWriter, r *http.Request) {
 	h.ServeHTTP(c, r)
 	switch c.status {
 	case http.StatusNotFound:
-		writeError(w, http.StatusNotFound, fmt.Sprintf("no endpoint %s %s (see docs/API.md)", r.Method, shorten(r.URL.Path)))
+		writeErrorCode(w, http.StatusNotFound, CodeNoEndpoint, fmt.Sprintf("no endpoint %s %s (see docs/API.md)", r.Method, shorten(r.URL.Path)))
 	case http.StatusMethodNotAllowed:
 		allow := c.header.Get("Allow")
 		w.Header().Set("Allow", allow)

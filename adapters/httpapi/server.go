@@ -20,6 +20,8 @@ import (
 
 	"github.com/relais-health/relais/events"
 	"github.com/relais-health/relais/infra/ledger"
+	"github.com/relais-health/relais/projections/clientfile"
+	"github.com/relais-health/relais/services"
 )
 
 // Principal is the authenticated actor of a request.
@@ -99,27 +101,27 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt Route) {
 	token, ok := bearer(r.Header.Get("Authorization"))
 	if !ok {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="relais"`)
-		writeError(w, http.StatusUnauthorized, "missing bearer token (Authorization: Bearer <token>)")
+		writeErrorCode(w, http.StatusUnauthorized, CodeNoToken, "missing bearer token (Authorization: Bearer <token>)")
 		return
 	}
 	p, ok := s.auth.Authenticate(token)
 	if !ok {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="relais", error="invalid_token"`)
-		writeError(w, http.StatusUnauthorized, s.refusal(token))
+		writeErrorCode(w, http.StatusUnauthorized, CodeBadToken, s.refusal(token))
 		return
 	}
 	if !slices.Contains(rt.Roles, p.Role) {
-		writeError(w, http.StatusForbidden, fmt.Sprintf("role %s may not %s %s", p.Role, rt.Method, rt.Pattern))
+		writeErrorCode(w, http.StatusForbidden, CodeRole, fmt.Sprintf("role %s may not %s %s (this action needs the role %s)", p.Role, rt.Method, rt.Pattern, strings.Join(rt.Roles, " or ")))
 		return
 	}
 	if err := rt.handler(w, r, p); err != nil {
 		status := StatusOf(err)
 		if status >= 500 {
 			s.log.Error("request failed", zap.String("route", rt.Method+" "+rt.Pattern), zap.String("actor", p.ID), zap.Error(err))
-			writeError(w, status, publicMessage(status, err))
+			writeErrorCode(w, status, CodeOf(err), publicMessage(status, err))
 			return
 		}
-		writeError(w, status, err.Error())
+		writeErrorCode(w, status, CodeOf(err), err.Error())
 	}
 }
 
@@ -147,13 +149,86 @@ func publicMessage(status int, err error) string {
 }
 
 // errorBody is every error response.
+// Code is a stable name of what went wrong, the same in every language
+// (the console translates it; the message stays English and may change).
 type errorBody struct {
 	Error  string `json:"error"`
 	Status int    `json:"status"`
+	Code   string `json:"code"`
+}
+
+// Error codes (docs/API.md lists them): the specific ones first, then one
+// per status.
+const (
+	CodeNoToken         = "token_missing"
+	CodeBadToken        = "token_refused"
+	CodeRole            = "role_forbidden"
+	CodeNoConsent       = "no_consent"
+	CodeRuleBroken      = "rule_broken"
+	CodeConcurrent      = "concurrent_change"
+	CodeOutcomeUnknown  = "outcome_unknown"
+	CodeBadRequest      = "bad_request"
+	CodeForbidden       = "forbidden"
+	CodeNotFound        = "not_found"
+	CodeConflict        = "conflict"
+	CodeUnsupported     = "unsupported"
+	CodeNoEndpoint      = "no_endpoint"
+	CodeMethod          = "method_not_allowed"
+	CodeUnavailable     = "unavailable"
+	CodeInternal        = "internal"
+	CodeUnauthenticated = "unauthenticated"
+)
+
+// specificCodes name the error kinds a person must tell apart beyond their
+// status; the first match wins.
+var specificCodes = []struct {
+	err  error
+	code string
+}{
+	{clientfile.ErrNoConsent, CodeNoConsent},
+	{ledger.ErrOutcomeUnknown, CodeOutcomeUnknown},
+	{services.ErrRuleBroken, CodeRuleBroken},
+	{ledger.ErrWrongRevision, CodeConcurrent},
+}
+
+// CodeOf is err's stable code: a specific one, else its status's.
+func CodeOf(err error) string {
+	for _, c := range specificCodes {
+		if errors.Is(err, c.err) {
+			return c.code
+		}
+	}
+	return statusCode(StatusOf(err))
+}
+
+func statusCode(status int) string {
+	switch status {
+	case http.StatusBadRequest:
+		return CodeBadRequest
+	case http.StatusUnauthorized:
+		return CodeUnauthenticated
+	case http.StatusForbidden:
+		return CodeForbidden
+	case http.StatusNotFound:
+		return CodeNotFound
+	case http.StatusMethodNotAllowed:
+		return CodeMethod
+	case http.StatusConflict:
+		return CodeConflict
+	case http.StatusUnprocessableEntity:
+		return CodeUnsupported
+	case http.StatusServiceUnavailable:
+		return CodeUnavailable
+	}
+	return CodeInternal
 }
 
 func writeError(w http.ResponseWriter, status int, msg string) {
-	writeJSON(w, status, errorBody{Error: msg, Status: status})
+	writeErrorCode(w, status, statusCode(status), msg)
+}
+
+func writeErrorCode(w http.ResponseWriter, status int, code, msg string) {
+	writeJSON(w, status, errorBody{Error: msg, Status: status, Code: code})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -291,7 +292,7 @@ func (s *Service) staffHasRole(ctx context.Context, id string, roles ...string) 
 		return err
 	}
 	if role := p.(*events.StaffRegistered).Role; !slices.Contains(roles, role) {
-		return fmt.Errorf("%w: staff member %s is a %s, not a %v", services.ErrBadRequest, id, role, roles)
+		return fmt.Errorf("%w: staff member %s is a %s; this needs the role %s", services.ErrBadRequest, id, role, strings.Join(roles, " or "))
 	}
 	return nil
 }
