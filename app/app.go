@@ -185,6 +185,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg.MustRegister(newLedgerCollector(b))
+	reg.MustRegister(newSetAsideCollector(a))
 	reg.MustRegister(a.hl7.Metrics.Collectors()...)
 	a.api.HandlePublic("GET", "/healthz", func(w http.ResponseWriter, r *http.Request) {
 		if _, err := b.Store.Head(r.Context()); err != nil {
