@@ -79,6 +79,12 @@ type Config struct {
 	// TokenClock is the clock token expiry is computed and checked by
 	// (default time.Now).
 	TokenClock func() time.Time
+	// StartTimeout is how long a projection may make no progress catching
+	// up at start before WaitReady fails (default DefaultStartTimeout).
+	StartTimeout time.Duration
+	// ProgressEvery is how often WaitReady logs catch-up progress
+	// (default 5s).
+	ProgressEvery time.Duration
 }
 
 // App is Relais assembled.
@@ -102,6 +108,7 @@ type App struct {
 	fan     *delivery.Fanout
 	cfg     Config
 	api     *httpapi.Server
+	start   startState
 }
 
 // feedWindows are the facilities file's hours and zones for the
@@ -222,21 +229,12 @@ func (a *App) Run(ctx context.Context) error {
 	return g.Wait()
 }
 
-// WaitReady blocks until every projection has caught up with the ledger as
-// it was at start, so the API answers from complete read models.
-func (a *App) WaitReady(ctx context.Context) error {
-	for _, r := range a.runners {
-		select {
-		case <-r.Ready():
-		case <-ctx.Done():
-			return fmt.Errorf("projection %s not ready: %w", r.Name, ctx.Err())
-		}
-	}
-	return nil
-}
+// Handler serves the HTTP API, /healthz and /metrics; until WaitReady has
+// seen the projections caught up, every request answers 503 "starting".
+func (a *App) Handler() http.Handler { return a.gate(a.routes()) }
 
-// Handler serves the HTTP API, /healthz and /metrics.
-func (a *App) Handler() http.Handler { return a.api }
+// routes is every handler Relais serves, composed (mount new ones here).
+func (a *App) routes() http.Handler { return a.api }
 
 // API is the HTTP adapter (its routes, for tests and docs).
 func (a *App) API() *httpapi.Server { return a.api }

@@ -81,8 +81,8 @@ func loopbackAddr(addr string) bool {
 
 // newMLLP listens for HL7 feeds; a TLS certificate turns on TLS, a client
 // CA mutual TLS.
-func newMLLP(f *serveFlags, a *app.App, log *zap.Logger) (*mllp.Server, net.Listener, error) {
-	srv := &mllp.Server{Handler: a.HL7, Logger: log.Named("mllp"), MaxConns: f.mllpConns}
+func newMLLP(f *serveFlags, h mllp.Handler, log *zap.Logger) (*mllp.Server, net.Listener, error) {
+	srv := &mllp.Server{Handler: h, Logger: log.Named("mllp"), MaxConns: f.mllpConns}
 	if (f.tlsCert == "") != (f.tlsKey == "") {
 		return nil, nil, &exitErr{exitUsage, errors.New("--mllp-tls-cert and --mllp-tls-key go together")}
 	}

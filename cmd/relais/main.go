@@ -44,11 +44,39 @@ func main() {
 	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "relais:", err)
-		var ee *exitErr
-		if errors.As(err, &ee) {
-			os.Exit(ee.code)
+		os.Exit(exitCode(err))
+	}
+}
+
+// exitCode is the documented exit code of err: an exitErr's own, 2 for
+// what cobra refuses before a command runs (an unknown command, a missing
+// required flag), 1 otherwise.
+func exitCode(err error) int {
+	var ee *exitErr
+	if errors.As(err, &ee) {
+		return ee.code
+	}
+	msg := err.Error()
+	if strings.HasPrefix(msg, "unknown command ") || strings.HasPrefix(msg, "required flag(s) ") {
+		return exitUsage
+	}
+	return exitError
+}
+
+// usageErrors makes every flag and argument error of cmd and its
+// subcommands exit 2 (bad usage).
+func usageErrors(cmd *cobra.Command) {
+	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &exitErr{exitUsage, err} })
+	if args := cmd.Args; args != nil {
+		cmd.Args = func(c *cobra.Command, a []string) error {
+			if err := args(c, a); err != nil {
+				return &exitErr{exitUsage, err}
+			}
+			return nil
 		}
-		os.Exit(exitError)
+	}
+	for _, c := range cmd.Commands() {
+		usageErrors(c)
 	}
 }
 
@@ -88,6 +116,7 @@ func newRoot() *cobra.Command {
 	pf.StringVar(&g.sealKey, "seal-key", os.Getenv("RELAIS_SEAL_KEY"), "file of the key that seals every appended event (hex, 0600, outside --data; make one with: openssl rand -hex 32), or 'demo' for the public demo key; serve --demo uses the demo key when none is given (env RELAIS_SEAL_KEY)")
 	pf.StringVar(&g.logLevel, "log-level", envOr("RELAIS_LOG_LEVEL", "info"), "debug, info, warn or error (env RELAIS_LOG_LEVEL)")
 	root.AddCommand(newServeCmd(g), newEventsCmd(g), newVerifyCmd(g), newBenchCmd(g), newSimulateCmd(g), newAuditCmd(g), newReplayCmd(g), newReportCmd(g), newAdminCmd(g))
+	usageErrors(root)
 	return root
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"time"
@@ -35,6 +36,10 @@ type serveFlags struct {
 	silence        time.Duration
 	// tokenLifetime of tokens issued through the API (0: no expiry).
 	tokenLifetime time.Duration
+
+	// startTimeout: how long a projection may make no progress catching
+	// up at start before serve fails.
+	startTimeout time.Duration
 
 	// the NATS client listener's TLS (listen_nats.go)
 	natsTLSCert  string
@@ -70,6 +75,7 @@ func newServeCmd(g *globals) *cobra.Command {
 	fl.DurationVar(&f.escalate, "escalate-after", envDuration("RELAIS_ESCALATE_AFTER", 15*time.Minute), "escalate a high-priority alert not acknowledged within this delay (env RELAIS_ESCALATE_AFTER)")
 	fl.DurationVar(&f.silence, "feed-silence", envDuration("RELAIS_FEED_SILENCE", 2*time.Hour), "alert when a hospital feed is silent this long between 07:00 and 23:00 (env RELAIS_FEED_SILENCE)")
 	fl.DurationVar(&f.tokenLifetime, "token-lifetime", envDuration("RELAIS_TOKEN_LIFETIME", 0), "staff and partner API tokens issued (registered or rotated) from now on expire after this long, e.g. 2160h; 0: never (env RELAIS_TOKEN_LIFETIME)")
+	fl.DurationVar(&f.startTimeout, "start-timeout", envDuration("RELAIS_START_TIMEOUT", app.DefaultStartTimeout), "at start, a projection catching up that makes no progress this long fails serve, naming it and its position (env RELAIS_START_TIMEOUT)")
 	fl.BoolVar(&f.demo, "demo", false, "seed a small demo territory (2 case managers, partners, 30 flagged clients), play ED arrivals and print demo tokens")
 	fl.DurationVar(&f.demoEvery, "demo-every", 8*time.Second, "with --demo, time between played ED arrivals (0: none)")
 	return cmd
@@ -101,6 +107,28 @@ func runServe(ctx context.Context, g *globals, f *serveFlags) error {
 	if err != nil {
 		return err
 	}
+	if f.startTimeout <= 0 {
+		return &exitErr{exitUsage, fmt.Errorf("--start-timeout %s: must be positive", f.startTimeout)}
+	}
+	// Every listener is checked before anything is written or printed (the
+	// administrator token is shown once: a start that then fails on a
+	// taken port would lose it).
+	ln, err := listenHTTP(f)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	var a *app.App
+	mllpSrv, mllpLn, err := newMLLP(f, func(ctx context.Context, peer mllp.Peer, raw []byte) []byte { return a.HL7(ctx, peer, raw) }, log)
+	if err != nil {
+		return err
+	}
+	defer mllpLn.Close()
+	if g.natsURL == "" {
+		if err := probeListen("--nats-listen", f.natsListen); err != nil {
+			return err
+		}
+	}
 	bc := g.backend()
 	bc.Listen, bc.Publish, bc.TLS = f.natsListen, true, natsTLS
 	b, err := app.OpenBackend(ctx, bc, log)
@@ -125,30 +153,48 @@ func runServe(ctx context.Context, g *globals, f *serveFlags) error {
 	if err != nil {
 		return err
 	}
-	a, err := app.New(ctx, app.Config{Backend: b, Log: log, Facilities: facilities, HL7Facilities: hl7Facilities, HL7Sources: hl7Sources, PatientSecret: secret,
+	a, err = app.New(ctx, app.Config{Backend: b, Log: log, Facilities: facilities, HL7Facilities: hl7Facilities, HL7Sources: hl7Sources, PatientSecret: secret,
 		EscalateAfter: f.escalate, FeedSilence: f.silence, Replicas: g.replicas,
 		WebhookSecret: webhookSecret(), Snapshots: snaps, SetAside: aside, TokenLifetime: f.tokenLifetime,
-		EscalateEvery: min(30*time.Second, max(f.escalate/4, 100*time.Millisecond))})
+		EscalateEvery: min(30*time.Second, max(f.escalate/4, 100*time.Millisecond)), StartTimeout: f.startTimeout})
 	if err != nil {
-		return err
-	}
-
-	ln, err := listenHTTP(f)
-	if err != nil {
-		return err
-	}
-	mllpSrv, mllpLn, err := newMLLP(f, a, log)
-	if err != nil {
-		ln.Close()
 		return err
 	}
 	srv := newHTTPServer(a.Handler(), f.httpEdges)
 
 	grp, gctx := errgroup.WithContext(ctx)
 	grp.Go(func() error { return a.Run(gctx) })
+	// HTTP answers from now on: /healthz says "starting" (503, with how far
+	// the catch-up got) and every other route 503 until WaitReady is done.
+	grp.Go(func() error {
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("http: %w", err)
+		}
+		return nil
+	})
+	grp.Go(func() error {
+		<-gctx.Done()
+		log.Info("shutting down")
+		// Streams first: an SSE response never ends by itself, and
+		// Shutdown waits for every response to end.
+		a.Hub().Close()
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(sctx); err != nil {
+			return fmt.Errorf("http shutdown: %w", err)
+		}
+		return nil
+	})
+	log.Info("http listening (starting)", zap.String("http", ln.Addr().String()))
 	if err := a.WaitReady(gctx); err != nil {
-		ln.Close()
-		return errors.Join(err, grp.Wait())
+		if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+			return grp.Wait() // interrupted while starting: a clean stop
+		}
+		cancelErr := grp.Wait()
+		if errors.Is(err, app.ErrStartStuck) || cancelErr == nil {
+			return err
+		}
+		return errors.Join(err, cancelErr)
 	}
 	log.Info("relais serving",
 		zap.String("http", ln.Addr().String()),
@@ -163,20 +209,17 @@ func runServe(ctx context.Context, g *globals, f *serveFlags) error {
 			grp.Go(func() error { return app.PlayArrivals(gctx, a.Intake(), log, f.demoEvery) })
 		}
 	}
-	grp.Go(func() error {
-		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-			return fmt.Errorf("http: %w", err)
-		}
-		return nil
-	})
-	grp.Go(func() error {
-		<-gctx.Done()
-		log.Info("shutting down")
-		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		return srv.Shutdown(sctx)
-	})
 	return grp.Wait()
+}
+
+// probeListen checks that addr can be listened on now (for a listener
+// another part opens later, the embedded NATS server), naming it if not.
+func probeListen(flag, addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", flag, addr, err)
+	}
+	return ln.Close()
 }
 
 // webhookSecret signs partner webhooks: RELAIS_WEBHOOK_SECRET, or the

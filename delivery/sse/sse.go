@@ -28,8 +28,9 @@ type Subscription struct {
 
 // Hub routes events to the subscriptions of each recipient.
 type Hub struct {
-	mu   sync.RWMutex
-	subs map[string]map[*Subscription]struct{}
+	mu     sync.RWMutex
+	subs   map[string]map[*Subscription]struct{}
+	closed bool
 	// Buffer per subscriber (default 256).
 	Buffer int
 }
@@ -45,6 +46,11 @@ func (h *Hub) Subscribe(recipient string) (*Subscription, func()) {
 	}
 	s := &Subscription{C: make(chan Event, n), recipient: recipient}
 	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		close(s.C)
+		return s, func() {}
+	}
 	if h.subs[recipient] == nil {
 		h.subs[recipient] = map[*Subscription]struct{}{}
 	}
@@ -65,6 +71,20 @@ func (h *Hub) drop(s *Subscription) {
 		if len(set) == 0 {
 			delete(h.subs, s.recipient)
 		}
+	}
+}
+
+// Close ends every subscription (their streams return, so an HTTP
+// server's Shutdown need not wait for them) and every later one at once.
+func (h *Hub) Close() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.closed = true
+	for r, set := range h.subs {
+		for s := range set {
+			close(s.C)
+		}
+		delete(h.subs, r)
 	}
 }
 
@@ -147,7 +167,7 @@ func Serve(w http.ResponseWriter, r *http.Request, h *Hub, recipient string, bac
 			return nil
 		case ev, ok := <-sub.C:
 			if !ok {
-				return nil // fell behind: the client reconnects with Last-Event-ID
+				return nil // fell behind, or the hub closed: the client reconnects with Last-Event-ID
 			}
 			if ev.ID <= last {
 				continue
