@@ -69,6 +69,10 @@ type BackendConfig struct {
 	// Existing opens only a ledger that is already there (verify): a
 	// missing ledger stream is ledger.ErrNoLedger, nothing is created.
 	Existing bool
+	// ReadOnly never changes --data's files (verify): when no serve owns
+	// the directory, the embedded server runs on a temporary copy of the
+	// store (natsembed.Config.ReadOnly).
+	ReadOnly bool
 }
 
 // OpenBackend connects to --nats, to a running `relais serve` on --data, or
@@ -105,7 +109,7 @@ func OpenBackend(ctx context.Context, o BackendConfig, log *zap.Logger) (*Backen
 		// commit (one fsync of the ledger stream per group, below), so the
 		// server itself runs with its default flush.
 		ec := natsembed.Config{DataDir: o.Data, Host: host, Port: port, Logger: log, NoListen: !o.Publish,
-			Command: commandName(o), LockWait: LockWait}
+			Command: commandName(o), LockWait: LockWait, ReadOnly: o.ReadOnly}
 		if o.Publish {
 			ec.CredentialFile, ec.TLS = filepath.Join(o.Data, credFile), o.TLS
 		}

@@ -32,7 +32,9 @@ func newVerifyCmd(g *globals) *cobra.Command {
 				}
 			}
 			bc := g.backend()
-			bc.Existing, bc.Durability = true, "relaxed" // read-only: nothing created, nothing synced
+			// Read-only: nothing created, nothing synced, and without a
+			// running serve the embedded server reads a copy of the store.
+			bc.Existing, bc.ReadOnly, bc.Durability = true, true, "relaxed"
 			b, err := app.OpenBackend(cmd.Context(), bc, g.logger())
 			if err != nil {
 				return fmt.Errorf("verify: %w", err)

@@ -56,6 +56,13 @@ type Config struct {
 	// data directory to release it before failing with ErrLocked (0 fails
 	// at once).
 	LockWait time.Duration
+	// ReadOnly leaves the data directory's files untouched: Start copies
+	// its JetStream store to a temporary directory (while holding the
+	// directory's lock, so nobody writes during the copy) and serves the
+	// copy; Shutdown deletes it. nats-server repairs what it finds damaged
+	// at start (it truncates a bad record), so verify must never run it on
+	// the live files.
+	ReadOnly bool
 }
 
 // Server is a running embedded nats-server. Every connection authenticates
@@ -69,6 +76,7 @@ type Server struct {
 	credFile string
 
 	lock *dirLock
+	copy string // the temporary copy of a ReadOnly start, "" if none
 
 	mu       sync.Mutex
 	base     *server.Options // as first given, cloned for each reload
@@ -112,12 +120,25 @@ func Start(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s, err := start(cfg, dir, host)
+	storeDir := dir
+	if cfg.ReadOnly {
+		if storeDir, err = copyStore(dir); err != nil {
+			lock.release()
+			return nil, err
+		}
+	}
+	s, err := start(cfg, storeDir, host)
 	if err != nil {
 		lock.release()
+		if cfg.ReadOnly {
+			os.RemoveAll(storeDir)
+		}
 		return nil, err
 	}
 	s.lock = lock
+	if cfg.ReadOnly {
+		s.copy = storeDir
+	}
 	if !cfg.NoListen {
 		lock.owner.URL, lock.owner.ServerID = s.LocalURL(), s.ns.ID()
 		if err := lock.write(); err != nil {
@@ -236,6 +257,27 @@ func (s *Server) Shutdown() {
 	}
 	s.lock.release()
 	s.lock = nil
+	if s.copy != "" {
+		os.RemoveAll(s.copy)
+	}
+}
+
+// copyStore copies dir's JetStream store to a new temporary directory and
+// returns that directory (a StoreDir for nats-server).
+func copyStore(dir string) (string, error) {
+	src := filepath.Join(dir, "jetstream")
+	tmp, err := os.MkdirTemp("", "relais-readonly-")
+	if err != nil {
+		return "", fmt.Errorf("read-only copy of %s: %w", src, err)
+	}
+	if !isDir(src) {
+		return tmp, nil // no store yet: the copy is empty too
+	}
+	if err := os.CopyFS(filepath.Join(tmp, "jetstream"), os.DirFS(src)); err != nil {
+		os.RemoveAll(tmp)
+		return "", fmt.Errorf("read-only copy of %s: %w", src, err)
+	}
+	return tmp, nil
 }
 
 // checkListen says whether host:port can be listened on now.
