@@ -34,9 +34,9 @@ type searchRequest struct {
 	Limit int    `json:"limit"`
 }
 
-// searchHit is what a search shows of a client: who they are, not their
+// SearchHit is what a search shows of a client: who they are, not their
 // health (open the file for that, which is recorded).
-type searchHit struct {
+type SearchHit struct {
 	ClientID    string              `json:"client_id"`
 	GivenName   string              `json:"given_name,omitempty"`
 	FamilyName  string              `json:"family_name,omitempty"`
@@ -69,6 +69,43 @@ func matches(f clientfile.File, q string) bool {
 		}
 	}
 	return name != ""
+}
+
+// ClientIndex is what a client search reads: every client id, and a file
+// by id (the client file projection).
+type ClientIndex interface {
+	Clients() []string
+	File(clientID string) (clientfile.File, bool)
+}
+
+// SearchClients is the client search of POST /v1/clients/search and of the
+// console: query (a name, a health-insurance number or a client id, at
+// least 2 characters) against every client, at most limit hits (0 or more
+// than 100 means 50). It records nothing: a hit names a client, it shows
+// no health data (opening the file does, and that read is recorded).
+func SearchClients(files ClientIndex, query string, limit int) ([]SearchHit, error) {
+	q := fold(query)
+	if len([]rune(q)) < 2 {
+		return nil, fmt.Errorf("%w: query: give at least 2 characters of a name, a health-insurance number or a client id", ErrBadJSON)
+	}
+	if limit <= 0 || limit > 100 {
+		limit = 50
+	}
+	hits := []SearchHit{}
+	for _, id := range files.Clients() {
+		f, found := files.File(id)
+		if !found || !matches(f, q) {
+			continue
+		}
+		h := SearchHit{ClientID: f.ClientID, GivenName: f.GivenName, FamilyName: f.FamilyName, BirthDate: f.BirthDate, Identifiers: f.Identifiers}
+		if f.CaseManager != nil {
+			h.CaseManager = f.CaseManager.StaffID
+		}
+		if hits = append(hits, h); len(hits) == limit {
+			break
+		}
+	}
+	return hits, nil
 }
 
 // Caseloads is the caseload read model.
@@ -125,27 +162,9 @@ func (s *Server) RegisterFiles(files Files, loads Caseloads, reps Reports, acc A
 		if err := decode(r, &req); err != nil {
 			return err
 		}
-		q := fold(req.Query)
-		if len([]rune(q)) < 2 {
-			return fmt.Errorf("%w: query: give at least 2 characters of a name, a health-insurance number or a client id", ErrBadJSON)
-		}
-		limit := req.Limit
-		if limit <= 0 || limit > 100 {
-			limit = 50
-		}
-		hits := []searchHit{}
-		for _, id := range files.Clients() {
-			f, found := files.File(id)
-			if !found || !matches(f, q) {
-				continue
-			}
-			h := searchHit{ClientID: f.ClientID, GivenName: f.GivenName, FamilyName: f.FamilyName, BirthDate: f.BirthDate, Identifiers: f.Identifiers}
-			if f.CaseManager != nil {
-				h.CaseManager = f.CaseManager.StaffID
-			}
-			if hits = append(hits, h); len(hits) == limit {
-				break
-			}
+		hits, err := SearchClients(files, req.Query, req.Limit)
+		if err != nil {
+			return err
 		}
 		return ok(w, http.StatusOK, map[string]any{"clients": hits})
 	})

@@ -52,15 +52,18 @@ type Config struct {
 
 // Alert is one alert as its recipient sees it.
 type Alert struct {
-	ID          string    `json:"id"`
-	ThreadID    string    `json:"thread_id"`
-	RecipientID string    `json:"recipient_id"`
-	Priority    string    `json:"priority"`
-	Kind        string    `json:"kind"`
-	ClientID    string    `json:"client_id,omitempty"`
-	Summary     string    `json:"summary"`
-	RaisedAt    time.Time `json:"raised_at"`
-	Amends      string    `json:"amends,omitempty"`
+	ID          string `json:"id"`
+	ThreadID    string `json:"thread_id"`
+	RecipientID string `json:"recipient_id"`
+	Priority    string `json:"priority"`
+	Kind        string `json:"kind"`
+	ClientID    string `json:"client_id,omitempty"`
+	Summary     string `json:"summary"`
+	// Facts are the summary as data, for a reader's own language (nil on
+	// alerts raised before facts existed, and once a partner's is withdrawn).
+	Facts    *events.AlertFacts `json:"facts,omitempty"`
+	RaisedAt time.Time          `json:"raised_at"`
+	Amends   string             `json:"amends,omitempty"`
 	// Status follows the visit thread: arrived, updated, admitted, ended,
 	// discharged, discharge cancelled (the alert is not re-sent for these).
 	Status         string    `json:"status,omitempty"`

@@ -35,7 +35,7 @@ func (p *Projection) foldAlertLocked(e events.Event, pl events.Payload) []Update
 			return nil
 		}
 		a := &Alert{ID: v.AlertID, ThreadID: v.ThreadID, RecipientID: v.RecipientID, Priority: v.Priority, Kind: v.Kind,
-			ClientID: v.ClientID, Summary: v.Summary, RaisedAt: v.RaisedAt, Amends: v.Amends, Position: e.Position}
+			ClientID: v.ClientID, Summary: v.Summary, Facts: v.Facts, RaisedAt: v.RaisedAt, Amends: v.Amends, Position: e.Position}
 		if t, ok := p.st.threads[v.ThreadID]; ok {
 			a.Status = t.status
 			if v.Amends == "" {
@@ -47,7 +47,7 @@ func (p *Projection) foldAlertLocked(e events.Event, pl events.Payload) []Update
 		if !p.st.mayReceive(a, consent.PurposeAlert) {
 			// Its consent went between the cause and this alert: the
 			// withdrawal derived from it follows; nothing is sent.
-			a.Summary, a.Status = withdrawnSummary, ""
+			a.Summary, a.Facts, a.Status = withdrawnSummary, nil, ""
 			return nil
 		}
 		return p.recordLocked(a, "raised", e)
@@ -117,11 +117,11 @@ func (p *Projection) threadNotesLocked(e events.Event, pl events.Payload) []Upda
 // needs to know, in the queue and in the change log kept for SSE
 // resumption. Lock held.
 func (p *Projection) reduceLocked(a *Alert) {
-	a.Summary, a.Status = withdrawnSummary, ""
+	a.Summary, a.Facts, a.Status = withdrawnSummary, nil, ""
 	log := p.updates[a.RecipientID]
 	for i := range log {
 		if log[i].Alert.ID == a.ID {
-			log[i].Alert.Summary, log[i].Alert.Status = withdrawnSummary, ""
+			log[i].Alert.Summary, log[i].Alert.Facts, log[i].Alert.Status = withdrawnSummary, nil, ""
 		}
 	}
 }

@@ -24,14 +24,14 @@ type derived struct {
 var system = events.Actor{ID: "relais-alerts", Role: events.RoleSystem}
 
 // raise builds an alert.raised fact with a deterministic id.
-func (p *Projection) raise(cause events.Event, thread, recipient, priority, kind, clientID, summary, amends string) derived {
+func (p *Projection) raise(cause events.Event, thread, recipient, priority, kind, clientID, summary, amends string, facts *events.AlertFacts) derived {
 	correction := ""
 	if amends != "" {
 		correction = cause.ID // one amendment per correction
 	}
 	id := events.DeriveID("alert", thread, recipient, kind, amends, correction)
 	pl := &events.AlertRaised{AlertID: id, ThreadID: thread, RecipientID: recipient, Priority: priority, Kind: kind,
-		ClientID: clientID, Summary: summary, CauseID: cause.ID, RaisedAt: cause.OccurredAt, Amends: amends}
+		ClientID: clientID, Summary: summary, CauseID: cause.ID, RaisedAt: cause.OccurredAt, Amends: amends, Facts: facts}
 	e, err := events.New(pl, system, events.WithID(events.DeriveID(id, "raised")), events.WithOccurredAt(cause.OccurredAt),
 		events.WithCorrelation(thread, cause.ID))
 	if err != nil {
@@ -106,8 +106,8 @@ func (p *Projection) derive(e events.Event) ([]derived, error) {
 					continue
 				}
 				c := s.peek(t.clientID)
-				add(p.raise(e, t.id, a.RecipientID, events.PriorityFYI, "ed.arrival.amended", t.clientID,
-					p.arrivalSummary(c, t.clientID, a.RecipientID, v.Facility, e.OccurredAt, v.Reason, "Correction"), a.ID))
+				summary, facts := p.arrivalSummary(c, t.clientID, a.RecipientID, v.Facility, e.OccurredAt, v.Reason, "Correction")
+				add(p.raise(e, t.id, a.RecipientID, events.PriorityFYI, "ed.arrival.amended", t.clientID, summary, a.ID, facts))
 			}
 		}
 	case *events.EDVisitCancelled:
@@ -137,7 +137,8 @@ func (p *Projection) derive(e events.Event) ([]derived, error) {
 			priority = events.PriorityHigh
 		}
 		add(p.raise(e, e.ID, recipient, priority, "pharmacist.concern", v.ClientID,
-			fmt.Sprintf("Préoccupation du pharmacien / pharmacist concern (client %s): %s%s", v.ClientID, v.Concern, evalNote(v.NeedsMedicalEvaluation)), ""))
+			fmt.Sprintf("Préoccupation du pharmacien / pharmacist concern (client %s): %s%s", v.ClientID, v.Concern, evalNote(v.NeedsMedicalEvaluation)), "",
+			&events.AlertFacts{Text: v.Concern, Evaluation: v.NeedsMedicalEvaluation}))
 	case *events.DoctorNotified:
 		// "Notify the family doctor": the doctor's inbox gets it, if the
 		// client's doctor consent covers that doctor (the service refuses
@@ -145,37 +146,40 @@ func (p *Projection) derive(e events.Event) ([]derived, error) {
 		c := s.peek(v.ClientID)
 		if v.DoctorID != "" && s.allows(c, v.DoctorID, events.CategoryDoctor, consent.PurposeAlert) {
 			add(p.raise(e, e.ID, v.DoctorID, events.PriorityNormal, "doctor.notified", v.ClientID,
-				fmt.Sprintf("Avis au médecin de famille / family doctor notified (client %s): %s", v.ClientID, v.About), ""))
+				fmt.Sprintf("Avis au médecin de famille / family doctor notified (client %s): %s", v.ClientID, v.About), "", &events.AlertFacts{Text: v.About}))
 		}
 	case *events.ObjectiveMet:
 		c := s.peek(v.ClientID)
 		summary := fmt.Sprintf("Objectif atteint / objective met (client %s, %s)", v.ClientID, v.ObjectiveID)
+		facts := &events.AlertFacts{Ref: v.ObjectiveID}
 		if s.allows(c, c.doctor, events.CategoryDoctor, consent.PurposeAlert) {
-			add(p.raise(e, e.ID, c.doctor, events.PriorityFYI, "objective.met", v.ClientID, summary, ""))
+			add(p.raise(e, e.ID, c.doctor, events.PriorityFYI, "objective.met", v.ClientID, summary, "", facts))
 		}
 		if rp := c.objectives[v.ObjectiveID]; rp != "" && rp != c.doctor {
 			if cat, ok := s.partners[rp]; ok && s.allows(c, rp, cat, consent.PurposeAlert) {
-				add(p.raise(e, e.ID, rp, events.PriorityFYI, "objective.met", v.ClientID, summary, ""))
+				add(p.raise(e, e.ID, rp, events.PriorityFYI, "objective.met", v.ClientID, summary, "", facts))
 			}
 		}
 	case *events.ReferralSent:
 		c := s.peek(v.ClientID)
 		if s.allows(c, v.PartnerID, v.Category, consent.PurposeReferral) {
 			add(p.raise(e, e.ID, v.PartnerID, events.PriorityNormal, "referral.received", v.ClientID,
-				fmt.Sprintf("Nouvelle demande de service / new referral (client %s, %s): %s", v.ClientID, v.ReferralID, v.Reason), ""))
+				fmt.Sprintf("Nouvelle demande de service / new referral (client %s, %s): %s", v.ClientID, v.ReferralID, v.Reason), "",
+				&events.AlertFacts{Ref: v.ReferralID, Text: v.Reason}))
 		}
 	case *events.ReferralAccepted, *events.ReferralDeclined:
 		var ans events.ReferralAnswer
-		verdict := "acceptée / accepted"
+		verdict, code := "acceptée / accepted", "accepted"
 		if a, ok := v.(*events.ReferralAccepted); ok {
 			ans = a.ReferralAnswer
 		} else {
 			ans = v.(*events.ReferralDeclined).ReferralAnswer
-			verdict = "refusée / declined"
+			verdict, code = "refusée / declined", "declined"
 		}
 		c := s.peek(ans.ClientID)
 		add(p.raise(e, e.ID, p.caseManagerOrOnCall(c), events.PriorityFYI, "referral.answered", ans.ClientID,
-			fmt.Sprintf("Demande %s %s par %s (client %s) %s", ans.ReferralID, verdict, ans.PartnerID, ans.ClientID, ans.Note), ""))
+			fmt.Sprintf("Demande %s %s par %s (client %s) %s", ans.ReferralID, verdict, ans.PartnerID, ans.ClientID, ans.Note), "",
+			&events.AlertFacts{Ref: ans.ReferralID, Verdict: code, Partner: ans.PartnerID, Text: ans.Note}))
 	case *events.ConsentRevoked:
 		p.withdrawUncovered(e, v.ClientID, v.Category, v, add)
 	case *events.ConsentGranted:
@@ -197,17 +201,18 @@ func (p *Projection) edArrival(e events.Event, v *events.EDVisitStarted, c *clie
 		return // the thread already paged: A04 sent twice under two control ids
 	}
 	cm := p.caseManagerOrOnCall(c)
-	add(p.raise(e, t, cm, events.PriorityHigh, "ed.arrival", v.ClientID,
-		p.arrivalSummary(c, v.ClientID, cm, v.Facility, v.ArrivedAt, v.Reason, ""), ""))
+	arrival := func(recipient, priority string) derived {
+		summary, facts := p.arrivalSummary(c, v.ClientID, recipient, v.Facility, v.ArrivedAt, v.Reason, "")
+		return p.raise(e, t, recipient, priority, "ed.arrival", v.ClientID, summary, "", facts)
+	}
+	add(arrival(cm, events.PriorityHigh))
 	if p.st.allows(c, c.doctor, events.CategoryDoctor, consent.PurposeAlert) {
-		add(p.raise(e, t, c.doctor, events.PriorityFYI, "ed.arrival", v.ClientID,
-			p.arrivalSummary(c, v.ClientID, c.doctor, v.Facility, v.ArrivedAt, v.Reason, ""), ""))
+		add(arrival(c.doctor, events.PriorityFYI))
 	}
 	for _, r := range sortedReferrals(c) {
 		if r.category == events.CategoryRehab && (r.state == "sent" || r.state == "accepted") &&
 			p.st.allows(c, r.partner, events.CategoryRehab, consent.PurposeAlert) {
-			add(p.raise(e, t, r.partner, events.PriorityFYI, "ed.arrival", v.ClientID,
-				p.arrivalSummary(c, v.ClientID, r.partner, v.Facility, v.ArrivedAt, v.Reason, ""), ""))
+			add(arrival(r.partner, events.PriorityFYI))
 		}
 	}
 }
@@ -234,8 +239,8 @@ func (p *Projection) withdrawUncovered(e events.Event, clientID, category string
 
 // arrivalSummary says what the recipient needs and no more: staff get the
 // reason and the family note; a doctor the place and time; others only that
-// the client is at the ED.
-func (p *Projection) arrivalSummary(c *client, clientID, recipient, facility string, at time.Time, reason, prefix string) string {
+// the client is at the ED. The facts say the same, as data.
+func (p *Projection) arrivalSummary(c *client, clientID, recipient, facility string, at time.Time, reason, prefix string) (string, *events.AlertFacts) {
 	when := at.In(p.cfg.Location).Format("2006-01-02 15:04")
 	head := "Arrivée à l'urgence / ED arrival"
 	if prefix != "" {
@@ -243,12 +248,13 @@ func (p *Projection) arrivalSummary(c *client, clientID, recipient, facility str
 	}
 	switch p.st.partners[recipient] {
 	case events.CategoryDoctor:
-		return fmt.Sprintf("%s: votre patient(e) / your patient %s — %s, %s", head, clientID, facility, when)
+		return fmt.Sprintf("%s: votre patient(e) / your patient %s — %s, %s", head, clientID, facility, when), &events.AlertFacts{Facility: facility, At: at}
 	case "":
-		family := "Ne pas contacter la famille (pas de consentement) / do not contact family (no consent)"
+		family, fam := "Ne pas contacter la famille (pas de consentement) / do not contact family (no consent)", "no"
 		if c.consented(events.CategoryFamily) {
-			family = "Famille : consentement donné / family may be contacted"
+			family, fam = "Famille : consentement donné / family may be contacted", "yes"
 		}
+		facts := &events.AlertFacts{Facility: facility, At: at, Name: c.name, Reason: reason, Family: fam}
 		name := c.name
 		if name != "" {
 			name = " (" + name + ")"
@@ -257,9 +263,9 @@ func (p *Projection) arrivalSummary(c *client, clientID, recipient, facility str
 		if reason != "" {
 			r = " — motif / reason: " + reason
 		}
-		return fmt.Sprintf("%s: client %s%s — %s, %s%s. %s", head, clientID, name, facility, when, r, family)
+		return fmt.Sprintf("%s: client %s%s — %s, %s%s. %s", head, clientID, name, facility, when, r, family), facts
 	default:
-		return fmt.Sprintf("%s: client %s — %s", head, clientID, when)
+		return fmt.Sprintf("%s: client %s — %s", head, clientID, when), &events.AlertFacts{At: at}
 	}
 }
 
@@ -310,7 +316,7 @@ func (p *Projection) feedGap(e events.Event, add func(derived)) {
 	for _, pm := range p.managers() {
 		add(p.raise(e, events.DeriveID("feed.gap", e.Source.System, strconv.FormatUint(f.lastCtl, 10)), pm, events.PriorityHigh, "feed.gap", "",
 			fmt.Sprintf("Flux HL7 %s : messages manquants / missing messages %d à/to %d — des arrivées ont pu être manquées / arrivals may have been missed",
-				e.Source.System, f.lastCtl+1, n-1), ""))
+				e.Source.System, f.lastCtl+1, n-1), "", &events.AlertFacts{Facility: e.Source.System, From: f.lastCtl + 1, To: n - 1}))
 	}
 }
 

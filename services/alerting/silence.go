@@ -23,7 +23,7 @@ func (s *Service) RaiseFeedSilence(ctx context.Context, facility string, lastSee
 		e, err := events.New(&events.AlertRaised{AlertID: id, ThreadID: cause, RecipientID: m, Priority: events.PriorityHigh,
 			Kind: "feed.silent", CauseID: cause, RaisedAt: now,
 			Summary: fmt.Sprintf("Flux HL7 %s silencieux depuis %s / feed silent since %s — des arrivées sont peut-être manquées / arrivals may be missed",
-				facility, since, since)},
+				facility, since, since), Facts: &events.AlertFacts{Facility: facility, At: lastSeen}},
 			system, events.WithID(events.DeriveID(id, "raised")), events.WithOccurredAt(now), events.WithCorrelation(cause, cause))
 		if err != nil {
 			return fmt.Errorf("feed %s silence alert: %w", facility, err)
