@@ -674,7 +674,7 @@ func (c *Console) programme(w http.ResponseWriter, r *http.Request, s *session) 
 
 func (c *Console) outcomesSVG(w http.ResponseWriter, r *http.Request, s *session) error {
 	var b bytes.Buffer
-	if err := reports.WriteOutcomesSVG(&b, c.d.Reports.Outcomes(reports.OutcomeQuery{}), reports.MetricVisits); err != nil {
+	if err := reports.WriteOutcomesSVG(&b, c.d.Reports.Outcomes(reports.OutcomeQuery{}), reports.MetricVisits, reports.InLanguage(langOf(r))); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "image/svg+xml")

@@ -222,6 +222,11 @@ func (s *Server) RegisterFiles(files Files, loads Caseloads, reps Reports, acc A
 			}
 			q.AsOf = t
 		}
+		minFollowUp, err := reports.ParseMinFollowUp(r.URL.Query().Get("min_follow_up"))
+		if err != nil {
+			return err
+		}
+		q.MinFollowUp = minFollowUp
 		out := reps.Outcomes(q)
 		var b bytes.Buffer
 		switch r.URL.Query().Get("format") {
@@ -231,14 +236,14 @@ func (s *Server) RegisterFiles(files Files, loads Caseloads, reps Reports, acc A
 			}
 			w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 		case "svg":
-			if err := reports.WriteOutcomesSVG(&b, out, reports.MetricVisits); err != nil {
+			if err := reports.WriteOutcomesSVG(&b, out, reports.MetricVisits, reports.InLanguage(r.URL.Query().Get("lang"))); err != nil {
 				return err
 			}
 			w.Header().Set("Content-Type", "image/svg+xml")
 		default:
 			return ok(w, http.StatusOK, out)
 		}
-		_, err := w.Write(b.Bytes())
+		_, err = w.Write(b.Bytes())
 		return err
 	})
 }

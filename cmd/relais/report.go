@@ -65,7 +65,7 @@ func newReportCmd(g *globals) *cobra.Command {
 	f.StringVar(&exclude, "exclude", "obstetric", "comma-separated reason categories (or reason:<text prefix>) whose visits do not count; 'none' for none")
 	f.BoolVar(&asCSV, "csv", false, "CSV (with hospital identifiers of non-clients: archivist only)")
 
-	var asOf, format, out string
+	var asOf, format, out, minFollowUp, lang string
 	oc := &cobra.Command{
 		Use:   "outcomes",
 		Short: "ED visits and hours 12 months before vs after enrolment, per client and cohort; JSON, CSV or an SVG chart",
@@ -78,6 +78,14 @@ func newReportCmd(g *globals) *cobra.Command {
 					return &exitErr{exitUsage, fmt.Errorf("--as-of %q: not RFC3339", asOf)}
 				}
 				q.AsOf = t
+			}
+			d, err := reports.ParseMinFollowUp(minFollowUp)
+			if err != nil {
+				return &exitErr{exitUsage, fmt.Errorf("--min-follow-up: %w", err)}
+			}
+			q.MinFollowUp = d
+			if lang != "fr" && lang != "en" {
+				return &exitErr{exitUsage, fmt.Errorf("--lang %q: fr or en", lang)}
 			}
 			return withReports(cmd.Context(), g, func(r *reports.Projection) error {
 				o := r.Outcomes(q)
@@ -94,7 +102,7 @@ func newReportCmd(g *globals) *cobra.Command {
 				case "csv":
 					return reports.WriteCohortsCSV(w, o)
 				case "svg":
-					return reports.WriteOutcomesSVG(w, o, reports.MetricVisits)
+					return reports.WriteOutcomesSVG(w, o, reports.MetricVisits, reports.InLanguage(lang))
 				case "json":
 					enc := json.NewEncoder(w)
 					enc.SetIndent("", "  ")
@@ -107,6 +115,8 @@ func newReportCmd(g *globals) *cobra.Command {
 	oc.Flags().StringVar(&asOf, "as-of", "", "instant of the report, RFC3339 (default now)")
 	oc.Flags().StringVar(&format, "format", "json", "json, csv or svg")
 	oc.Flags().StringVar(&out, "out", "", "write to this file instead of stdout")
+	oc.Flags().StringVar(&minFollowUp, "min-follow-up", "90d", "after-enrolment rates only for clients followed at least this long (days like 90d, or a duration); the others are counted as follow-up too short")
+	oc.Flags().StringVar(&lang, "lang", "fr", "language of the SVG chart's text: fr or en")
 	cmd.AddCommand(hu, oc)
 	return cmd
 }

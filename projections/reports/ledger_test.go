@@ -97,7 +97,7 @@ func TestOverTheLedgerReportsFollowLiveEvents(t *testing.T) {
 		t.Fatalf("high utilizers over the ledger: %+v", got)
 	}
 	o := p.Outcomes(reports.OutcomeQuery{AsOf: end})
-	if !reflect.DeepEqual(o, want.Outcomes(reports.OutcomeQuery{AsOf: end})) || o.Cohorts[2].BeforeVisits != 20 {
+	if !reflect.DeepEqual(o, want.Outcomes(reports.OutcomeQuery{AsOf: end})) || o.Cohorts[2].BeforeVisits != 14 || o.Cohorts[2].FollowUpTooShort != 1 {
 		t.Fatalf("outcomes over the ledger: %+v", o.Cohorts)
 	}
 }

@@ -21,12 +21,26 @@ type OutcomeQuery struct {
 	Exclude []string
 	// Programme keeps only clients enrolled in it ("" keeps all).
 	Programme string
+	// MinFollowUp is how long after enrolment a client must have been
+	// followed (to AsOf) before an after-enrolment rate is reported for
+	// them (0: Config.MinFollowUp, by default DefaultMinFollowUp). A client
+	// followed less is counted as "follow-up too short": their visits since
+	// enrolment are listed, but they are left out of the cohort's
+	// before/after comparison, so one visit two minutes after enrolment is
+	// never annualized into thousands.
+	MinFollowUp time.Duration
 }
+
+// DefaultMinFollowUp is the follow-up after enrolment below which no
+// after-enrolment rate is reported (90 days).
+const DefaultMinFollowUp = 90 * 24 * time.Hour
 
 // Outcomes compares ED use before and after enrolment.
 type Outcomes struct {
-	AsOf    time.Time       `json:"as_of"`
-	Clients []ClientOutcome `json:"clients"`
+	AsOf time.Time `json:"as_of"`
+	// MinFollowUpDays is the minimum follow-up applied (OutcomeQuery.MinFollowUp).
+	MinFollowUpDays float64         `json:"min_follow_up_days"`
+	Clients         []ClientOutcome `json:"clients"`
 	// Cohorts are the enrolment half-years, oldest first, then "all".
 	Cohorts []Cohort `json:"cohorts"`
 }
@@ -40,10 +54,16 @@ type ClientOutcome struct {
 	Cohort     string    `json:"cohort"`
 	// Before is the 12 months before enrolment; After the 12 months from
 	// enrolment, or the time since when AsOf comes sooner (Prorated).
-	Before        Period `json:"before"`
-	After         Period `json:"after"`
-	ObjectivesMet int    `json:"objectives_met"`
-	Objectives    int    `json:"objectives"`
+	Before Period `json:"before"`
+	After  Period `json:"after"`
+	// FollowUpTooShort: the client was enrolled less than the minimum
+	// follow-up before AsOf (Outcomes.MinFollowUpDays): After.Visits and
+	// After.EDHours say what happened so far, but no rate is reported
+	// (After.Visits12 and After.EDHours12 are 0) and the client is not in
+	// the cohort's comparison.
+	FollowUpTooShort bool `json:"follow_up_too_short"`
+	ObjectivesMet    int  `json:"objectives_met"`
+	Objectives       int  `json:"objectives"`
 }
 
 // Period is the ED use over [From, To).
@@ -66,12 +86,17 @@ type Cohort struct {
 	// Cohort is the half-year ("2024-H1") or "all".
 	Cohort string `json:"cohort"`
 	Label  Label  `json:"label"`
-	// Clients counts the cohort's clients; Prorated those followed less
-	// than 12 months so far.
-	Clients      int `json:"clients"`
-	Prorated     int `json:"prorated"`
-	BeforeVisits int `json:"before_visits"`
-	AfterVisits  int `json:"after_visits"`
+	// Clients counts the cohort's clients; FollowUpTooShort those followed
+	// less than the minimum ("suivi insuffisant"), Followed the others.
+	// Every total below (visits, hours, objectives, the change) is over the
+	// Followed clients only, so before and after compare the same people;
+	// Prorated counts those of them followed less than 12 months so far.
+	Clients          int `json:"clients"`
+	Followed         int `json:"followed"`
+	FollowUpTooShort int `json:"follow_up_too_short"`
+	Prorated         int `json:"prorated"`
+	BeforeVisits     int `json:"before_visits"`
+	AfterVisits      int `json:"after_visits"`
 	// AfterVisits12 adds each client's visits per 12 months after
 	// enrolment (prorated ones scaled): what compares with BeforeVisits.
 	AfterVisits12  float64 `json:"after_visits_12m"`
@@ -109,6 +134,9 @@ func (p *Projection) Outcomes(q OutcomeQuery) Outcomes {
 	if q.Exclude == nil {
 		q.Exclude = p.cfg.Exclude
 	}
+	if q.MinFollowUp <= 0 {
+		q.MinFollowUp = p.cfg.MinFollowUp
+	}
 	var out Outcomes
 	p.sh.View(func(st *state) { out = p.outcomes(st, q) })
 	return out
@@ -118,11 +146,17 @@ func (p *Projection) outcomes(st *state, q OutcomeQuery) Outcomes {
 	asOf := q.AsOf.Unix()
 	wins := st.windows(asOf, q.Programme)
 	st.tally(wins, st.excluded(q.Exclude))
-	out := Outcomes{AsOf: q.AsOf.UTC(), Clients: make([]ClientOutcome, 0, len(wins))}
+	out := Outcomes{AsOf: q.AsOf.UTC(), MinFollowUpDays: days(int64(q.MinFollowUp / time.Second)),
+		Clients: make([]ClientOutcome, 0, len(wins))}
+	minS := int64(q.MinFollowUp / time.Second)
 	for id, w := range wins {
 		c := st.Clients[id]
 		co := ClientOutcome{ClientID: id, Programme: c.Programme, EnrolledAt: time.Unix(w.after.from, 0).UTC(),
 			Before: w.before.period(), After: w.after.period()}
+		if asOf-w.after.from < minS {
+			co.FollowUpTooShort = true
+			co.After.Visits12, co.After.EDHours12 = 0, 0
+		}
 		co.Cohort = halfYear(co.EnrolledAt, p.cfg.Location)
 		for _, o := range c.Objectives {
 			if o.Added <= asOf {
@@ -192,7 +226,7 @@ func (s *state) tally(wins map[string]*window, skip func(*visit) bool) {
 func (a acc) period() Period {
 	p := Period{From: time.Unix(a.from, 0).UTC(), To: time.Unix(a.to, 0).UTC(), Visits: a.visits, EDHours: hours(a.seconds)}
 	covered := max(a.to-a.from, 0)
-	p.CoveredDays = math.Round(float64(covered)/8640) / 10
+	p.CoveredDays = days(covered)
 	p.Visits12, p.EDHours12 = float64(a.visits), p.EDHours
 	if covered < a.fullS {
 		p.Prorated = true
@@ -206,6 +240,9 @@ func (a acc) period() Period {
 }
 
 func round2(x float64) float64 { return math.Round(x*100) / 100 }
+
+// days is seconds as days, to a tenth.
+func days(seconds int64) float64 { return math.Round(float64(seconds)/8640) / 10 }
 
 // cohorts totals the clients (sorted by enrolment) per half-year, then all.
 func cohorts(clients []ClientOutcome) []Cohort {
@@ -236,6 +273,11 @@ func cohorts(clients []ClientOutcome) []Cohort {
 
 func (k *Cohort) add(c ClientOutcome) {
 	k.Clients++
+	if c.FollowUpTooShort {
+		k.FollowUpTooShort++
+		return
+	}
+	k.Followed++
 	if c.After.Prorated {
 		k.Prorated++
 	}
@@ -272,12 +314,12 @@ func WriteOutcomesCSV(w io.Writer, o Outcomes) error {
 	cw := csvsafe.NewWriter(w)
 	cw.Write([]string{"client_id", "programme", "enrolled_at", "cohort", "before_visits", "before_ed_hours", //nolint:errcheck // checked by cw.Error
 		"after_visits", "after_ed_hours", "after_prorated", "after_covered_days", "after_visits_12m", "after_ed_hours_12m",
-		"objectives_met", "objectives"})
+		"objectives_met", "objectives", "follow_up_too_short"})
 	for _, c := range o.Clients {
 		cw.Write([]string{c.ClientID, c.Programme, c.EnrolledAt.Format(time.RFC3339), c.Cohort, //nolint:errcheck
 			strconv.Itoa(c.Before.Visits), num(c.Before.EDHours), strconv.Itoa(c.After.Visits), num(c.After.EDHours),
 			strconv.FormatBool(c.After.Prorated), num(c.After.CoveredDays), num(c.After.Visits12), num(c.After.EDHours12),
-			strconv.Itoa(c.ObjectivesMet), strconv.Itoa(c.Objectives)})
+			strconv.Itoa(c.ObjectivesMet), strconv.Itoa(c.Objectives), strconv.FormatBool(c.FollowUpTooShort)})
 	}
 	cw.Flush()
 	if err := cw.Error(); err != nil {
@@ -290,11 +332,13 @@ func WriteOutcomesCSV(w io.Writer, o Outcomes) error {
 func WriteCohortsCSV(w io.Writer, o Outcomes) error {
 	cw := csvsafe.NewWriter(w)
 	cw.Write([]string{"cohort", "label_fr", "label_en", "clients", "prorated", "before_visits", "after_visits", //nolint:errcheck
-		"after_visits_12m", "change_percent", "before_ed_hours", "after_ed_hours", "after_ed_hours_12m", "objectives_met", "objectives"})
+		"after_visits_12m", "change_percent", "before_ed_hours", "after_ed_hours", "after_ed_hours_12m", "objectives_met", "objectives",
+		"followed", "follow_up_too_short"})
 	for _, k := range o.Cohorts {
 		cw.Write([]string{k.Cohort, k.Label.FR, k.Label.EN, strconv.Itoa(k.Clients), strconv.Itoa(k.Prorated), //nolint:errcheck
 			strconv.Itoa(k.BeforeVisits), strconv.Itoa(k.AfterVisits), num(k.AfterVisits12), num(k.ChangePercent),
-			num(k.BeforeEDHours), num(k.AfterEDHours), num(k.AfterEDHours12), strconv.Itoa(k.ObjectivesMet), strconv.Itoa(k.Objectives)})
+			num(k.BeforeEDHours), num(k.AfterEDHours), num(k.AfterEDHours12), strconv.Itoa(k.ObjectivesMet), strconv.Itoa(k.Objectives),
+			strconv.Itoa(k.Followed), strconv.Itoa(k.FollowUpTooShort)})
 	}
 	cw.Flush()
 	if err := cw.Error(); err != nil {

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/relais-health/relais/projections/reports"
 )
@@ -57,7 +58,9 @@ func TestOutcomesCSVAndJSON(t *testing.T) {
 		t.Fatal(err)
 	}
 	recs, err := csv.NewReader(&buf).ReadAll()
-	if err != nil || len(recs) != 4 || recs[0][0] != "client_id" || recs[3][0] != "c3" || recs[3][8] != "true" || recs[3][9] != "73" || recs[3][10] != "5" {
+	// c3, enrolled 73 days before: follow-up too short, no rate.
+	if err != nil || len(recs) != 4 || recs[0][0] != "client_id" || recs[3][0] != "c3" || recs[3][8] != "true" || recs[3][9] != "73" ||
+		recs[3][10] != "0" || recs[0][14] != "follow_up_too_short" || recs[3][14] != "true" || recs[1][14] != "false" {
 		t.Fatalf("outcomes csv %q (%v)", recs, err)
 	}
 	buf.Reset()
@@ -65,11 +68,13 @@ func TestOutcomesCSVAndJSON(t *testing.T) {
 		t.Fatal(err)
 	}
 	recs, err = csv.NewReader(&buf).ReadAll()
-	if err != nil || len(recs) != 4 || recs[3][0] != "all" || recs[3][1] != "Tous" || recs[3][8] != "-65" {
+	if err != nil || len(recs) != 4 || recs[3][0] != "all" || recs[3][1] != "Tous" || recs[3][8] != "-85.7" ||
+		recs[0][14] != "followed" || recs[0][15] != "follow_up_too_short" || recs[3][14] != "2" || recs[3][15] != "1" {
 		t.Fatalf("cohorts csv %q (%v)", recs, err)
 	}
 	b, err := json.Marshal(o)
-	if err != nil || !strings.Contains(string(b), `"visits_12m":5`) || !strings.Contains(string(b), `"prorated":true`) {
+	if err != nil || !strings.Contains(string(b), `"follow_up_too_short":true`) || !strings.Contains(string(b), `"prorated":true`) ||
+		!strings.Contains(string(b), `"min_follow_up_days":90`) {
 		t.Fatalf("json %s (%v)", b, err)
 	}
 }
@@ -117,39 +122,58 @@ func parseSVG(t *testing.T, b []byte) []element {
 }
 
 func TestOutcomesSVGIsAStandaloneChartWithBarsLabelsAndLegend(t *testing.T) {
-	o := newProjection(t, programme().evs).Outcomes(reports.OutcomeQuery{AsOf: end})
+	p := newProjection(t, programme().evs)
+	o := p.Outcomes(reports.OutcomeQuery{AsOf: end})
+	rated := p.Outcomes(reports.OutcomeQuery{AsOf: end, MinFollowUp: 60 * 24 * time.Hour})
 	tests := []struct {
 		name   string
 		o      reports.Outcomes
 		metric reports.Metric
+		opts   []reports.SVGOption
 		bars   int
 		texts  []string
+		absent []string
 		values map[string]string // "cohort/class" -> data-value
 	}{
 		{
-			name: "visits per cohort and for all, before next to after",
-			o:    o, metric: reports.MetricVisits, bars: 6,
-			texts: []string{"Visites à l'urgence avant et après l'inscription", "ED visits before and after enrolment",
-				"Visites à l'urgence / ED visits", "Cohorte (semestre d'inscription) / Cohort (enrolment half-year)",
-				"Avant l'inscription (12 mois) / Before enrolment (12 months)", "annualisé", "S2 2023", "H2 2023", "Tous", "All", "n = 3 · -65 %"},
-			values: map[string]string{"2023-H2/before": "14", "2023-H2/after": "2", "2024-H2/after": "5", "all/before": "20", "all/after": "7"},
+			name: "in French by default, the cohort followed too short says so instead of bars",
+			o:    o, metric: reports.MetricVisits, bars: 4,
+			texts: []string{"Visites à l'urgence avant et après l'inscription", "Cohorte (semestre d'inscription)",
+				"Après l'inscription : clients suivis au moins 90 jours", "Avant l'inscription (12 mois)",
+				"Suivi insuffisant", "suivi insuffisant : 1", "S2 2023", "Tous", "n = 2 · -85.7 %"},
+			absent: []string{"ED visits", "Before", "H2 2023"},
+			values: map[string]string{"2023-H2/before": "14", "2023-H2/after": "2", "all/before": "14", "all/after": "2"},
+		},
+		{
+			name: "in English when asked",
+			o:    o, metric: reports.MetricVisits, opts: []reports.SVGOption{reports.InLanguage("en")}, bars: 4,
+			texts: []string{"ED visits before and after enrolment", "Cohort (enrolment half-year)", "After enrolment: clients followed at least 90 days",
+				"Before enrolment (12 months)", "Follow-up too short", "follow-up too short: 1", "H2 2023", "All", "n = 2 · -85.7%"},
+			absent: []string{"Visites", "Avant", "S2 2023", "Tous"},
+		},
+		{
+			name: "every client followed long enough: bars everywhere, annualized noted",
+			o:    rated, metric: reports.MetricVisits, bars: 6,
+			texts:  []string{"Après l'inscription : clients suivis au moins 60 jours", "annualisé si suivi < 1 an", "(1 annualisé)", "n = 3 · -65 %"},
+			absent: []string{"Suivi insuffisant", "suivi insuffisant"},
+			values: map[string]string{"2024-H2/after": "5", "all/before": "20", "all/after": "7"},
 		},
 		{
 			name: "hours in the ED",
-			o:    o, metric: reports.MetricEDHours, bars: 6,
-			texts:  []string{"Heures à l'urgence avant et après l'inscription", "Hours in the ED before and after enrolment", "Heures à l'urgence / Hours in the ED"},
+			o:    rated, metric: reports.MetricEDHours, bars: 6,
+			texts:  []string{"Heures à l'urgence avant et après l'inscription"},
 			values: map[string]string{"all/before": "58", "2024-H2/after": "20"},
 		},
 		{
 			name: "no client yet still gives a valid chart that says so",
 			o:    newProjection(t, nil).Outcomes(reports.OutcomeQuery{AsOf: end}), metric: reports.MetricVisits, bars: 2,
-			texts: []string{"Aucun client inscrit / No enrolled client"},
+			texts: []string{"Aucun client inscrit"},
 		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			var buf bytes.Buffer
-			if err := reports.WriteOutcomesSVG(&buf, tc.o, tc.metric); err != nil {
+			if err := reports.WriteOutcomesSVG(&buf, tc.o, tc.metric, tc.opts...); err != nil {
 				t.Fatal(err)
 			}
 			els := parseSVG(t, buf.Bytes())
@@ -178,6 +202,11 @@ func TestOutcomesSVGIsAStandaloneChartWithBarsLabelsAndLegend(t *testing.T) {
 			for _, w := range tc.texts {
 				if !strings.Contains(all.String(), w) {
 					t.Errorf("chart lacks %q", w)
+				}
+			}
+			for _, w := range tc.absent {
+				if strings.Contains(all.String(), w) {
+					t.Errorf("chart has %q", w)
 				}
 			}
 			if dir := os.Getenv("RELAIS_SVG_OUT"); dir != "" {

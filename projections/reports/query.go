@@ -63,3 +63,24 @@ func ParseQuery(n, window, end string, exclude []string) (Query, error) {
 	}
 	return q, nil
 }
+
+// ParseMinFollowUp reads the outcomes' minimum follow-up as the API and
+// the CLI take it: days like "90d" or a Go duration like "2160h"; ""
+// is 0 (the default).
+func ParseMinFollowUp(v string) (time.Duration, error) {
+	if v == "" {
+		return 0, nil
+	}
+	if d, ok := strings.CutSuffix(v, "d"); ok {
+		n, err := strconv.Atoi(d)
+		if err != nil || n <= 0 {
+			return 0, fmt.Errorf("%w: min_follow_up %q: days like 90d or a duration like 2160h", ErrBadQuery, v)
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("%w: min_follow_up %q: days like 90d or a duration like 2160h", ErrBadQuery, v)
+	}
+	return d, nil
+}

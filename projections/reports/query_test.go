@@ -51,3 +51,32 @@ func TestParseQuery(t *testing.T) {
 		})
 	}
 }
+
+func TestParseMinFollowUp(t *testing.T) {
+	tests := []struct {
+		name, in string
+		want     time.Duration
+		wantErr  bool
+	}{
+		{name: "nothing given is the default", in: "", want: 0},
+		{name: "days", in: "90d", want: 90 * 24 * time.Hour},
+		{name: "a duration", in: "36h", want: 36 * time.Hour},
+		{name: "zero days is refused", in: "0d", wantErr: true},
+		{name: "a negative duration is refused", in: "-5h", wantErr: true},
+		{name: "words are refused", in: "three months", wantErr: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := ParseMinFollowUp(tc.in)
+			if tc.wantErr {
+				if !errors.Is(err, ErrBadQuery) {
+					t.Fatalf("ParseMinFollowUp(%q) = %v, %v; want ErrBadQuery", tc.in, got, err)
+				}
+				return
+			}
+			if err != nil || got != tc.want {
+				t.Fatalf("ParseMinFollowUp(%q) = %v, %v; want %v", tc.in, got, err, tc.want)
+			}
+		})
+	}
+}

@@ -38,6 +38,9 @@ type Config struct {
 	// Exclude is the default exclusion list (see Query.Exclude); nil
 	// means {"obstetric"}.
 	Exclude []string
+	// MinFollowUp is the default OutcomeQuery.MinFollowUp (0:
+	// DefaultMinFollowUp).
+	MinFollowUp time.Duration
 }
 
 // Projection is the reports read model. Apply is called by one goroutine at
@@ -60,6 +63,9 @@ func New(cfg Config) *Projection {
 	}
 	if cfg.Exclude == nil {
 		cfg.Exclude = []string{"obstetric"}
+	}
+	if cfg.MinFollowUp <= 0 {
+		cfg.MinFollowUp = DefaultMinFollowUp
 	}
 	return &Projection{cfg: cfg, sh: projections.NewShell("reports", snapshotVersion, newState)}
 }

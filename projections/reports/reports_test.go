@@ -323,7 +323,8 @@ func programme() *history {
 
 func TestOutcomesCompareTheYearBeforeWithTheYearAfter(t *testing.T) {
 	p := newProjection(t, programme().evs)
-	o := p.Outcomes(reports.OutcomeQuery{AsOf: end})
+	// A minimum below c3's 73 days of follow-up: every client compares.
+	o := p.Outcomes(reports.OutcomeQuery{AsOf: end, MinFollowUp: 60 * 24 * time.Hour})
 	if len(o.Clients) != 3 {
 		t.Fatalf("clients %+v", o.Clients)
 	}
@@ -336,7 +337,7 @@ func TestOutcomesCompareTheYearBeforeWithTheYearAfter(t *testing.T) {
 		t.Fatalf("c2 %+v", c2)
 	}
 	if c3.Before.Visits != 6 || c3.After.Visits != 1 || !c3.After.Prorated || c3.After.CoveredDays != 73 ||
-		c3.After.Visits12 != 5 || c3.After.EDHours12 != 20 || c3.Cohort != "2024-H2" {
+		c3.After.Visits12 != 5 || c3.After.EDHours12 != 20 || c3.Cohort != "2024-H2" || c3.FollowUpTooShort {
 		t.Fatalf("c3 %+v", c3)
 	}
 	want := []struct {
@@ -369,6 +370,105 @@ func TestOutcomesCompareTheYearBeforeWithTheYearAfter(t *testing.T) {
 	}
 	if len(p.Outcomes(reports.OutcomeQuery{AsOf: end, Programme: "autre"}).Clients) != 0 {
 		t.Fatal("programme filter ignored")
+	}
+}
+
+// cohortFigures is what TestOutcomesRateOnlyClientsFollowedLongEnough
+// checks of a cohort.
+type cohortFigures struct {
+	cohort                              string
+	clients, followed, tooShort, before int
+	after12, change                     float64
+}
+
+// The programme's clients were enrolled 400 (c1), 370 (c2) and 73 (c3)
+// days before the report; c3 had 6 visits before and 1 since (5 a year
+// annualized), c1 10 before and 2 after, c2 4 before and none after.
+func TestOutcomesRateOnlyClientsFollowedLongEnough(t *testing.T) {
+	p := newProjection(t, programme().evs)
+	tests := []struct {
+		name      string
+		q         reports.OutcomeQuery
+		minDays   float64
+		tooShort  []string // client ids
+		cohorts   []cohortFigures
+		c3After12 float64
+	}{
+		{
+			name:    "by default a client enrolled 73 days ago is too short to rate",
+			q:       reports.OutcomeQuery{AsOf: end},
+			minDays: 90, tooShort: []string{"c3"},
+			cohorts: []cohortFigures{
+				{"2023-H2", 2, 2, 0, 14, 2, -85.7},
+				{"2024-H2", 1, 0, 1, 0, 0, 0},
+				{"all", 3, 2, 1, 14, 2, -85.7},
+			},
+		},
+		{
+			name:    "a shorter minimum rates him, annualized",
+			q:       reports.OutcomeQuery{AsOf: end, MinFollowUp: 73 * 24 * time.Hour},
+			minDays: 73, c3After12: 5,
+			cohorts: []cohortFigures{
+				{"2023-H2", 2, 2, 0, 14, 2, -85.7},
+				{"2024-H2", 1, 1, 0, 6, 5, -16.7},
+				{"all", 3, 3, 0, 20, 7, -65},
+			},
+		},
+		{
+			name:    "a minimum over a year leaves only the client enrolled 400 days ago",
+			q:       reports.OutcomeQuery{AsOf: end, MinFollowUp: 380 * 24 * time.Hour},
+			minDays: 380, tooShort: []string{"c2", "c3"},
+			cohorts: []cohortFigures{
+				{"2023-H2", 2, 1, 1, 10, 2, -80},
+				{"2024-H2", 1, 0, 1, 0, 0, 0},
+				{"all", 3, 1, 2, 10, 2, -80},
+			},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			o := p.Outcomes(tc.q)
+			if o.MinFollowUpDays != tc.minDays {
+				t.Errorf("min_follow_up_days %v, want %v", o.MinFollowUpDays, tc.minDays)
+			}
+			var short []string
+			for _, c := range o.Clients {
+				if c.FollowUpTooShort {
+					short = append(short, c.ClientID)
+				}
+				if c.ClientID == "c3" && (c.After.Visits != 1 || c.After.Visits12 != tc.c3After12) {
+					t.Errorf("c3 after: %d visits, %v a year; want 1, %v", c.After.Visits, c.After.Visits12, tc.c3After12)
+				}
+			}
+			if !reflect.DeepEqual(short, tc.tooShort) {
+				t.Errorf("too short %v, want %v", short, tc.tooShort)
+			}
+			var got []cohortFigures
+			for _, k := range o.Cohorts {
+				got = append(got, cohortFigures{k.Cohort, k.Clients, k.Followed, k.FollowUpTooShort, k.BeforeVisits, k.AfterVisits12, k.ChangePercent})
+			}
+			if !reflect.DeepEqual(got, tc.cohorts) {
+				t.Errorf("cohorts\n got %+v\nwant %+v", got, tc.cohorts)
+			}
+		})
+	}
+}
+
+// One ED visit two minutes after enrolment must not become a rate.
+func TestOutcomesDoNotAnnualizeAVisitMinutesAfterEnrolment(t *testing.T) {
+	h := &history{}
+	h.edVisit("", "pk9", 100, 2, "cardio").edVisit("", "pk9", 50, 2, "cardio")
+	h.add(&events.ClientRegistered{ClientID: "c9", GivenName: "E", FamilyName: "F",
+		Identifiers: []events.Identifier{{Authority: "RAMQ", Value: "9"}}, PatientKeys: []string{"pk9"}}, daysBefore(1))
+	h.add(&events.ClientEnrolled{ClientID: "c9", Programme: "defi-sante", EnrolledAt: end.Add(-3 * time.Minute)}, end.Add(-3*time.Minute))
+	h.edVisit("c9", "pk9", 1.0/24/60, 1, "cardio") // arrived one minute before the report: two after enrolment
+	o := newProjection(t, h.evs).Outcomes(reports.OutcomeQuery{AsOf: end})
+	all := o.Cohorts[len(o.Cohorts)-1]
+	if c := o.Clients[0]; !c.FollowUpTooShort || c.After.Visits != 1 || c.After.Visits12 != 0 || c.Before.Visits != 2 {
+		t.Fatalf("client %+v", c)
+	}
+	if all.AfterVisits12 != 0 || all.FollowUpTooShort != 1 || all.Followed != 0 || all.ChangePercent != 0 {
+		t.Fatalf("all %+v", all)
 	}
 }
 

@@ -41,43 +41,89 @@ type layout struct {
 func (l layout) bottom() float64 { return chartTop + chartHeight }
 func (l layout) right() float64  { return l.width - chartRight }
 
+// SVGOption sets how WriteOutcomesSVG draws.
+type SVGOption func(*svgOptions)
+
+type svgOptions struct{ en bool }
+
+// InLanguage writes the chart's text in lang: "en" (or "en-…") for
+// English, anything else (the default) for French (fr-CA).
+func InLanguage(lang string) SVGOption {
+	return func(o *svgOptions) { o.en = lang == "en" || len(lang) > 3 && lang[:3] == "en-" }
+}
+
+// words is the chart's text in one language.
+type words struct {
+	visits, hours, title, asOf, minFollowUp, before, after, afterAnnualized, cohortAxis,
+	annualized, annualizedMany, tooShort, tooShortCount, none, percent string
+	label func(Label) string
+}
+
+var (
+	wordsFR = words{visits: "Visites à l'urgence", hours: "Heures à l'urgence", title: "%s avant et après l'inscription",
+		asOf: "Au %s · 12 mois avant et 12 mois après l'inscription", minFollowUp: "Après l'inscription : clients suivis au moins %s jours",
+		before: "Avant l'inscription (12 mois)", after: "Après l'inscription (12 mois)",
+		afterAnnualized: "Après l'inscription (12 mois, annualisé si suivi < 1 an)", cohortAxis: "Cohorte (semestre d'inscription)",
+		annualized: "(%d annualisé)", annualizedMany: "(%d annualisés)", tooShort: "Suivi insuffisant",
+		tooShortCount: "suivi insuffisant : %d", none: "Aucun client inscrit", percent: " %",
+		label: func(l Label) string { return l.FR }}
+	wordsEN = words{visits: "ED visits", hours: "Hours in the ED", title: "%s before and after enrolment",
+		asOf: "As of %s · 12 months before and 12 months after enrolment", minFollowUp: "After enrolment: clients followed at least %s days",
+		before: "Before enrolment (12 months)", after: "After enrolment (12 months)",
+		afterAnnualized: "After enrolment (12 months, annualized if followed < 1 year)", cohortAxis: "Cohort (enrolment half-year)",
+		annualized: "(%d annualized)", annualizedMany: "(%d annualized)", tooShort: "Follow-up too short",
+		tooShortCount: "follow-up too short: %d", none: "No enrolled client", percent: "%",
+		label: func(l Label) string { return l.EN }}
+)
+
 // WriteOutcomesSVG draws the outcomes as a standalone SVG bar chart: for
 // each enrolment cohort and for all clients, the metric in the 12 months
 // before enrolment next to the 12 months after (annualized for clients
-// followed less than a year), with title, axis labels, legend and values;
-// every text French first, English second.
-func WriteOutcomesSVG(w io.Writer, o Outcomes, m Metric) error {
-	what := Label{"Visites à l'urgence", "ED visits"}
+// followed less than a year), over the clients followed at least the
+// minimum; the others are counted under the cohort as "suivi insuffisant"
+// (a cohort with none followed long enough shows that instead of bars).
+// Title, axis labels, legend and values are in French unless InLanguage
+// says English.
+func WriteOutcomesSVG(w io.Writer, o Outcomes, m Metric, opts ...SVGOption) error {
+	var opt svgOptions
+	for _, f := range opts {
+		f(&opt)
+	}
+	t := wordsFR
+	if opt.en {
+		t = wordsEN
+	}
+	what := t.visits
 	if m == MetricEDHours {
-		what = Label{"Heures à l'urgence", "Hours in the ED"}
+		what = t.hours
 	}
 	groups := float64(max(len(o.Cohorts), 1))
 	l := layout{width: max(minWidth, chartLeft+chartRight+minGroupWidth*groups), height: chartTop + chartHeight + chartBottom}
 	l.groupWidth = (l.right() - chartLeft) / groups
 	l.top = niceCeil(maxValue(o.Cohorts, m) * 1.1)
 
-	s := &svg{}
+	s := &svg{t: t}
 	s.f(`<?xml version="1.0" encoding="UTF-8"?>`+"\n"+
-		`<svg xmlns="http://www.w3.org/2000/svg" width="%s" height="%s" viewBox="0 0 %[1]s %[2]s" font-family="system-ui, 'Segoe UI', Helvetica, Arial, sans-serif" role="img">`+"\n",
-		n(l.width), n(l.height))
-	s.f("<title>%s</title>\n", esc(what.FR+" avant et après l'inscription / "+what.EN+" before and after enrolment"))
+		`<svg xmlns="http://www.w3.org/2000/svg" width="%s" height="%s" viewBox="0 0 %[1]s %[2]s" font-family="system-ui, 'Segoe UI', Helvetica, Arial, sans-serif" role="img" lang="%s">`+"\n",
+		n(l.width), n(l.height), map[bool]string{false: "fr-CA", true: "en-CA"}[opt.en])
+	title := fmt.Sprintf(t.title, what)
+	s.f("<title>%s</title>\n", esc(title))
 	s.f(`<rect x="0" y="0" width="%s" height="%s" fill="#ffffff"/>`+"\n", n(l.width), n(l.height))
 	mid := n(l.width / 2)
-	asOf := o.AsOf.Format("2006-01-02")
-	s.f(`<text x="%s" y="30" text-anchor="middle" font-size="18" font-weight="bold">%s</text>`+"\n", mid, esc(what.FR+" avant et après l'inscription"))
-	s.f(`<text x="%s" y="52" text-anchor="middle" font-size="15" font-style="italic">%s</text>`+"\n", mid, esc(what.EN+" before and after enrolment"))
-	s.f(`<text x="%s" y="74" text-anchor="middle" font-size="12" fill="#444">%s</text>`+"\n", mid,
-		esc("Au "+asOf+" · 12 mois avant et 12 mois après l'inscription"))
-	s.f(`<text x="%s" y="90" text-anchor="middle" font-size="12" fill="#444" font-style="italic">%s</text>`+"\n", mid,
-		esc("As of "+asOf+" · 12 months before and 12 months after enrolment"))
+	s.f(`<text x="%s" y="32" text-anchor="middle" font-size="18" font-weight="bold">%s</text>`+"\n", mid, esc(title))
+	s.f(`<text x="%s" y="56" text-anchor="middle" font-size="12" fill="#444">%s</text>`+"\n", mid,
+		esc(fmt.Sprintf(t.asOf, o.AsOf.Format("2006-01-02"))))
+	if o.MinFollowUpDays > 0 {
+		s.f(`<text class="min-follow-up" x="%s" y="74" text-anchor="middle" font-size="12" fill="#444">%s</text>`+"\n", mid,
+			esc(fmt.Sprintf(t.minFollowUp, n(o.MinFollowUpDays))))
+	}
 	s.legend(o.Cohorts)
 	s.axes(l, what)
 	for i, k := range o.Cohorts {
 		s.group(l, i, k, m)
 	}
 	if len(o.Cohorts) == 0 || o.Cohorts[len(o.Cohorts)-1].Clients == 0 {
-		s.f(`<text x="%s" y="%s" text-anchor="middle" font-size="14" fill="#666">%s</text>`+"\n", mid, n(chartTop+chartHeight/2),
-			esc("Aucun client inscrit / No enrolled client"))
+		s.f(`<text x="%s" y="%s" text-anchor="middle" font-size="14" fill="#666">%s</text>`+"\n", mid, n(chartTop+chartHeight/2), esc(t.none))
 	}
 	s.f("</svg>\n")
 	if s.err != nil {
@@ -92,6 +138,7 @@ func WriteOutcomesSVG(w io.Writer, o Outcomes, m Metric) error {
 type svg struct {
 	buf bytes.Buffer
 	err error
+	t   words
 }
 
 func (s *svg) f(format string, args ...any) {
@@ -101,21 +148,21 @@ func (s *svg) f(format string, args ...any) {
 }
 
 func (s *svg) legend(cohorts []Cohort) {
-	after := "Après l'inscription (12 mois) / After enrolment (12 months)"
+	after := s.t.after
 	for _, k := range cohorts {
 		if k.Prorated > 0 {
-			after = "Après (12 mois, annualisé si suivi < 1 an) / After (12 months, annualized if followed < 1 year)"
+			after = s.t.afterAnnualized
 		}
 	}
 	s.f(`<g class="legend" font-size="12">` + "\n")
 	s.f(`<rect x="%s" y="104" width="14" height="12" fill="%s"/><text x="%s" y="115">%s</text>`+"\n",
-		n(chartLeft), colourBefore, n(chartLeft+20), esc("Avant l'inscription (12 mois) / Before enrolment (12 months)"))
+		n(chartLeft), colourBefore, n(chartLeft+20), esc(s.t.before))
 	s.f(`<rect x="%s" y="121" width="14" height="12" fill="%s"/><text x="%s" y="132">%s</text>`+"\n",
 		n(chartLeft), colourAfter, n(chartLeft+20), esc(after))
 	s.f("</g>\n")
 }
 
-func (s *svg) axes(l layout, what Label) {
+func (s *svg) axes(l layout, what string) {
 	s.f(`<g class="axes" font-size="11" fill="#333">` + "\n")
 	for i := 0; i <= 5; i++ {
 		y := l.bottom() - chartHeight*float64(i)/5
@@ -126,9 +173,9 @@ func (s *svg) axes(l layout, what Label) {
 	s.f(`<line x1="%s" y1="%s" x2="%s" y2="%[2]s" stroke="#333"/>`+"\n", n(chartLeft), n(l.bottom()), n(l.right()))
 	s.f("</g>\n")
 	s.f(`<text class="axis-label" x="0" y="0" transform="translate(28 %s) rotate(-90)" text-anchor="middle" font-size="13">%s</text>`+"\n",
-		n(chartTop+chartHeight/2), esc(what.FR+" / "+what.EN))
+		n(chartTop+chartHeight/2), esc(what))
 	s.f(`<text class="axis-label" x="%s" y="%s" text-anchor="middle" font-size="13">%s</text>`+"\n",
-		n((chartLeft+l.right())/2), n(l.bottom()+92), esc("Cohorte (semestre d'inscription) / Cohort (enrolment half-year)"))
+		n((chartLeft+l.right())/2), n(l.bottom()+92), esc(s.t.cohortAxis))
 }
 
 func (s *svg) group(l layout, i int, k Cohort, m Metric) {
@@ -137,36 +184,46 @@ func (s *svg) group(l layout, i int, k Cohort, m Metric) {
 		before, after = k.BeforeEDHours, k.AfterEDHours12
 	}
 	cx := chartLeft + l.groupWidth*(float64(i)+0.5)
+	label := s.t.label(k.Label)
 	s.f(`<g class="cohort" data-cohort="%s">`+"\n", esc(k.Cohort))
-	for j, b := range []struct {
-		class, colour, fr, en string
-		v                     float64
-	}{
-		{"before", colourBefore, "Avant", "Before", before},
-		{"after", colourAfter, "Après", "After", after},
-	} {
-		h := chartHeight * b.v / l.top
-		x := cx - barWidth - barGap/2 + float64(j)*(barWidth+barGap)
-		s.f(`<rect class="bar %s" data-value="%s" x="%s" y="%s" width="%s" height="%s" fill="%s"><title>%s</title></rect>`+"\n",
-			b.class, n(b.v), n(x), n(l.bottom()-h), n(barWidth), n(h), b.colour,
-			esc(k.Label.FR+" — "+b.fr+" : "+n(b.v)+" / "+k.Label.EN+" — "+b.en+": "+n(b.v)))
-		s.f(`<text x="%s" y="%s" text-anchor="middle" font-size="11">%s</text>`+"\n", n(x+barWidth/2), n(l.bottom()-h-5), n(b.v))
+	if k.Followed == 0 && k.FollowUpTooShort > 0 {
+		// Nobody to compare yet: say so where the bars would be.
+		s.f(`<text class="too-short" x="%s" y="%s" text-anchor="middle" font-size="12" fill="#555">%s</text>`+"\n",
+			n(cx), n(l.bottom()-chartHeight/4), esc(s.t.tooShort))
+	} else {
+		for j, b := range []struct {
+			class, colour, name string
+			v                   float64
+		}{
+			{"before", colourBefore, s.t.before, before},
+			{"after", colourAfter, s.t.after, after},
+		} {
+			h := chartHeight * b.v / l.top
+			x := cx - barWidth - barGap/2 + float64(j)*(barWidth+barGap)
+			s.f(`<rect class="bar %s" data-value="%s" x="%s" y="%s" width="%s" height="%s" fill="%s"><title>%s</title></rect>`+"\n",
+				b.class, n(b.v), n(x), n(l.bottom()-h), n(barWidth), n(h), b.colour, esc(label+" — "+b.name+" : "+n(b.v)))
+			s.f(`<text x="%s" y="%s" text-anchor="middle" font-size="11">%s</text>`+"\n", n(x+barWidth/2), n(l.bottom()-h-5), n(b.v))
+		}
 	}
 	y := l.bottom()
-	s.f(`<text x="%s" y="%s" text-anchor="middle" font-size="12" font-weight="bold">%s</text>`+"\n", n(cx), n(y+18), esc(k.Label.FR))
-	s.f(`<text x="%s" y="%s" text-anchor="middle" font-size="11" font-style="italic">%s</text>`+"\n", n(cx), n(y+33), esc(k.Label.EN))
-	note := "n = " + strconv.Itoa(k.Clients)
+	s.f(`<text x="%s" y="%s" text-anchor="middle" font-size="12" font-weight="bold">%s</text>`+"\n", n(cx), n(y+18), esc(label))
+	note := "n = " + strconv.Itoa(k.Followed)
 	if k.BeforeVisits > 0 && m == MetricVisits {
-		note += " · " + n(k.ChangePercent) + " %"
+		note += " · " + n(k.ChangePercent) + s.t.percent
 	}
-	s.f(`<text x="%s" y="%s" text-anchor="middle" font-size="10" fill="#555">%s</text>`+"\n", n(cx), n(y+49), esc(note))
+	s.f(`<text x="%s" y="%s" text-anchor="middle" font-size="10" fill="#555">%s</text>`+"\n", n(cx), n(y+33), esc(note))
+	line := y + 47
 	if k.Prorated > 0 {
-		fr := " annualisé"
+		f := s.t.annualized
 		if k.Prorated > 1 {
-			fr += "s"
+			f = s.t.annualizedMany
 		}
-		s.f(`<text x="%s" y="%s" text-anchor="middle" font-size="10" fill="#555">%s</text>`+"\n", n(cx), n(y+62),
-			esc("("+strconv.Itoa(k.Prorated)+fr+" / annualized)"))
+		s.f(`<text x="%s" y="%s" text-anchor="middle" font-size="10" fill="#555">%s</text>`+"\n", n(cx), n(line), esc(fmt.Sprintf(f, k.Prorated)))
+		line += 14
+	}
+	if k.FollowUpTooShort > 0 {
+		s.f(`<text class="too-short-count" x="%s" y="%s" text-anchor="middle" font-size="10" fill="#555">%s</text>`+"\n", n(cx), n(line),
+			esc(fmt.Sprintf(s.t.tooShortCount, k.FollowUpTooShort)))
 	}
 	s.f("</g>\n")
 }
