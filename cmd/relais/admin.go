@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/relais-health/relais/app"
+	"github.com/relais-health/relais/delivery"
 	"github.com/relais-health/relais/delivery/webhook"
 	"github.com/relais-health/relais/infra/ledger/jetstream"
 )
@@ -22,7 +23,7 @@ func newAdminCmd(g *globals) *cobra.Command {
 	}
 	cmd.AddCommand(&cobra.Command{
 		Use:   "replicas N",
-		Short: "set the replicas (1 or 3) of the ledger stream, checkpoint bucket, snapshot store and webhook queue/buckets, and print what changed",
+		Short: "set the replicas (1 or 3) of the ledger stream, checkpoint bucket, snapshot store, set-aside bucket, webhook queue/buckets and alert publisher buckets, and print what changed",
 		Long: "Other commands never rescale: started with a --replicas that differs from the streams', they log a warning and leave them. " +
 			"`relais admin replicas 3 --nats URL` scales a ledger created with one replica to a 3-node cluster (and 1 scales it back). " +
 			"Streams or buckets that do not exist yet are skipped.",
@@ -44,7 +45,8 @@ func newAdminCmd(g *globals) *cobra.Command {
 				return fmt.Errorf("admin replicas: %w", err)
 			}
 			changed, err := jetstream.SetReplicas(cmd.Context(), js, n,
-				webhook.StreamName, "KV_"+webhook.DeadBucket, "KV_"+webhook.DeliveredBucket)
+				webhook.StreamName, "KV_"+webhook.DeadBucket, "KV_"+webhook.DeliveredBucket,
+				"KV_"+delivery.LeaseBucket, "KV_"+delivery.ProgressBucket)
 			out := cmd.OutOrStdout()
 			for _, c := range changed {
 				fmt.Fprintf(out, "%s: %d -> %d replicas\n", c.What, c.From, c.To)

@@ -41,6 +41,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
+
+	ledgerjs "github.com/relais-health/relais/infra/ledger/jetstream"
 )
 
 // Headers of a delivery.
@@ -144,8 +146,9 @@ type Dispatcher struct {
 	delivered jetstream.KeyValue
 }
 
-// New opens (creating them if needed) the delivery queue and the
-// dead-letter bucket on nc's JetStream; Run sends.
+// New opens (creating them if needed, never changing them) the delivery
+// queue and the dead-letter and delivered buckets on nc's JetStream; Run
+// sends.
 func New(ctx context.Context, nc *nats.Conn, cfg Config) (*Dispatcher, error) {
 	if cfg.Client == nil {
 		cfg.Client = &http.Client{Timeout: 10 * time.Second}
@@ -178,41 +181,39 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config) (*Dispatcher, error) {
 	if err != nil {
 		return nil, fmt.Errorf("webhook queue: %w", err)
 	}
-	if _, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	// Created when missing, never updated: an instance started with other
+	// replicas reports the difference and leaves the cluster's queue and
+	// buckets as they are (`relais admin replicas` rescales them).
+	report := func(m *ledgerjs.Mismatch) {
+		if m != nil {
+			log.Warn("replicas mismatch: " + m.String())
+		}
+	}
+	_, m, err := ledgerjs.EnsureStream(ctx, js, jetstream.StreamConfig{
 		Name: StreamName, Subjects: []string{subject}, Retention: jetstream.WorkQueuePolicy,
 		Storage: jetstream.FileStorage, Replicas: cfg.Replicas, Duplicates: DedupeWindow,
-	}); err != nil {
+	})
+	if err != nil {
 		return nil, fmt.Errorf("webhook queue %s: %w", StreamName, err)
 	}
-	dead, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	report(m)
+	dead, m, err := ledgerjs.EnsureKeyValue(ctx, js, jetstream.KeyValueConfig{
 		Bucket: DeadBucket, Storage: jetstream.FileStorage, Replicas: cfg.Replicas,
 		Description: "webhook deliveries that kept failing",
 	})
 	if err != nil {
 		return nil, fmt.Errorf("webhook dead letters %s: %w", DeadBucket, err)
 	}
-	delivered, err := openOrCreateKV(ctx, js, jetstream.KeyValueConfig{
+	report(m)
+	delivered, m, err := ledgerjs.EnsureKeyValue(ctx, js, jetstream.KeyValueConfig{
 		Bucket: DeliveredBucket, Storage: jetstream.FileStorage, Replicas: cfg.Replicas, TTL: DeliveredTTL,
 		Description: "webhook deliveries partners answered 2xx (not sent again after a restart)",
 	})
 	if err != nil {
 		return nil, fmt.Errorf("webhook delivered set %s: %w", DeliveredBucket, err)
 	}
+	report(m)
 	return &Dispatcher{cfg: cfg, js: js, dead: dead, delivered: delivered}, nil
-}
-
-// openOrCreateKV opens a bucket, creating it only if it does not exist: an
-// existing bucket's configuration (its replicas on a cluster) is never
-// changed here.
-func openOrCreateKV(ctx context.Context, js jetstream.JetStream, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
-	kv, err := js.KeyValue(ctx, cfg.Bucket)
-	if errors.Is(err, jetstream.ErrBucketNotFound) {
-		kv, err = js.CreateKeyValue(ctx, cfg)
-		if errors.Is(err, jetstream.ErrBucketExists) {
-			kv, err = js.KeyValue(ctx, cfg.Bucket)
-		}
-	}
-	return kv, err
 }
 
 // Enqueue queues a delivery without waiting; the queue drops an id it has
@@ -257,10 +258,17 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 }
 
 func (d *Dispatcher) consumer(ctx context.Context) (jetstream.Consumer, error) {
-	cons, err := d.js.CreateOrUpdateConsumer(ctx, StreamName, jetstream.ConsumerConfig{
-		Durable: consumer, AckPolicy: jetstream.AckExplicitPolicy, MaxDeliver: -1,
-		AckWait: d.cfg.Client.Timeout + 20*time.Second, MaxAckPending: 10_000,
-	})
+	// Created when missing, never updated (its replicas follow the queue's).
+	cons, err := d.js.Consumer(ctx, StreamName, consumer)
+	if errors.Is(err, jetstream.ErrConsumerNotFound) {
+		cons, err = d.js.CreateConsumer(ctx, StreamName, jetstream.ConsumerConfig{
+			Durable: consumer, AckPolicy: jetstream.AckExplicitPolicy, MaxDeliver: -1,
+			AckWait: d.cfg.Client.Timeout + 20*time.Second, MaxAckPending: 10_000,
+		})
+		if errors.Is(err, jetstream.ErrConsumerExists) {
+			cons, err = d.js.Consumer(ctx, StreamName, consumer)
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("webhook consumer: %w", err)
 	}

@@ -70,14 +70,14 @@ type Change struct {
 
 // SetReplicas changes the replicas of every JetStream stream and bucket
 // Relais's ledger keeps (the ledger stream, the checkpoint bucket, the
-// snapshot store) plus extra JetStream streams by name (KV buckets as
+// snapshot store, the set-aside bucket) plus extra JetStream streams by name (KV buckets as
 // KV_<bucket>), and returns what it changed. It is the one place stream
 // configuration is updated (`relais admin replicas N`).
 func SetReplicas(ctx context.Context, js jetstream.JetStream, n int, extra ...string) ([]Change, error) {
 	if n != 1 && n != 3 && n != 5 {
 		return nil, fmt.Errorf("set replicas: %d: must be 1, 3 or 5", n)
 	}
-	names := append([]string{StreamName, "KV_" + CheckpointBucket, "OBJ_" + SnapshotBucket}, extra...)
+	names := append([]string{StreamName, "KV_" + CheckpointBucket, "OBJ_" + SnapshotBucket, "KV_" + SetAsideBucket}, extra...)
 	var changed []Change
 	for _, name := range names {
 		st, err := js.Stream(ctx, name)
@@ -102,4 +102,41 @@ func SetReplicas(ctx context.Context, js jetstream.JetStream, n int, extra ...st
 		changed = append(changed, Change{What: name, From: from, To: n})
 	}
 	return changed, nil
+}
+
+// EnsureStream creates the stream want describes when it is absent and
+// otherwise binds to it as it is, never updating it (an update would
+// rescale a cluster's stream to whatever replicas this process was given).
+// A replicas difference is returned as a Mismatch (nil when none) for the
+// caller to report; only SetReplicas changes it. Other packages keeping
+// their own streams beside the ledger (the webhook queue) open them with it.
+func EnsureStream(ctx context.Context, js jetstream.JetStream, want jetstream.StreamConfig) (jetstream.Stream, *Mismatch, error) {
+	st, err := ensureStream(ctx, js, want)
+	if err != nil {
+		return nil, nil, err
+	}
+	return st, compareReplicas("stream "+want.Name, want.Replicas, st.CachedInfo().Config.Replicas), nil
+}
+
+// EnsureKeyValue is EnsureStream for a KV bucket.
+func EnsureKeyValue(ctx context.Context, js jetstream.JetStream, want jetstream.KeyValueConfig) (jetstream.KeyValue, *Mismatch, error) {
+	kv, err := ensureKeyValue(ctx, js, want)
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := js.Stream(ctx, "KV_"+want.Bucket)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: bucket %s: %w", ledger.ErrUnavailable, want.Bucket, err)
+	}
+	return kv, compareReplicas("bucket "+want.Bucket, want.Replicas, st.CachedInfo().Config.Replicas), nil
+}
+
+// compareReplicas is the Mismatch of what, nil when the replicas agree (0
+// is 1 on either side).
+func compareReplicas(what string, configured, actual int) *Mismatch {
+	configured, actual = max(configured, 1), max(actual, 1)
+	if configured == actual {
+		return nil
+	}
+	return &Mismatch{What: what, Configured: configured, Actual: actual}
 }
