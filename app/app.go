@@ -67,7 +67,7 @@ type Config struct {
 	WebhookSecret []byte
 	// Replicas of the webhook queue and dead letters (as of the ledger).
 	Replicas int
-	// Snapshots, when set, lets the file, caseload and report projections
+	// Snapshots, when set, lets the alerts, file, caseload and report projections
 	// resume from their last snapshot instead of rebuilding.
 	Snapshots projections.SnapshotStore
 	// SetAside, when set, keeps the events projections set aside (poison
@@ -152,7 +152,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	a.hooks = hooks
 	a.fan = delivery.NewNATS(a.hub, b.Conn, a.hooks, log.Named("delivery"), delivery.WithReplicas(cfg.Replicas))
 	a.alerts = alerts.New(b.Store, alerts.Config{Notifier: a.fan, Log: log.Named("alerts")})
-	a.alertsR = &projections.Runner{Name: "alerts", L: b.Store, P: a.alerts, Log: log}
+	a.alertsR = &projections.Runner{Name: "alerts", L: b.Store, P: a.alerts, Log: log, Snapshots: cfg.Snapshots}
 	a.alertsW = alerting.New(b.Store, a.alerts, alerting.Config{EscalateAfter: cfg.EscalateAfter, FeedSilence: cfg.FeedSilence,
 		Facilities: cfg.Facilities, FeedWindows: feedWindows(cfg.HL7Facilities), Now: time.Now, Log: log.Named("alerting")})
 	a.files, a.loads, a.reps = clientfile.New(), caseload.New(caseload.Config{}), reports.New(reports.Config{})

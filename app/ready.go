@@ -62,6 +62,26 @@ type catchUp struct {
 	moved    time.Time
 	lastLog  uint64
 	lastLogT time.Time
+	logged   bool // "projection caught up" said
+}
+
+// noteCaughtUp logs, once for each projection, that it caught up and how
+// long after the start of WaitReady it was seen so (the projections catch
+// up at the same time; this is where a restart's time goes).
+func (a *App) noteCaughtUp(ups []*catchUp, start time.Time) {
+	for _, u := range ups {
+		if u.logged {
+			continue
+		}
+		select {
+		case <-u.r.Ready():
+		default:
+			continue
+		}
+		u.logged = true
+		a.log.Info("projection caught up", zap.String("projection", u.r.Name), zap.Uint64("position", u.r.Position()), zap.Uint64("head", u.head),
+			zap.Duration("after", time.Since(start).Round(time.Millisecond)))
+	}
 }
 
 // WaitReady blocks until every projection has caught up with the ledger as
@@ -107,13 +127,14 @@ func (a *App) WaitReady(ctx context.Context) error {
 			select {
 			case <-u.r.Ready():
 			case <-tick.C:
+				a.noteCaughtUp(ups, now)
 				continue
 			case <-ctx.Done():
 				return fmt.Errorf("projection %s not ready at %d/%d: %w", u.r.Name, u.r.Position(), u.head, ctx.Err())
 			}
 			break
 		}
-		a.log.Info("projection caught up", zap.String("projection", u.r.Name), zap.Uint64("position", u.r.Position()), zap.Uint64("head", u.head))
+		a.noteCaughtUp(ups, now)
 	}
 	a.start.ready.Store(true)
 	return nil
