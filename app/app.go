@@ -25,6 +25,7 @@ import (
 	"github.com/relais-health/relais/delivery/sse"
 	"github.com/relais-health/relais/delivery/webhook"
 	"github.com/relais-health/relais/events"
+	"github.com/relais-health/relais/infra/ledger"
 	"github.com/relais-health/relais/projections"
 	"github.com/relais-health/relais/projections/alerts"
 	"github.com/relais-health/relais/projections/caseload"
@@ -85,6 +86,9 @@ type Config struct {
 	// ProgressEvery is how often WaitReady logs catch-up progress
 	// (default 5s).
 	ProgressEvery time.Duration
+	// SealKeys, when set, lets the console's verification check every
+	// event's seal (as `relais verify --seal-key` does).
+	SealKeys *ledger.Keyring
 }
 
 // App is Relais assembled.
@@ -109,6 +113,7 @@ type App struct {
 	cfg     Config
 	api     *httpapi.Server
 	start   startState
+	verify  *verifyJob // the console's ledger verification
 }
 
 // feedWindows are the facilities file's hours and zones for the
@@ -183,6 +188,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	a.api.RegisterAlerts(a.alerts, a.alertsW, a.alertsR, a.hub, cfg.Heartbeat)
 	a.api.RegisterWebhooks(a.hooks)
 	a.api.RegisterSetAside(a)
+	a.api.RegisterFeeds(a.alertsW, a.alerts)
 	a.api.RegisterFiles(a.files, a.loads, a.reps, access.New(b.Store), time.Now)
 	a.api.RegisterCare(casemgmt.New(b.Store, nil, casemgmt.WithPatientSecret(cfg.PatientSecret)), pharmacy.New(b.Store), a.directoryCommands(cfg))
 	if err := a.mountConsole(); err != nil {
@@ -214,6 +220,7 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	g.Go(func() error { return a.hooks.Run(ctx) })
 	g.Go(func() error { return a.fan.Run(ctx) })
+	g.Go(func() error { return a.verify.run(ctx) })
 	if a.nats.srv != nil {
 		g.Go(func() error { return a.nats.run(ctx, a.directoryReady()) })
 	}

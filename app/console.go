@@ -9,6 +9,7 @@ import (
 	"github.com/relais-health/relais/projections/directory"
 	"github.com/relais-health/relais/services/access"
 	"github.com/relais-health/relais/services/casemgmt"
+	svcdirectory "github.com/relais-health/relais/services/directory"
 	"github.com/relais-health/relais/services/pharmacy"
 )
 
@@ -22,11 +23,15 @@ func (a *App) mountConsole() error {
 			filesR = r
 		}
 	}
+	a.verify = newVerifyJob(a.b.Store, a.cfg.SealKeys)
 	c, err := console.New(console.Deps{
 		Auth: authenticator{d: a.dir, now: a.cfg.TokenClock}, Alerts: a.alerts, Ack: a.alertsW, AlertsW: a.alertsR, FilesW: filesR,
 		Hub: a.hub, Heartbeat: a.cfg.Heartbeat, Files: a.files, Caseloads: a.loads, Reports: a.reps,
 		Access: access.New(a.b.Store), Care: casemgmt.New(a.b.Store, nil, casemgmt.WithPatientSecret(a.cfg.PatientSecret)),
 		Pharmacy: pharmacy.New(a.b.Store), Names: names{a.dir}, AccessLog: accessLog{a.b.Store}, Log: a.log.Named("console"),
+		// pages_manage.go: feeds, deliveries, directory, replays, verify
+		Feeds: a.alertsW, Hooks: a.hooks, SetAside: a, Directory: a.consoleDirectory(), People: a.dir,
+		Replay: replayer{a.b.Store}, Verify: a.verify,
 	})
 	if err != nil {
 		return err
@@ -35,6 +40,19 @@ func (a *App) mountConsole() error {
 	a.api.HandlePublic("GET", "/console/", c.ServeHTTP)
 	a.api.HandlePublic("POST", "/console/", c.ServeHTTP)
 	return nil
+}
+
+// consoleDirectory is the directory's commands as the API has them
+// (answering once the change is in force), sharing the API's NATS sync.
+func (a *App) consoleDirectory() foldedDirectory {
+	var folded folder
+	for _, r := range a.runners {
+		if r.Name == "directory" {
+			folded = r
+		}
+	}
+	svc := svcdirectory.New(a.b.Store, svcdirectory.WithTokenLifetime(a.cfg.TokenLifetime), svcdirectory.WithClock(a.cfg.TokenClock))
+	return foldedDirectory{Service: svc, folded: folded, nats: a.nats, log: a.log.Named("directory")}
 }
 
 // accessLog reads a client file's access log from the ledger.

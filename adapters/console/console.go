@@ -142,6 +142,16 @@ type Deps struct {
 	// SessionCheck is how often an open alert stream checks that its
 	// session still stands (default 15 s).
 	SessionCheck time.Duration
+	// The programme manager's, archivist's and auditor's pages
+	// (pages_manage.go): feed health, webhook dead letters, set-aside
+	// events, the directory's commands and list, replays, verification.
+	Feeds     httpapi.Feeds
+	Hooks     httpapi.Hooks
+	SetAside  httpapi.SetAside
+	Directory httpapi.Directory
+	People    People
+	Replay    Replayer
+	Verify    Verifier
 }
 
 // Console serves /console/.
@@ -227,11 +237,12 @@ func (c *Console) routes() {
 	c.page("POST /console/clients/{id}/concern", []string{events.CategoryPharmacy}, c.concern)
 	c.page("GET /console/programme", managerRoles, c.programme)
 	c.page("GET /console/programme/outcomes.svg", append([]string{events.RoleAuditor}, managerRoles...), c.outcomesSVG)
-	c.page("GET /console/audit", []string{events.RoleAuditor, events.RoleProgrammeManager, events.RoleAdmin}, c.audit)
+	c.page("GET /console/audit", []string{events.RoleAuditor, events.RoleProgrammeManager, events.RoleAdmin}, c.auditPage)
 	c.page("POST /console/audit/open", readerRoles, c.openFile, events.RoleArchivist)
 	c.page("GET /console/audit/clients/{id}/access", []string{events.RoleAuditor, events.RoleAdmin}, c.accessLog)
 	c.page("GET /console/archive", []string{events.RoleArchivist, events.RoleProgrammeManager, events.RoleAdmin}, c.archive)
 	c.page("GET /console/archive/high-utilizers.csv", []string{events.RoleArchivist, events.RoleProgrammeManager, events.RoleAdmin}, c.archiveCSV)
+	c.manageRoutes() // pages_manage.go: helper "pm"'s pages, kept together
 }
 
 // handler is a page for a signed-in user.

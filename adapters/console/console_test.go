@@ -58,7 +58,7 @@ func TestEveryKeyUsedIsInTheCatalog(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	goKey := regexp.MustCompile(`"((?:err|flash|queue|inbox|clients|file|programme|archive|audit|login|nav)\.[a-z0-9.]+)"`)
+	goKey := regexp.MustCompile(`"((?:err|flash|queue|inbox|clients|file|programme|archive|audit|login|nav|feeds|directory|frozen)\.[a-z0-9.]+)"`)
 	files, _ := fs.Glob(os.DirFS("."), "*.go")
 	for _, f := range files {
 		if f == "catalog.go" || strings.HasSuffix(f, "_test.go") {
@@ -88,6 +88,12 @@ func TestEveryKeyUsedIsInTheCatalog(t *testing.T) {
 	}
 	for _, ch := range []string{"phone", "in_person", "ed", "home_visit", "video", "message"} {
 		used["channel."+ch] = "channels"
+	}
+	for _, p := range replayable {
+		used["projection."+p] = "replayable"
+	}
+	for _, e := range archiveExclusions {
+		used["reasoncat."+e] = "archiveExclusions"
 	}
 	if len(used) < 50 {
 		t.Fatalf("found only %d keys in use: the scan is broken", len(used))

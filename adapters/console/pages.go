@@ -71,6 +71,8 @@ func (c *Console) navFor(role, path string) []nav {
 		add("/console/clients", "nav.clients")
 		if slices.Contains(managerRoles, role) {
 			add("/console/programme", "nav.programme")
+			add("/console/programme/feeds", "nav.feeds")
+			add("/console/programme/directory", "nav.directory")
 			add("/console/archive", "nav.archive")
 		}
 	}
@@ -685,6 +687,7 @@ func (c *Console) outcomesSVG(w http.ResponseWriter, r *http.Request, s *session
 func (c *Console) archiveQuery(s *session) reports.Query {
 	q, _ := reports.ParseQuery("200", "", "", nil)
 	q.IncludeIdentifiers = s.p.Role == events.RoleArchivist
+	q.Exclude = archiveExclusions
 	return q
 }
 
@@ -703,13 +706,6 @@ func (c *Console) archiveCSV(w http.ResponseWriter, r *http.Request, s *session)
 	w.Header().Set("Content-Disposition", `attachment; filename="grands-utilisateurs.csv"`)
 	_, err := w.Write(b.Bytes())
 	return err
-}
-
-// audit lets the auditor open a client file by its id (the read is
-// recorded like any other) and see the outcome chart.
-func (c *Console) audit(w http.ResponseWriter, r *http.Request, s *session) error {
-	c.render(w, r, s, http.StatusOK, "audit", "audit.title", nil)
-	return nil
 }
 
 // openFile goes to the file of the id typed in a form (a POST, so that

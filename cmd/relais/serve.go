@@ -154,7 +154,7 @@ func runServe(ctx context.Context, g *globals, f *serveFlags) error {
 		return err
 	}
 	a, err = app.New(ctx, app.Config{Backend: b, Log: log, Facilities: facilities, HL7Facilities: hl7Facilities, HL7Sources: hl7Sources, PatientSecret: secret,
-		EscalateAfter: f.escalate, FeedSilence: f.silence, Replicas: g.replicas,
+		EscalateAfter: f.escalate, SealKeys: g.sealKeys, FeedSilence: f.silence, Replicas: g.replicas,
 		WebhookSecret: webhookSecret(), Snapshots: snaps, SetAside: aside, TokenLifetime: f.tokenLifetime,
 		EscalateEvery: min(30*time.Second, max(f.escalate/4, 100*time.Millisecond)), StartTimeout: f.startTimeout})
 	if err != nil {
