@@ -199,12 +199,20 @@ func checkHighWater(ctx context.Context, st *jetstream.Store, o BackendConfig) e
 	if o.NATSURL != "" {
 		return nil
 	}
+	// The mark first, then the head: a running serve marks a position only
+	// once it is written, so a mark read first is never above a head read
+	// after it, however fast serve appends meanwhile (read the other way
+	// round, a live verify saw "positions lost").
+	mark, err := natsembed.ReadHighWater(o.Data)
+	if err != nil {
+		return fmt.Errorf("--data %s: %w", o.Data, err)
+	}
 	head, err := st.Head(ctx)
 	if err != nil {
 		return err
 	}
-	if err := natsembed.CheckHighWater(o.Data, head); err != nil {
-		return fmt.Errorf("--data %s: %w", o.Data, err)
+	if head < mark {
+		return fmt.Errorf("--data %s: %w", o.Data, &natsembed.LostError{Dir: o.Data, From: head + 1, To: mark, HighWater: mark})
 	}
 	return nil
 }
