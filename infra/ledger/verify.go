@@ -47,6 +47,9 @@ type VerifyReport struct {
 	// FirstSealed is the position of the first event carrying a seal (0:
 	// none seen).
 	FirstSealed uint64
+	// UpTo is the head verify saw when it started: the ledger was verified
+	// up to it; events appended since were not checked.
+	UpTo uint64
 	// KeyID is the sealing key's id when seals were checked.
 	KeyID string
 	// Demo tells the seals were checked against the public demo key.
@@ -188,6 +191,7 @@ type verifyOptions struct {
 	keys          *Keyring
 	unsealedUntil uint64
 	allowEmpty    bool
+	upTo          uint64
 }
 
 // WithKeys checks every event's seal against keys.
@@ -201,6 +205,12 @@ func UnsealedUntil(pos uint64) VerifyOption {
 
 // AllowEmpty makes an empty ledger a success instead of ErrEmptyLedger.
 func AllowEmpty() VerifyOption { return func(o *verifyOptions) { o.allowEmpty = true } }
+
+// UpTo verifies the ledger up to global position head (the head the caller
+// saw when it started): events appended while verify runs are not checked,
+// and are not "missing at the end" either. Without it, Verify reads the
+// head itself when it starts.
+func UpTo(head uint64) VerifyOption { return func(o *verifyOptions) { o.upTo = head } }
 
 // Verify walks the whole ledger through Subscribe and checks every link.
 // progress, when non-nil, is called with each verified position. A ledger
@@ -225,19 +235,32 @@ func Verify(ctx context.Context, l Ledger, progress func(pos uint64), opts ...Ve
 		}
 		return nil
 	}
+	// The head is read once, at the start: on a live ledger, writes go on
+	// while verify runs, and what lies past this head is not checked (nor
+	// missing).
+	head, herr := o.upTo, error(nil)
+	if head == 0 {
+		head, herr = l.Head(ctx)
+	}
+	v.report.UpTo = head
+	bound := []SubscribeOption{StopAtHead()}
+	if herr == nil {
+		bound = append(bound, Until(head))
+	}
 	var err error
-	if ss, ok := l.(SealedSubscriber); ok {
-		err = ss.SubscribeSealed(ctx, 1, check, StopAtHead())
+	if herr == nil && head == 0 {
+		// Nothing to read: an empty ledger (see below).
+	} else if ss, ok := l.(SealedSubscriber); ok {
+		err = ss.SubscribeSealed(ctx, 1, check, bound...)
 	} else if o.keys != nil {
 		return v.Report(), fmt.Errorf("verify: %w: this backend stores no seals", ErrNotSealed)
 	} else {
-		err = l.Subscribe(ctx, 1, func(ctx context.Context, e events.Event) error { return check(ctx, e, "") }, StopAtHead())
+		err = l.Subscribe(ctx, 1, func(ctx context.Context, e events.Event) error { return check(ctx, e, "") }, bound...)
 	}
 	if err != nil {
 		return v.Report(), err
 	}
 	// Events missing at the end (the last records lost) are a break too.
-	head, herr := l.Head(ctx)
 	if herr == nil && v.Contiguous && v.lastPos < head {
 		return v.Report(), &BrokenLinkError{Position: v.lastPos + 1, Reason: fmt.Sprintf(
 			"events %d to %d are missing at the end of the ledger (head is %d)", v.lastPos+1, head, head)}
