@@ -47,6 +47,18 @@ type Config struct {
 	Recipients int
 	// Strict turns on Relais's group commit with fsync (durability strict).
 	Strict bool
+	// FlaggedRates, when set, runs the flagged mode (RunFlagged): one
+	// phase per rate, every arrival a flagged client's.
+	FlaggedRates []int
+	// Drain bounds how long a flagged phase waits, once it stops sending,
+	// for the alerts still owed (default 2 minutes).
+	Drain time.Duration
+	// Cluster runs on a 3-node nats-server cluster started for the run
+	// (streams with 3 replicas, sync_interval: always) instead of the
+	// embedded server; NATSServer is the nats-server binary (default: the
+	// one in PATH).
+	Cluster    bool
+	NATSServer string
 }
 
 func (c Config) withDefaults() Config {
@@ -58,6 +70,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Recipients <= 0 {
 		c.Recipients = 1000
+	}
+	if c.Drain <= 0 {
+		c.Drain = 2 * time.Minute
 	}
 	return c
 }
@@ -104,10 +119,11 @@ func summarize(d []time.Duration) Latency {
 	return Latency{P50: ms(d[len(d)/2]), P99: ms(d[min(len(d)-1, len(d)*99/100)]), Max: ms(d[len(d)-1])}
 }
 
-// bed is the embedded server, the ledger on it and Relais running on top,
-// with its HTTP API and MLLP intake listening on loopback.
+// bed is the embedded server (or a cluster), the ledger on it and Relais
+// running on top, with its HTTP API and MLLP intake listening on loopback.
 type bed struct {
 	srv      *natsembed.Server
+	natsURL  string // the server a raw NATS publisher dials
 	nc       *nats.Conn
 	app      *app.App
 	httpAddr string
@@ -143,7 +159,13 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (Result, error) {
 		return res, err
 	}
 
-	arrived, mu, err := listen(actx, b, cfg.Recipients)
+	arrived := map[string]time.Time{}
+	mu := &sync.Mutex{}
+	err = listen(actx, b, cfg.Recipients, func(clientID, _ string, at time.Time) {
+		mu.Lock()
+		arrived[clientID] = at
+		mu.Unlock()
+	})
 	if err != nil {
 		return res, err
 	}
@@ -187,18 +209,37 @@ func startBed(ctx context.Context, cfg Config, progress io.Writer) (*bed, error)
 		return b, fmt.Errorf("bench alerts: %w", err)
 	}
 	b.closers = append(b.closers, func() { os.RemoveAll(dir) })
-	if b.srv, err = natsembed.Start(natsembed.Config{DataDir: dir, Port: -1}); err != nil {
-		return b, fmt.Errorf("bench alerts: start nats: %w", err)
-	}
-	b.closers = append(b.closers, b.srv.Shutdown)
-	if b.nc, err = nats.Connect(b.srv.ClientURL(), nats.InProcessServer(b.srv)); err != nil {
-		return b, fmt.Errorf("bench alerts: connect: %w", err)
+	jcfg := jetstream.Config{}
+	replicas := 1
+	if cfg.Cluster {
+		fmt.Fprintln(progress, "starting a 3-node nats-server cluster...")
+		urls, stop, err := startCluster(ctx, dir, cfg.NATSServer)
+		if stop != nil {
+			b.closers = append(b.closers, stop)
+		}
+		if err != nil {
+			return b, fmt.Errorf("bench alerts: %w", err)
+		}
+		b.natsURL = strings.Split(urls, ",")[0]
+		if b.nc, err = nats.Connect(urls); err != nil {
+			return b, fmt.Errorf("bench alerts: connect: %w", err)
+		}
+		replicas = 3
+		jcfg = jetstream.Config{Replicas: 3, SyncAlways: cfg.Strict}
+	} else {
+		if b.srv, err = natsembed.Start(natsembed.Config{DataDir: dir, Port: -1}); err != nil {
+			return b, fmt.Errorf("bench alerts: start nats: %w", err)
+		}
+		b.closers = append(b.closers, b.srv.Shutdown)
+		b.natsURL = b.srv.ClientURL()
+		if b.nc, err = nats.Connect(b.srv.ClientURL(), nats.InProcessServer(b.srv)); err != nil {
+			return b, fmt.Errorf("bench alerts: connect: %w", err)
+		}
+		if cfg.Strict {
+			jcfg.Syncer = b.srv.StreamSyncer(jetstream.StreamName)
+		}
 	}
 	b.closers = append(b.closers, b.nc.Close)
-	jcfg := jetstream.Config{}
-	if cfg.Strict {
-		jcfg.Syncer = b.srv.StreamSyncer(jetstream.StreamName)
-	}
 	st, err := jetstream.Open(ctx, b.nc, jcfg)
 	if err != nil {
 		return b, fmt.Errorf("bench alerts: open ledger: %w", err)
@@ -209,7 +250,7 @@ func startBed(ctx context.Context, cfg Config, progress io.Writer) (*bed, error)
 	if err := seed(ctx, st, cfg.Recipients); err != nil {
 		return b, fmt.Errorf("bench alerts: seed: %w", err)
 	}
-	b.app, err = app.New(ctx, app.Config{Backend: &app.Backend{Store: st, Conn: b.nc}, Facilities: []string{"HSTA"}, PatientSecret: []byte("bench-secret-0123456789")})
+	b.app, err = app.New(ctx, app.Config{Backend: &app.Backend{Store: st, Conn: b.nc}, Replicas: replicas, Facilities: []string{"HSTA"}, PatientSecret: []byte("bench-secret-0123456789")})
 	if err != nil {
 		return b, fmt.Errorf("bench alerts: assemble relais: %w", err)
 	}
@@ -238,18 +279,16 @@ func startBed(ctx context.Context, cfg Config, progress io.Writer) (*bed, error)
 	return b, nil
 }
 
-// listen connects every case manager to its SSE stream and records when
-// each client's alert arrives; it returns once the hub counts them all (or
-// after 30s).
-func listen(ctx context.Context, b *bed, recipients int) (map[string]time.Time, *sync.Mutex, error) {
-	arrived := make(map[string]time.Time)
-	mu := &sync.Mutex{}
+// listen connects every case manager to its SSE stream and calls raised
+// with the client and thread of every alert raised on it, as it arrives;
+// it returns once the hub counts them all (or after 30s).
+func listen(ctx context.Context, b *bed, recipients int, raised func(clientID, threadID string, at time.Time)) error {
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: recipients + 10, MaxConnsPerHost: 0}}
 	var ready sync.WaitGroup
 	for i := range recipients {
 		req, err := http.NewRequestWithContext(ctx, "GET", "http://"+b.httpAddr+"/v1/alerts/stream", nil)
 		if err != nil {
-			return nil, nil, fmt.Errorf("bench alerts: sse request: %w", err)
+			return fmt.Errorf("bench alerts: sse request: %w", err)
 		}
 		req.Header.Set("Authorization", "Bearer bench-cm-"+fmt.Sprint(i))
 		ready.Add(1)
@@ -268,12 +307,11 @@ func listen(ctx context.Context, b *bed, recipients int) (map[string]time.Time, 
 					var u struct {
 						Alert struct {
 							ClientID string `json:"client_id"`
+							ThreadID string `json:"thread_id"`
 						} `json:"alert"`
 					}
 					json.Unmarshal([]byte(line[6:]), &u) //nolint:errcheck
-					mu.Lock()
-					arrived[u.Alert.ClientID] = now
-					mu.Unlock()
+					raised(u.Alert.ClientID, u.Alert.ThreadID, now)
 				}
 			}
 		}()
@@ -283,7 +321,7 @@ func listen(ctx context.Context, b *bed, recipients int) (map[string]time.Time, 
 	for b.app.Hub().Subscribers() < recipients && time.Now().Before(waitSubs) {
 		time.Sleep(10 * time.Millisecond)
 	}
-	return arrived, mu, nil
+	return nil
 }
 
 // background sends A04s for strangers over four MLLP connections at rate
@@ -348,7 +386,7 @@ func rawNATS(b *bed) (Latency, error) {
 		return Latency{}, fmt.Errorf("bench alerts: raw subscribe: %w", err)
 	}
 	defer sub.Unsubscribe() //nolint:errcheck
-	pub, err := nats.Connect(b.srv.ClientURL())
+	pub, err := nats.Connect(b.natsURL)
 	if err != nil {
 		return Latency{}, fmt.Errorf("bench alerts: raw connect: %w", err)
 	}

@@ -51,13 +51,32 @@ func newBenchCmd(g *globals) *cobra.Command {
 
 func newBenchAlertsCmd(g *globals) *cobra.Command {
 	var cfg alertsbench.Config
-	var asJSON bool
+	var asJSON, flagged bool
 	cmd := &cobra.Command{
 		Use:   "alerts",
 		Short: "latency from the MLLP ACK of an A04 for a flagged client to the alert on the case manager's SSE stream, under background ED traffic, beside raw NATS",
-		Args:  cobra.NoArgs,
+		Long: "Without --flagged: 50 flagged-client arrivals a second among --rate background ED messages for strangers, " +
+			"ACK -> alert on SSE beside raw NATS publish -> subscribe (target p99 < 10 ms).\n\n" +
+			"With --flagged: a flood where every arrival is a new visit of a flagged client, at each offered rate of --flagged-rates " +
+			"for --duration; per rate it prints p50/p99 ACK -> alert and whether the alerts queue drained (the backlog when sending " +
+			"stopped, the time to the last alert owed, waiting up to --drain).\n\n" +
+			"Both run on a fresh embedded server in a temporary directory (--nats and --data are not used), or with --cluster on a " +
+			"3-node nats-server cluster the bench starts for the run (streams with 3 replicas, sync_interval: always) from the " +
+			"binary given by --nats-server or found in PATH.",
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg.Strict = g.durability == "strict"
+			if flagged {
+				res, err := alertsbench.RunFlagged(cmd.Context(), cfg, os.Stderr)
+				if err != nil {
+					return err
+				}
+				if asJSON {
+					return printBenchJSON(cmd.OutOrStdout(), res)
+				}
+				res.WriteTable(cmd.OutOrStdout())
+				return nil
+			}
 			res, err := alertsbench.Run(cmd.Context(), cfg, os.Stderr)
 			if err != nil {
 				return err
@@ -74,6 +93,11 @@ func newBenchAlertsCmd(g *globals) *cobra.Command {
 	f.IntVar(&cfg.Rate, "rate", 1000, "background ED messages per second (strangers: recorded, nobody paged)")
 	f.IntVar(&cfg.Recipients, "recipients", 1000, "case managers connected to their SSE stream")
 	f.BoolVar(&asJSON, "json", false, "print JSON")
+	f.BoolVar(&flagged, "flagged", false, "flood mode: every arrival a flagged client's, at each rate of --flagged-rates (duration per rate: --duration)")
+	f.IntSliceVar(&cfg.FlaggedRates, "flagged-rates", alertsbench.DefaultFlaggedRates, "offered flagged arrivals per second, one phase each (with --flagged)")
+	f.DurationVar(&cfg.Drain, "drain", 2*time.Minute, "how long a --flagged phase waits for the alerts still owed once it stops sending")
+	f.BoolVar(&cfg.Cluster, "cluster", false, "run on a 3-node nats-server cluster started for the run (R3, sync_interval: always) instead of the embedded server")
+	f.StringVar(&cfg.NATSServer, "nats-server", "", "nats-server binary for --cluster (default: nats-server in PATH; build one with go build -o /tmp/nats-server github.com/nats-io/nats-server/v2)")
 	return cmd
 }
 
