@@ -13,6 +13,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -46,14 +47,34 @@ type Subscriber interface {
 	Head(ctx context.Context) (uint64, error)
 }
 
+// Stager is a projection whose events leave work owed to the ledger (the
+// alerts projection's derived facts): Stage folds e at once and returns
+// that work (nil: none). The Runner keeps up to Window events' work in
+// flight and moves its position, in ledger order, only past events whose
+// work is done, so a snapshot or a reader waiting for a position never sees
+// an event whose work could still be lost. Failing work is retried like a
+// failing Apply (without limit while the ledger is unavailable), and then
+// its event is set aside. Work must be idempotent: it runs again after a
+// failure, a restart or a retry of its set-aside event. Apply stays the
+// one-event-at-a-time form (used by a retry).
+type Stager interface {
+	Applier
+	Stage(ctx context.Context, e events.Event) (work func(context.Context) error, err error)
+}
+
 // DeadLetter is an event a projection could not apply.
 type DeadLetter struct {
-	Projection string    `json:"projection"`
-	Position   uint64    `json:"position"`
-	EventID    string    `json:"event_id"`
-	Type       string    `json:"type"`
-	Error      string    `json:"error"`
-	At         time.Time `json:"at"`
+	// ID names it in the set-aside store and in POST /v1/set-aside/{id}/retry
+	// (SetAsideKey).
+	ID         string `json:"id"`
+	Projection string `json:"projection"`
+	Position   uint64 `json:"position"`
+	EventID    string `json:"event_id"`
+	Type       string `json:"type"`
+	Error      string `json:"error"`
+	// Attempts is how many times the event was tried, retries included.
+	Attempts int       `json:"attempts"`
+	At       time.Time `json:"at"`
 }
 
 // SetAsideStore keeps the events projections set aside, durably, one value
@@ -93,9 +114,22 @@ type Runner struct {
 	// kept by an earlier run, and a dead letter that cannot be kept holds
 	// the projection (retried with backoff) rather than being forgotten.
 	SetAside SetAsideStore
+	// Window bounds the events whose Stage work is in flight at once
+	// (default 256; a Stager only).
+	Window int
 
 	sinceSnap uint64
 	lastSnap  time.Time
+
+	// applyMu: one event at a time goes through the projection (the
+	// subscription, or a retry of a set-aside event).
+	applyMu sync.Mutex
+	// The pipeline of a Stager: flights in ledger order, a slot per flight,
+	// and how many are not settled yet.
+	queue     chan *flight
+	slots     chan struct{}
+	unsettled atomic.Int64
+	abandoned atomic.Bool // a flight's work ended with its context
 
 	mu      sync.Mutex
 	pos     uint64
@@ -104,6 +138,15 @@ type Runner struct {
 	waiters []waiter
 	dead    []DeadLetter
 	once    sync.Once
+}
+
+// flight is one event in a Stager's pipeline; a flight without an event
+// is a marker that Flush waits for.
+type flight struct {
+	e    events.Event
+	done chan struct{} // closed once the work is settled
+	err  error         // the context ended first: the event is not settled
+	mark chan struct{} // markers: closed when the settler reaches it
 }
 
 type waiter struct {
@@ -122,6 +165,9 @@ func (r *Runner) init() {
 		}
 		if r.Backoff == 0 {
 			r.Backoff = 50 * time.Millisecond
+		}
+		if r.Window <= 0 {
+			r.Window = 256
 		}
 	})
 }
@@ -160,6 +206,12 @@ func (r *Runner) saveSnapshot(ctx context.Context) error {
 	if r.Snapshots == nil || !ok {
 		return nil
 	}
+	if r.abandoned.Load() || r.unsettled.Load() != 0 {
+		// A Stager's state is past events whose work is not done: a
+		// snapshot now would skip that work after a restart.
+		r.Log.Info("projection snapshot skipped: work still in flight", zap.String("projection", r.Name))
+		return nil
+	}
 	r.mu.Lock()
 	pos := r.pos
 	data, err := sn.Snapshot()
@@ -192,7 +244,21 @@ func (r *Runner) Run(ctx context.Context, from uint64) error {
 	}
 	r.checkReadyLocked()
 	r.mu.Unlock()
-	err = r.L.Subscribe(ctx, from, r.apply)
+	apply := r.apply
+	if st, ok := r.P.(Stager); ok {
+		r.queue, r.slots = make(chan *flight, r.Window), make(chan struct{}, r.Window)
+		settled := make(chan struct{})
+		go func() {
+			defer close(settled)
+			r.settle()
+		}()
+		defer func() {
+			close(r.queue)
+			<-settled
+		}()
+		apply = func(ctx context.Context, e events.Event) error { return r.stage(ctx, st, e) }
+	}
+	err = r.L.Subscribe(ctx, from, apply)
 	if err != nil && ctx.Err() == nil {
 		return fmt.Errorf("projection %s: %w", r.Name, err)
 	}
@@ -202,15 +268,21 @@ func (r *Runner) Run(ctx context.Context, from uint64) error {
 // maxBackoff caps the wait between attempts while the ledger is unavailable.
 const maxBackoff = 5 * time.Second
 
-func (r *Runner) apply(ctx context.Context, e events.Event) error {
+// try runs fn for e until it succeeds, with backoff: at most MaxAttempts
+// times, except that attempts failing with ledger.ErrUnavailable are not
+// counted. It returns fn's last error (nil: done) and the attempts made; a
+// context that ends returns its error.
+func (r *Runner) try(ctx context.Context, e events.Event, fn func(context.Context) error) (int, error) {
 	backoff := r.Backoff
 	var err error
-	for attempt := 1; attempt <= r.MaxAttempts; attempt++ {
-		if err = r.P.Apply(ctx, e); err == nil {
-			break
+	attempt := 0
+	for counted := 1; counted <= r.MaxAttempts; counted++ {
+		attempt++
+		if err = fn(ctx); err == nil {
+			return attempt, nil
 		}
 		if ctx.Err() != nil {
-			return ctx.Err()
+			return attempt, ctx.Err()
 		}
 		unavailable := errors.Is(err, ledger.ErrUnavailable)
 		r.Log.Warn("projection apply failed", zap.String("projection", r.Name), zap.Uint64("position", e.Position),
@@ -219,31 +291,173 @@ func (r *Runner) apply(ctx context.Context, e events.Event) error {
 			// Not a poison event: the ledger cannot take the projection's
 			// derived facts now. Setting the event aside would lose them,
 			// so wait for the ledger instead of counting the attempt.
-			attempt--
+			counted--
 		}
-		if attempt < r.MaxAttempts {
+		if counted < r.MaxAttempts {
 			select {
 			case <-time.After(backoff):
 			case <-ctx.Done():
-				return ctx.Err()
+				return attempt, ctx.Err()
 			}
 			backoff = min(2*backoff, maxBackoff)
 		}
 	}
-	if err != nil {
-		dl := DeadLetter{Projection: r.Name, Position: e.Position, EventID: e.ID, Type: e.Type, Error: err.Error(), At: time.Now().UTC()}
-		if err := r.keep(ctx, dl); err != nil {
-			return err
-		}
-		r.mu.Lock()
-		r.dead = slices.DeleteFunc(r.dead, func(d DeadLetter) bool { return d.Position == dl.Position })
-		r.dead = append(r.dead, dl)
-		r.mu.Unlock()
-		r.Log.Error("projection dead letter", zap.String("projection", r.Name), zap.Uint64("position", e.Position), zap.String("event_id", e.ID))
+	return attempt, err
+}
+
+// setAside keeps e as a dead letter after it failed with err.
+func (r *Runner) setAside(ctx context.Context, e events.Event, attempts int, err error) error {
+	dl := DeadLetter{ID: SetAsideKey(r.Name, e.Position), Projection: r.Name, Position: e.Position, EventID: e.ID, Type: e.Type,
+		Error: err.Error(), Attempts: attempts, At: time.Now().UTC()}
+	if err := r.keep(ctx, dl); err != nil {
+		return err
 	}
 	r.mu.Lock()
+	r.dead = slices.DeleteFunc(r.dead, func(d DeadLetter) bool { return d.Position == dl.Position })
+	r.dead = append(r.dead, dl)
+	r.mu.Unlock()
+	r.Log.Error("projection dead letter", zap.String("projection", r.Name), zap.Uint64("position", e.Position), zap.String("event_id", e.ID))
+	return nil
+}
+
+func (r *Runner) apply(ctx context.Context, e events.Event) error {
+	r.applyMu.Lock()
+	n, err := r.try(ctx, e, func(ctx context.Context) error { return r.P.Apply(ctx, e) })
+	r.applyMu.Unlock()
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if err != nil {
+		if err := r.setAside(ctx, e, n, err); err != nil {
+			return err
+		}
+	}
+	r.advance(e.Position)
+	if r.snapshotDue() {
+		if err := r.saveSnapshot(ctx); err != nil {
+			r.Log.Warn("projection snapshot failed", zap.String("projection", r.Name), zap.Error(err))
+		}
+	}
+	return nil
+}
+
+// stage is apply for a Stager: it folds e, puts its work in flight (waiting
+// for a slot when Window events are in flight) and returns; the settler
+// moves the position.
+func (r *Runner) stage(ctx context.Context, st Stager, e events.Event) error {
+	var work func(context.Context) error
+	r.applyMu.Lock()
+	n, err := r.try(ctx, e, func(ctx context.Context) error {
+		w, err := st.Stage(ctx, e)
+		work = w
+		return err
+	})
+	r.applyMu.Unlock()
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if err != nil {
+		// Stage folds nothing when it fails: set aside like an Apply.
+		if err := r.setAside(ctx, e, n, err); err != nil {
+			return err
+		}
+		work = nil
+	}
+	if work == nil && r.unsettled.Load() == 0 {
+		// Nothing before it is in flight (the settler decrements only
+		// after it advanced), so the position may move now.
+		r.advance(e.Position)
+	} else {
+		select {
+		case r.slots <- struct{}{}:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		f := &flight{e: e, done: make(chan struct{})}
+		r.unsettled.Add(1)
+		if work == nil {
+			close(f.done)
+		} else {
+			go func() {
+				defer close(f.done)
+				f.err = r.settleWork(ctx, e, work)
+			}()
+		}
+		r.queue <- f // never blocks: a slot is held
+	}
+	if r.snapshotDue() {
+		if err := r.Flush(ctx); err != nil {
+			return err
+		}
+		if err := r.saveSnapshot(ctx); err != nil {
+			r.Log.Warn("projection snapshot failed", zap.String("projection", r.Name), zap.Error(err))
+		}
+	}
+	return nil
+}
+
+// settleWork runs one event's work until it is done or, failing
+// deterministically, its event is set aside; it returns an error only when
+// ctx ended first (the event is then not settled).
+func (r *Runner) settleWork(ctx context.Context, e events.Event, work func(context.Context) error) error {
+	n, err := r.try(ctx, e, work)
+	if err == nil {
+		return nil
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return r.setAside(ctx, e, n, err)
+}
+
+// settle moves the position past each flight, in order, once its work is
+// settled; after a flight abandoned with its context it moves nothing.
+func (r *Runner) settle() {
+	for f := range r.queue {
+		<-f.done
+		if f.mark != nil {
+			close(f.mark)
+			continue
+		}
+		if f.err != nil {
+			r.abandoned.Store(true)
+		}
+		if !r.abandoned.Load() {
+			r.advance(f.e.Position)
+		}
+		r.unsettled.Add(-1)
+		<-r.slots
+	}
+}
+
+// Flush waits until every event a Stager staged so far is settled (its
+// work done or the event set aside) and the position is past it. Called
+// from the subscription only.
+func (r *Runner) Flush(ctx context.Context) error {
+	if r.queue == nil || r.unsettled.Load() == 0 {
+		return nil
+	}
+	m := &flight{done: make(chan struct{}), mark: make(chan struct{})}
+	close(m.done)
+	select {
+	case r.queue <- m:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case <-m.mark:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// advance records that every event up to pos is applied (and its work
+// done) and wakes the waiters it satisfies.
+func (r *Runner) advance(pos uint64) {
+	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.pos = e.Position
+	r.pos = pos
 	r.checkReadyLocked()
 	kept := r.waiters[:0]
 	for _, w := range r.waiters {
@@ -255,19 +469,21 @@ func (r *Runner) apply(ctx context.Context, e events.Event) error {
 	}
 	r.waiters = kept
 	r.sinceSnap++
+}
+
+// snapshotDue reports whether a snapshot store is set and SnapshotEvery
+// has passed since the last snapshot.
+func (r *Runner) snapshotDue() bool {
+	if _, ok := r.P.(Snapshotter); !ok || r.Snapshots == nil {
+		return false
+	}
 	every := r.SnapshotEvery
 	if every == 0 {
 		every = 30 * time.Second
 	}
-	if r.Snapshots != nil && time.Since(r.lastSnap) >= every {
-		r.mu.Unlock()
-		err := r.saveSnapshot(ctx)
-		r.mu.Lock()
-		if err != nil {
-			r.Log.Warn("projection snapshot failed", zap.String("projection", r.Name), zap.Error(err))
-		}
-	}
-	return nil
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return time.Since(r.lastSnap) >= every
 }
 
 // keep writes a dead letter to the set-aside store, retrying with backoff
@@ -313,6 +529,9 @@ func (r *Runner) loadSetAside(ctx context.Context) error {
 			return fmt.Errorf("set-aside event: %w", err)
 		}
 		if dl.Projection == r.Name {
+			if dl.ID == "" { // kept before set-aside events had ids
+				dl.ID = SetAsideKey(dl.Projection, dl.Position)
+			}
 			mine = append(mine, dl)
 		}
 	}
@@ -372,4 +591,64 @@ func (r *Runner) DeadLetters() []DeadLetter {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return append([]DeadLetter(nil), r.dead...)
+}
+
+// Retry runs the set-aside event id (a DeadLetter.ID of this projection)
+// through the projection again, once, with Apply. Applied, it leaves the
+// set-aside store and the returned DeadLetter is the one it was; still
+// failing, it stays there with the new error and attempt count, and the
+// error wraps ErrRetryFailed. An id this projection did not set aside is
+// ErrSetAsideNotFound.
+func (r *Runner) Retry(ctx context.Context, id string) (DeadLetter, error) {
+	r.init()
+	r.mu.Lock()
+	i := slices.IndexFunc(r.dead, func(d DeadLetter) bool { return d.ID == id })
+	var dl DeadLetter
+	if i >= 0 {
+		dl = r.dead[i]
+	}
+	r.mu.Unlock()
+	if i < 0 {
+		return DeadLetter{}, fmt.Errorf("%w: %q in projection %s", ErrSetAsideNotFound, id, r.Name)
+	}
+	var e events.Event
+	found := false
+	err := r.L.Subscribe(ctx, dl.Position, func(_ context.Context, ev events.Event) error {
+		if ev.Position == dl.Position {
+			e, found = ev, true
+		}
+		return nil
+	}, ledger.Until(dl.Position), ledger.StopAtHead())
+	if err != nil {
+		return dl, fmt.Errorf("projection %s: retry %s: read position %d: %w", r.Name, id, dl.Position, err)
+	}
+	if !found || e.ID != dl.EventID {
+		return dl, fmt.Errorf("projection %s: retry %s: the ledger holds no event %s at position %d", r.Name, id, dl.EventID, dl.Position)
+	}
+	r.applyMu.Lock()
+	aerr := r.P.Apply(ctx, e)
+	r.applyMu.Unlock()
+	if aerr == nil {
+		if r.SetAside != nil {
+			if err := r.SetAside.Delete(ctx, id); err != nil {
+				return dl, fmt.Errorf("projection %s: retry %s: applied, but: %w", r.Name, id, err)
+			}
+		}
+		r.mu.Lock()
+		r.dead = slices.DeleteFunc(r.dead, func(d DeadLetter) bool { return d.ID == id })
+		r.mu.Unlock()
+		r.Log.Info("set-aside event applied on retry", zap.String("projection", r.Name), zap.String("id", id), zap.String("event_id", e.ID))
+		return dl, nil
+	}
+	dl.Error, dl.Attempts, dl.At = aerr.Error(), dl.Attempts+1, time.Now().UTC()
+	if err := r.keep(ctx, dl); err != nil {
+		return dl, err
+	}
+	r.mu.Lock()
+	if j := slices.IndexFunc(r.dead, func(d DeadLetter) bool { return d.ID == id }); j >= 0 {
+		r.dead[j] = dl
+	}
+	r.mu.Unlock()
+	r.Log.Warn("set-aside event still failing on retry", zap.String("projection", r.Name), zap.String("id", id), zap.Int("attempts", dl.Attempts), zap.Error(aerr))
+	return dl, fmt.Errorf("%w: %s (attempt %d): %w", ErrRetryFailed, id, dl.Attempts, aerr)
 }

@@ -7,8 +7,9 @@
 // Derived alerts have deterministic ids (same cause, same recipient, same
 // id) and are appended idempotently to their own stream alert-<id>, so a
 // replay or a second Relais instance never duplicates them. They are
-// appended before the state moves past their cause, so a failed append is
-// derived again from the same state and nothing derived is lost. The queue
+// appended before the runner's position moves past their cause (Stage
+// keeps many in flight), so a failed append is retried and nothing derived
+// is lost. The queue
 // itself is built only from alert events read back from the ledger: the
 // ledger is the single source of truth. The projection has no commands:
 // acknowledging and escalating are services/alerting's.
@@ -156,6 +157,41 @@ func (p *Projection) Apply(ctx context.Context, e events.Event) error {
 		p.notify(ctx, u)
 	}
 	return nil
+}
+
+// Stage is Apply pipelined (projections.Stager): it derives the facts e
+// calls for from the state before e, folds e and notifies at once, and
+// returns the appends of those facts as work for the runner to keep in
+// flight beside other events' (many appends in flight are group-committed
+// by the ledger). The rules read only the state and the alerts read back
+// from the ledger, never the outcome of an append, so folding e before its
+// facts are acknowledged derives the same facts for the events after it;
+// the runner moves its position past e only once its facts are in, and
+// retries the same facts (same ids: idempotent) when an append fails.
+func (p *Projection) Stage(ctx context.Context, e events.Event) (func(context.Context) error, error) {
+	p.mu.RLock()
+	derived, err := p.derive(e)
+	p.mu.RUnlock()
+	if err != nil {
+		return nil, err
+	}
+	p.mu.Lock()
+	notes := p.foldLocked(e)
+	p.mu.Unlock()
+	for _, u := range notes {
+		p.notify(ctx, u)
+	}
+	if len(derived) == 0 {
+		return nil, nil
+	}
+	return func(ctx context.Context) error {
+		for _, d := range derived {
+			if err := p.append(ctx, d); err != nil {
+				return err
+			}
+		}
+		return nil
+	}, nil
 }
 
 func (p *Projection) notify(ctx context.Context, u Update) {

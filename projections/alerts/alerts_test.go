@@ -31,6 +31,8 @@ type world struct {
 	// pl, when set, is the ledger the projection appends through (a
 	// wrapper around l that fails on purpose).
 	pl alerts.Ledger
+	// window, when set, is the runner's Window.
+	window int
 }
 
 type recorder struct {
@@ -66,6 +68,12 @@ func newWorld(t *testing.T) *world {
 // when wrap is not nil.
 func newWorldWith(t *testing.T, wrap func(*jetstream.Store) alerts.Ledger) *world {
 	t.Helper()
+	return newWorldWindow(t, wrap, 0)
+}
+
+// newWorldWindow is newWorldWith with the runner's Window set.
+func newWorldWindow(t *testing.T, wrap func(*jetstream.Store) alerts.Ledger, window int) *world {
+	t.Helper()
 	l := jstest.Ledger(t)
 	put(t, l, "staff-cm-1", nil, &events.StaffRegistered{StaffID: "cm-1", Role: events.RoleCaseManager, Name: "CM"})
 	put(t, l, "staff-pm-1", nil, &events.StaffRegistered{StaffID: "pm-1", Role: events.RoleProgrammeManager, Name: "PM"})
@@ -86,7 +94,7 @@ func newWorldWith(t *testing.T, wrap func(*jetstream.Store) alerts.Ledger) *worl
 		&events.ClientFlagged{ClientID: "c2", Programme: "defi-sante"},
 		&events.ConsentGranted{ClientID: "c2", Category: "family"},
 	)
-	w := &world{t: t, l: l, rec: &recorder{}, ctl: 100}
+	w := &world{t: t, l: l, rec: &recorder{}, ctl: 100, window: window}
 	if wrap != nil {
 		w.pl = wrap(l)
 	}
@@ -100,7 +108,7 @@ func (w *world) start() {
 		pl = w.pl
 	}
 	w.p = alerts.New(pl, alerts.Config{Notifier: w.rec})
-	w.r = &projections.Runner{Name: "alerts", L: w.l, P: w.p, Backoff: time.Millisecond}
+	w.r = &projections.Runner{Name: "alerts", L: w.l, P: w.p, Backoff: time.Millisecond, Window: w.window}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { w.r.Run(ctx, 1); close(done) }() //nolint:errcheck
