@@ -22,11 +22,11 @@ type counter struct {
 }
 
 func (c *counter) Apply(_ context.Context, e events.Event) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if e.ID == c.poison {
 		return fmt.Errorf("cannot apply %s", e.ID)
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	c.n[e.Type]++
 	return nil
 }
