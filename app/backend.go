@@ -53,6 +53,10 @@ type BackendConfig struct {
 	NATSURL string
 	// Durability is strict or relaxed (--durability).
 	Durability string
+	// NATSSystem gives the system account of --nats's servers, for the
+	// strict check (--nats-system): a URL with its credentials, or a
+	// .creds file used with NATSURL's servers; empty when none.
+	NATSSystem string
 	// Replicas of the ledger stream and checkpoints (--replicas).
 	Replicas int
 	// Listen is the embedded server's client address (serve only); "" picks
@@ -96,8 +100,13 @@ func OpenBackend(ctx context.Context, o BackendConfig, log *zap.Logger) (*Backen
 			return nil, fmt.Errorf("%w: cannot reach NATS at %s (--nats): %w", ledger.ErrUnavailable, url, err)
 		}
 		b.Conn = nc
-		if o.Durability == "strict" {
-			log.Info("external NATS: strict durability depends on the server's sync_interval: always")
+		if o.Durability == "strict" && !o.Existing {
+			how, err := checkStrict(ctx, nc, o)
+			if err != nil {
+				b.Close()
+				return nil, err
+			}
+			log.Info("external NATS: strict durability: " + how)
 		}
 	}
 	if b.Conn == nil {
@@ -190,6 +199,40 @@ func OpenBackend(ctx context.Context, o BackendConfig, log *zap.Logger) (*Backen
 		return nil, fmt.Errorf("--seal-key: %w", ledger.ErrSealKeyRequired)
 	}
 	return b, nil
+}
+
+// checkStrict applies jetstream.CheckStrict to the external server before
+// anything is created on it, and says how to fix a refusal.
+func checkStrict(ctx context.Context, nc *nats.Conn, o BackendConfig) (string, error) {
+	c := jetstream.StrictCheck{Replicas: o.Replicas}
+	if o.NATSSystem != "" {
+		var sys *nats.Conn
+		var err error
+		if strings.Contains(o.NATSSystem, "://") {
+			sys, err = nats.Connect(o.NATSSystem, nats.Name("relais-strict-check"), nats.Timeout(5*time.Second))
+		} else {
+			sys, err = nats.Connect(o.NATSURL, nats.Name("relais-strict-check"), nats.Timeout(5*time.Second), nats.UserCredentials(o.NATSSystem))
+		}
+		if err != nil {
+			return "", fmt.Errorf("--nats-system: cannot connect to the system account: %w", err)
+		}
+		defer sys.Close()
+		c.System = sys
+	}
+	how, err := jetstream.CheckStrict(ctx, nc, c)
+	var nd *jetstream.NotDurableError
+	if !errors.As(err, &nd) {
+		return how, err
+	}
+	first := "add `jetstream { sync_interval: always }` to every NATS server's configuration and restart it"
+	if nd.Unreadable {
+		first = "make sure every NATS server's configuration has `jetstream { sync_interval: always }` and let Relais read it: " +
+			"--nats-system with the system account (a URL with the system user's credentials, nats://user:password@host:4222, or a .creds file; env RELAIS_NATS_SYSTEM)"
+	}
+	return "", fmt.Errorf("--durability strict with --nats %s: %w. Fix one of: (1) %s; (2) run a 3-node cluster with --replicas 3 "+
+		"(an append is then acknowledged once 2 of the 3 replicas stored it; `relais admin replicas 3` rescales an existing ledger); "+
+		"(3) choose --durability relaxed explicitly (a power loss can then lose the last acknowledged appends)",
+		nc.ConnectedUrlRedacted(), err, first)
 }
 
 // checkHighWater refuses a ledger on --data that ends below the position

@@ -85,6 +85,7 @@ type globals struct {
 	data       string
 	natsURL    string
 	durability string
+	natsSystem string
 	replicas   int
 	logLevel   string
 	// sealKey is --seal-key: a key file, "demo", or "" (none); sealKeys is
@@ -112,6 +113,7 @@ func newRoot() *cobra.Command {
 	pf.StringVar(&g.data, "data", envOr("RELAIS_DATA", "./data"), "data directory of the embedded NATS server (env RELAIS_DATA)")
 	pf.StringVar(&g.natsURL, "nats", os.Getenv("RELAIS_NATS_URL"), "URL of an external NATS server or cluster; empty runs the embedded server (env RELAIS_NATS_URL)")
 	pf.StringVar(&g.durability, "durability", envOr("RELAIS_DURABILITY", "strict"), "strict: acknowledge only fsynced appends; relaxed: JetStream's default flush (demos, benchmarks) (env RELAIS_DURABILITY)")
+	pf.StringVar(&g.natsSystem, "nats-system", os.Getenv("RELAIS_NATS_SYSTEM"), "system account of the --nats servers, to check with strict durability that they fsync (sync_interval: always): a URL with the system user's credentials or a .creds file; not needed on an R3 ledger (env RELAIS_NATS_SYSTEM)")
 	pf.IntVar(&g.replicas, "replicas", envInt("RELAIS_REPLICAS", 1), "stream replicas: 1, or 3 on a cluster (env RELAIS_REPLICAS)")
 	pf.StringVar(&g.sealKey, "seal-key", os.Getenv("RELAIS_SEAL_KEY"), "file of the key that seals every appended event (hex, 0600, outside --data; make one with: openssl rand -hex 32), or 'demo' for the public demo key; serve --demo uses the demo key when none is given (env RELAIS_SEAL_KEY)")
 	pf.StringVar(&g.logLevel, "log-level", envOr("RELAIS_LOG_LEVEL", "info"), "debug, info, warn or error (env RELAIS_LOG_LEVEL)")
@@ -138,7 +140,7 @@ func (g *globals) validate() error {
 
 // backend is where the global flags say the ledger is.
 func (g *globals) backend() app.BackendConfig {
-	return app.BackendConfig{Data: g.data, NATSURL: g.natsURL, Durability: g.durability, Replicas: g.replicas, SealKeys: g.sealKeys}
+	return app.BackendConfig{Data: g.data, NATSURL: g.natsURL, Durability: g.durability, NATSSystem: g.natsSystem, Replicas: g.replicas, SealKeys: g.sealKeys}
 }
 
 // loadSealKey loads --seal-key. The public demo key is used only when

@@ -68,3 +68,21 @@ func outcomeUnknown(err error) bool {
 
 // errNotDurable: written, but the fsync that makes it durable failed.
 var errNotDurable = errors.New("written but not made durable")
+
+// ErrServerNotDurable: strict durability was asked for on an external
+// NATS server that does not make an append durable before acknowledging
+// it, or whose setting could not be read (see CheckStrict).
+var ErrServerNotDurable = errors.New("strict durability refused")
+
+// NotDurableError is ErrServerNotDurable with its reason. Unreadable says
+// the servers' sync setting could not be read (no system account access),
+// as opposed to read and found not to fsync.
+type NotDurableError struct {
+	Reason     string
+	Unreadable bool
+}
+
+func (e *NotDurableError) Error() string { return ErrServerNotDurable.Error() + ": " + e.Reason }
+
+// Unwrap makes errors.Is(err, ErrServerNotDurable) hold.
+func (e *NotDurableError) Unwrap() error { return ErrServerNotDurable }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -190,7 +191,11 @@ func (c *Cluster) start(i int) {
 			return fmt.Errorf("node %s exited: %s", n.Name, tail(log))
 		default:
 		}
-		conn, err := net.DialTimeout("tcp", strings.TrimPrefix(n.ClientURL, "nats://"), time.Second)
+		u, err := url.Parse(n.ClientURL)
+		if err != nil {
+			return err
+		}
+		conn, err := net.DialTimeout("tcp", u.Host, time.Second)
 		if err != nil {
 			return err
 		}
