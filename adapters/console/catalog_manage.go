@@ -5,11 +5,11 @@ import "fmt"
 // manageCatalog is the strings of the programme manager's, archivist's
 // and auditor's pages (pages_manage.go), merged into catalog at init.
 var manageCatalog = map[string]map[string]string{
-	"nav.feeds":     {"fr": "Flux et livraisons", "en": "Feeds and deliveries"},
+	"nav.feeds":     {"fr": "Flux", "en": "Feeds"},
 	"nav.directory": {"fr": "Répertoire", "en": "Directory"},
 
 	"programme.urgent":          {"fr": "Alertes urgentes non prises en charge", "en": "Unacknowledged urgent alerts"},
-	"programme.unacked.hint":    {"fr": "Les alertes de priorité haute de toutes les files, qui sont escaladées si personne ne les prend en charge (la même liste que GET /v1/alerts/unacknowledged). La colonne « Alertes en attente » des charges de cas compte aussi les alertes de priorité normale.", "en": "High-priority alerts of every queue, escalated when nobody acknowledges them (the same list as GET /v1/alerts/unacknowledged). The caseloads' “Pending alerts” column also counts normal-priority alerts."},
+	"programme.unacked.hint":    {"fr": "Alertes de priorité haute de toutes les files ; elles sont escaladées si personne ne les prend en charge. La colonne « Alertes en attente » des charges de cas compte aussi celles de priorité normale.", "en": "High-priority alerts of every queue; they are escalated when nobody acknowledges them. The caseloads' “Pending alerts” column also counts normal-priority ones."},
 	"programme.dead.unreadable": {"fr": "Les livraisons en échec n'ont pas pu être lues ; réessayez dans un instant.", "en": "The failed deliveries could not be read; try again shortly."},
 
 	"feeds.title":             {"fr": "Flux hospitaliers et livraisons", "en": "Hospital feeds and deliveries"},
@@ -84,6 +84,7 @@ var manageCatalog = map[string]map[string]string{
 	"frozen.then":             {"fr": "Alors", "en": "Then"},
 	"frozen.now":              {"fr": "Aujourd'hui", "en": "Today"},
 	"frozen.change":           {"fr": "Changement", "en": "Change"},
+	"frozen.visit":            {"fr": "1 visite", "en": "1 visit"},
 	"frozen.visits":           {"fr": "%d visites", "en": "%d visits"},
 	"frozen.entered":          {"fr": "Entré dans la liste", "en": "Entered the list"},
 	"frozen.left":             {"fr": "Sorti de la liste", "en": "Left the list"},
@@ -119,7 +120,7 @@ var manageCatalog = map[string]map[string]string{
 	"audit.replayed":           {"fr": "%s au %s", "en": "%s as of %s"},
 	"audit.replayed.stats":     {"fr": "%d événements rejoués (positions 1 à %d, dernier inscrit le %s)", "en": "%d events replayed (positions 1 to %d, last recorded %s)"},
 	"audit.replayed.digest":    {"fr": "empreinte", "en": "digest"},
-	"audit.replayed.listed":    {"fr": "%d personnes dans la liste des grands utilisateurs ; les 10 premières :", "en": "%d people in the top-users list; the first 10:"},
+	"audit.replayed.listed":    {"fr": "%d personnes dans la liste des grands utilisateurs (les 10 premières ci-dessous).", "en": "%d people in the top-users list (the first 10 below)."},
 	"audit.replayed.clients":   {"fr": "%d dossiers clients à cet instant.", "en": "%d client files at that instant."},
 	"audit.replayed.file":      {"fr": "Dossier %s (%s %s) : %d visites à l'urgence, %d médicaments.", "en": "File %s (%s %s): %d ED visits, %d medications."},
 	"audit.replayed.nofile":    {"fr": "Ce client n'avait pas de dossier à cet instant.", "en": "This client had no file at that instant."},

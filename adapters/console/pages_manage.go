@@ -296,7 +296,7 @@ func (c *Console) frozen(w http.ResponseWriter, r *http.Request, s *session) err
 	q := c.archiveQuery(s)
 	now := c.d.Reports.HighUtilizers(q)
 	q.End = at
-	d := frozenData{At: at, AtInput: at.In(c.loc).Format("2006-01-02T15:04"), Stats: st, Exclusions: q.Exclude, Empty: st.Events == 0}
+	d := frozenData{At: at, AtInput: at.In(c.loc).Format("2006-01-02T15:04:05"), Stats: st, Exclusions: q.Exclude, Empty: st.Events == 0}
 	d.Rows = compareLists(then.HighUtilizers(q), now)
 	for _, row := range d.Rows {
 		switch row.Change {
@@ -390,7 +390,7 @@ func (c *Console) auditPage(w http.ResponseWriter, r *http.Request, s *session) 
 }
 
 func (c *Console) auditView(s *session) auditData {
-	d := auditData{CanRun: slices.Contains(replayRoles, s.p.Role), DefaultAt: c.d.Now().In(c.loc).Format("2006-01-02T15:04")}
+	d := auditData{CanRun: slices.Contains(replayRoles, s.p.Role), DefaultAt: c.d.Now().In(c.loc).Format("2006-01-02T15:04:05")}
 	if c.d.Verify != nil {
 		st := c.d.Verify.Status()
 		d.Verify = &st
@@ -426,7 +426,7 @@ func (c *Console) replay(w http.ResponseWriter, r *http.Request, s *session) err
 	if err != nil {
 		return err
 	}
-	rd := &replayData{Projection: proj, At: at, AtInput: at.In(c.loc).Format("2006-01-02T15:04")}
+	rd := &replayData{Projection: proj, At: at, AtInput: at.In(c.loc).Format("2006-01-02T15:04:05")}
 	client := strings.TrimSpace(r.PostFormValue("client"))
 	if proj == "clientfile" {
 		if client == "" || !events.ValidStreamName(client) {

@@ -115,3 +115,12 @@ document.querySelectorAll("input[data-back]").forEach(function (el) {
     });
   });
 })();
+
+// A section marked data-refresh="N" (a verification running) reloads the
+// page every N seconds until it is done.
+document.querySelectorAll("[data-refresh]").forEach(function (el) {
+  var s = parseInt(el.getAttribute("data-refresh"), 10) || 2;
+  setTimeout(function () {
+    location.replace(location.pathname + location.hash);
+  }, s * 1000);
+});
