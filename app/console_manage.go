@@ -82,7 +82,9 @@ func (j *verifyJob) once(ctx context.Context, by string) {
 	j.mu.Unlock()
 	var rep ledger.VerifyReport
 	if err == nil {
-		var opts []ledger.VerifyOption
+		// Up to the head seen at the start: what is appended meanwhile is
+		// the next run's, never "missing at the end".
+		opts := []ledger.VerifyOption{ledger.UpTo(head)}
 		if j.keys != nil {
 			opts = append(opts, ledger.WithKeys(j.keys))
 		}
