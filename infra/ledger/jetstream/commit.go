@@ -273,6 +273,13 @@ func (s *Store) writeEach(parts []staged) *flight {
 		out[i].p = p
 		if len(p.msgs) == 1 {
 			s.count.batches.Add(1)
+			// After a refused atomic batch its messages still carry the
+			// batch's id and sequence: sent alone, the server would take
+			// them for a new batch (answering the first with an empty
+			// flow-control ack, "invalid jetstream publish response").
+			p.msgs[0].Header.Del(jetstreamext.BatchIDHeader)
+			p.msgs[0].Header.Del(jetstreamext.BatchSeqHeader)
+			p.msgs[0].Header.Del(jetstreamext.BatchCommitHeader)
 			futs[i], out[i].err = s.js.PublishMsgAsync(p.msgs[0])
 			continue
 		}
