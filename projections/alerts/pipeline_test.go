@@ -16,12 +16,12 @@ import (
 )
 
 // pipe is the ledger with the alert appends under the test's control:
-// while held, each waits for release; fail, when set, decides the outcome
+// those hold picks wait for release; fail, when set, decides the outcome
 // of the n-th alert append (n from 1) before it reaches the store.
 type pipe struct {
 	*jetstream.Store
 	mu       sync.Mutex
-	held     bool
+	hold     func(e events.Event) bool
 	release  chan struct{}
 	inflight int
 	max      int
@@ -35,7 +35,7 @@ func (p *pipe) Append(ctx context.Context, stream string, expected int64, evs ..
 	}
 	p.mu.Lock()
 	p.n++
-	n, held, fail := p.n, p.held, p.fail
+	n, held, fail := p.n, p.hold != nil && p.hold(evs[0]), p.fail
 	p.inflight++
 	p.max = max(p.max, p.inflight)
 	p.mu.Unlock()
@@ -91,7 +91,7 @@ func TestDerivedAppendsArePipelinedWithinTheWindow(t *testing.T) {
 	w.settle()
 	before := alertFacts(t, w.l)
 	p.mu.Lock()
-	p.held = true
+	p.hold = func(events.Event) bool { return true }
 	p.mu.Unlock()
 	first := arrivals(w, "VP", n)
 	poll.CheckFor(t, 10*time.Second, 5*time.Millisecond, func() error {
@@ -177,4 +177,32 @@ func visitAt(t *testing.T, l ledger.Ledger, pos uint64) string {
 		t.Fatal(err)
 	}
 	return v
+}
+
+// A visit the hospital cancels while its alerts are still being appended
+// (pipelined) retracts them all the same: an alert that reaches the ledger
+// after the cancellation is withdrawn as it is read back.
+func TestACancelBeforeAPipelinedAlertLandsStillRetractsIt(t *testing.T) {
+	p := &pipe{release: make(chan struct{})}
+	w := newWorldWindow(t, func(l *jetstream.Store) alerts.Ledger { p.Store = l; return p }, 0)
+	w.settle()
+	p.mu.Lock()
+	p.hold = func(e events.Event) bool {
+		pl, err := e.Payload()
+		r, ok := pl.(*events.AlertRaised)
+		return err == nil && ok && r.RecipientID == "rehab-1" && r.Kind == "ed.arrival"
+	}
+	p.mu.Unlock()
+	w.hl7(&events.EDVisitStarted{Visit: visit("c1", "V9"), ArrivedAt: time.Now()})
+	w.queue("cm-1", kind("ed.arrival", 1))
+	w.hl7(&events.EDVisitCancelled{Visit: visit("c1", "V9"), Trigger: "A11"})
+	w.queue("cm-1", func(q []alerts.Alert) bool { return len(q) == 1 && q[0].Withdrawn })
+	close(p.release)
+	w.settle()
+	for _, r := range []string{"cm-1", "doc-1", "rehab-1"} {
+		if q := ofKind(w.p.Queue(r), "ed.arrival"); len(q) != 1 || !q[0].Withdrawn || !strings.Contains(q[0].WithdrawReason, "A11") {
+			t.Errorf("%s's alert of the cancelled visit: %+v; want it withdrawn (A11)", r, q)
+		}
+	}
+	w.noDuplicates("cm-1", "doc-1", "rehab-1")
 }

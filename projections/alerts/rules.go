@@ -20,6 +20,10 @@ type derived struct {
 	ev      events.Event
 }
 
+// cancelledReason is why an alert of a visit the hospital cancelled is
+// withdrawn.
+const cancelledReason = "Visite annulée par l'hôpital (A11) / visit cancelled by the hospital"
+
 // system is the actor of derived alert facts.
 var system = events.Actor{ID: "relais-alerts", Role: events.RoleSystem}
 
@@ -81,6 +85,11 @@ func (p *Projection) derive(e events.Event) ([]derived, error) {
 		}
 		if cat, partner := s.partners[v.RecipientID]; partner && !s.mayReceive(&Alert{RecipientID: v.RecipientID, ClientID: v.ClientID}, consent.PurposeAlert) {
 			add(withdraw(v.AlertID, "Consentement retiré / consent revoked ("+cat+")", e.OccurredAt, e.ID))
+		} else if t, ok := s.threads[v.ThreadID]; ok && t.status == "cancelled" && v.Amends == "" {
+			// The hospital cancelled the visit between its arrival and this
+			// alert reaching the ledger (derived appends are pipelined): the
+			// cancellation found no alert to retract, so retract it now.
+			add(withdraw(v.AlertID, cancelledReason, e.OccurredAt, e.ID))
 		}
 	case *events.EDVisitStarted:
 		if !p.live(e) {
@@ -122,7 +131,7 @@ func (p *Projection) derive(e events.Event) ([]derived, error) {
 			if t, ok := s.threads[threadID(v.Facility, v.VisitNumber)]; ok && t.status != "admitted" {
 				for _, id := range t.alerts {
 					if a := p.alerts[id]; a != nil && !a.Withdrawn {
-						add(withdraw(id, "Visite annulée par l'hôpital (A11) / visit cancelled by the hospital", e.OccurredAt, e.ID))
+						add(withdraw(id, cancelledReason, e.OccurredAt, e.ID))
 					}
 				}
 			}
