@@ -24,10 +24,11 @@ func (a *App) mountConsole() error {
 		}
 	}
 	a.verify = newVerifyJob(a.b.Store, a.cfg.SealKeys)
+	cm := casemgmt.New(a.b.Store, nil, casemgmt.WithPatientSecret(a.cfg.PatientSecret))
 	c, err := console.New(console.Deps{
 		Auth: authenticator{d: a.dir, now: a.cfg.TokenClock}, Alerts: a.alerts, Ack: a.alertsW, AlertsW: a.alertsR, FilesW: filesR,
 		Hub: a.hub, Heartbeat: a.cfg.Heartbeat, Files: a.files, Caseloads: a.loads, Reports: a.reps,
-		Access: access.New(a.b.Store), Care: casemgmt.New(a.b.Store, nil, casemgmt.WithPatientSecret(a.cfg.PatientSecret)),
+		Access: access.New(a.b.Store), Care: cm, Setup: cm, Search: a.files,
 		Pharmacy: pharmacy.New(a.b.Store), Names: names{a.dir}, AccessLog: accessLog{a.b.Store}, Log: a.log.Named("console"),
 		// pages_manage.go: feeds, deliveries, directory, replays, verify
 		Feeds: a.alertsW, Hooks: a.hooks, SetAside: a, Directory: a.consoleDirectory(), People: a.dir,

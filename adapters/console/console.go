@@ -152,6 +152,11 @@ type Deps struct {
 	People    People
 	Replay    Replayer
 	Verify    Verifier
+
+	// Search is the client index the API's search reads (the client file
+	// projection); Setup the case-opening and planning commands (casemgmt).
+	Search httpapi.ClientIndex
+	Setup  CareSetup
 }
 
 // Console serves /console/.
@@ -225,6 +230,14 @@ func (c *Console) routes() {
 	c.page("GET /console/clients", careRoles, c.clients)
 	c.page("POST /console/clients", careRoles, c.clients)
 	c.page("GET /console/clients/{id}", readerRoles, c.file)
+	// Case manager's pages (pages_care.go): new client, enrolment, assessment, plan.
+	c.page("GET /console/clients/new", careRoles, c.newClient)
+	c.page("POST /console/clients/new", careRoles, c.registerClient)
+	c.page("POST /console/clients/{id}/enrol", careRoles, c.enrol)
+	c.page("GET /console/clients/{id}/assessment", careRoles, c.assessPage)
+	c.page("POST /console/clients/{id}/assessment", careRoles, c.assess)
+	c.page("POST /console/clients/{id}/plans", careRoles, c.createPlan)
+	c.page("POST /console/clients/{id}/objectives", careRoles, c.addObjective)
 	c.page("POST /console/clients/{id}/contact", careRoles, c.contact)
 	c.page("POST /console/clients/{id}/consent", careRoles, c.consent)
 	c.page("POST /console/clients/{id}/objective", careRoles, c.objective)

@@ -353,41 +353,31 @@ type clientsData struct {
 	Load   caseload.Caseload
 	Rows   []clientRow
 	Search string
+	// The search across the territory (pages_care.go), when one was sent.
+	Searched  bool
+	Results   []searchRow
+	SearchErr string // catalog key
+	Limited   bool
 }
 
 // clients is the caller's caseload; the search (a POST, so that a name or
-// a health-insurance number never sits in a URL) narrows it by name or id.
+// a health-insurance number never sits in a URL) looks across every
+// client, as POST /v1/clients/search does.
 func (c *Console) clients(w http.ResponseWriter, r *http.Request, s *session) error {
 	d := clientsData{Load: c.d.Caseloads.Caseload(s.p.ID, c.d.Now())}
-	d.Search = strings.TrimSpace(r.PostFormValue("q"))
-	needle := strings.ToLower(d.Search)
 	for _, cl := range d.Load.Clients {
 		row := clientRow{ClientLoad: cl, Name: cl.ClientID}
 		if f, err := c.d.Files.FileFor(cl.ClientID, clientfile.Viewer{ActorID: s.p.ID, Role: s.p.Role}); err == nil {
 			row.Name = strings.TrimSpace(f.GivenName + " " + f.FamilyName)
-			if needle != "" && !matches(f, needle) {
-				continue
-			}
-		} else if needle != "" && !strings.Contains(strings.ToLower(cl.ClientID), needle) {
-			continue
 		}
 		d.Rows = append(d.Rows, row)
 	}
+	if r.Method == http.MethodPost {
+		d.Search = strings.TrimSpace(r.PostFormValue("q"))
+		c.search(&d, s)
+	}
 	c.render(w, r, s, http.StatusOK, "clients", "clients.title", d)
 	return nil
-}
-
-func matches(f clientfile.File, needle string) bool {
-	hay := []string{f.ClientID, f.GivenName + " " + f.FamilyName, f.FamilyName + " " + f.GivenName}
-	for _, id := range f.Identifiers {
-		hay = append(hay, id.Value)
-	}
-	for _, h := range hay {
-		if strings.Contains(strings.ToLower(h), needle) {
-			return true
-		}
-	}
-	return false
 }
 
 // ---- Dossier ----
@@ -405,6 +395,8 @@ type fileData struct {
 	// ReferTo are the community and rehab partners the client's consent
 	// names or covers (the service decides again when the form is sent).
 	ReferTo []Partner
+	// More is the ecomap, enrolment and plan forms (pages_care.go).
+	More careFile
 }
 
 type consentRow struct {
@@ -448,6 +440,7 @@ func (c *Console) file(w http.ResponseWriter, r *http.Request, s *session) error
 		Doctor:    s.p.Role == events.CategoryDoctor,
 		Community: s.p.Role == events.CategoryCommunity || s.p.Role == events.CategoryRehab}
 	slices.Reverse(d.Timeline)
+	d.More = c.careFile(s, f, d.Care, c.lang(r))
 	var meds []string
 	for _, m := range f.Medications {
 		meds = append(meds, strings.TrimSpace(strings.Join([]string{m.Name, m.Dose, m.Frequency}, " | ")))
