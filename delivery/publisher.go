@@ -12,6 +12,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
+
+	ledgerjs "github.com/relais-health/relais/infra/ledger/jetstream"
 )
 
 // The publisher lease: of all the Relais instances on one NATS cluster,
@@ -170,15 +172,12 @@ func (p *publisher) buckets(ctx context.Context) (jetstream.KeyValue, jetstream.
 		return nil, nil, fmt.Errorf("alert publisher: %w", err)
 	}
 	open := func(cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
-		kv, err := js.KeyValue(ctx, cfg.Bucket)
-		if errors.Is(err, jetstream.ErrBucketNotFound) {
-			kv, err = js.CreateKeyValue(ctx, cfg)
-			if errors.Is(err, jetstream.ErrBucketExists) {
-				kv, err = js.KeyValue(ctx, cfg.Bucket)
-			}
-		}
+		kv, m, err := ledgerjs.EnsureKeyValue(ctx, js, cfg)
 		if err != nil {
 			return nil, fmt.Errorf("alert publisher bucket %s: %w", cfg.Bucket, err)
+		}
+		if m != nil {
+			p.log.Warn("replicas mismatch: " + m.String())
 		}
 		return kv, nil
 	}
