@@ -129,6 +129,7 @@ var manageCatalog = map[string]map[string]string{
 	"projection.caseload":      {"fr": "Charges de cas", "en": "Caseloads"},
 	"projection.clientfile":    {"fr": "Dossier client", "en": "Client file"},
 	"projection.directory":     {"fr": "Répertoire", "en": "Directory"},
+	"err.replay.long":          {"fr": "Ce registre est trop long pour être rejoué dans la console (2 minutes au plus). Utilisez « relais replay --until » sur le serveur.", "en": "This ledger is too long to replay in the console (2 minutes at most). Use “relais replay --until” on the server."},
 	"view.console.replay":      {"fr": "Dossier rejoué à une date (console)", "en": "File replayed to a date (console)"},
 }
 

@@ -286,12 +286,11 @@ func (c *Console) frozen(w http.ResponseWriter, r *http.Request, s *session) err
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Minute)
-	defer cancel()
+	ctx := r.Context()
 	then := reports.New(reports.Config{})
-	st, err := c.d.Replay.Replay(ctx, rebuild.Until{Time: at}, then)
+	st, err := c.replayTo(ctx, at, then)
 	if err != nil {
-		return err
+		return c.replayFailed(w, r, s, err)
 	}
 	q := c.archiveQuery(s)
 	now := c.d.Reports.HighUtilizers(q)
@@ -309,6 +308,49 @@ func (c *Console) frozen(w http.ResponseWriter, r *http.Request, s *session) err
 		}
 	}
 	c.render(w, r, s, http.StatusOK, "frozen", "frozen.title", d)
+	return nil
+}
+
+// replayBound is how long a replay may run in a page's request.
+var replayBound = 2 * time.Minute // a var: the tests shorten it
+
+// errReplayTooLong: the replay did not finish within replayBound.
+var errReplayTooLong = errors.New("replay too long for the console")
+
+// replayTo replays the ledger into a up to at, within replayBound; a
+// replay cut short says where it stood.
+func (c *Console) replayTo(ctx context.Context, at time.Time, a rebuild.Applier) (rebuild.Stats, error) {
+	ctx, cancel := context.WithTimeout(ctx, replayBound)
+	defer cancel()
+	p := &positions{a: a}
+	st, err := c.d.Replay.Replay(ctx, rebuild.Until{Time: at}, p)
+	if err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return st, fmt.Errorf("%w: stopped after %s at position %d", errReplayTooLong, replayBound, p.last)
+	}
+	return st, err
+}
+
+// replayFailed shows a replay cut short as such (use `relais replay`),
+// any other failure as the error table says.
+func (c *Console) replayFailed(w http.ResponseWriter, r *http.Request, s *session, err error) error {
+	if !errors.Is(err, errReplayTooLong) {
+		return err
+	}
+	c.render(w, r, s, http.StatusServiceUnavailable, "error", "err.title", errorPage{Key: "err.replay.long", Status: http.StatusServiceUnavailable, Detail: err.Error()})
+	return nil
+}
+
+// positions counts what a replay applied (where a cut-short one stood).
+type positions struct {
+	a    rebuild.Applier
+	last uint64
+}
+
+func (p *positions) Apply(ctx context.Context, e events.Event) error {
+	if err := p.a.Apply(ctx, e); err != nil {
+		return err
+	}
+	p.last = e.Position
 	return nil
 }
 
@@ -434,8 +476,6 @@ func (c *Console) replay(w http.ResponseWriter, r *http.Request, s *session) err
 		}
 		rd.ClientID = client
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Minute)
-	defer cancel()
 	var (
 		a      rebuild.Applier
 		after  func()
@@ -478,13 +518,16 @@ func (c *Console) replay(w http.ResponseWriter, r *http.Request, s *session) err
 		}
 	}
 	if proj == "clientfile" {
-		if _, err := c.d.Access.RecordAccess(ctx, s.p.Actor(), client, "console.replay"); err != nil {
+		ctx, cancel := reqCtx(r)
+		_, err := c.d.Access.RecordAccess(ctx, s.p.Actor(), client, "console.replay")
+		cancel()
+		if err != nil {
 			return err
 		}
 	}
-	st, err := c.d.Replay.Replay(ctx, rebuild.Until{Time: at}, a)
+	st, err := c.replayTo(r.Context(), at, a)
 	if err != nil {
-		return err
+		return c.replayFailed(w, r, s, err)
 	}
 	rd.Stats, rd.Digest = st, digest()
 	after()

@@ -21,6 +21,7 @@ import (
 	"github.com/relais-health/relais/projections"
 	"github.com/relais-health/relais/projections/alerts"
 	"github.com/relais-health/relais/projections/directory"
+	"github.com/relais-health/relais/projections/rebuild"
 	"github.com/relais-health/relais/projections/reports"
 	"github.com/relais-health/relais/services/alerting"
 	svcdirectory "github.com/relais-health/relais/services/directory"
@@ -199,3 +200,32 @@ func TestIssuedTokenIsShownOnceAndNowhereElse(t *testing.T) {
 }
 
 var _ httpapi.Hooks = (*fakeHooks)(nil)
+
+// slowReplay applies one event, then runs until its context ends.
+type slowReplay struct{}
+
+func (slowReplay) Replay(ctx context.Context, _ rebuild.Until, a rebuild.Applier) (rebuild.Stats, error) {
+	e := events.MustNew(&events.StaffRegistered{StaffID: "s-1", Role: events.RoleCaseManager, Name: "x"}, events.Actor{ID: "admin", Role: events.RoleAdmin})
+	e.Position = 7
+	if err := a.Apply(ctx, e); err != nil {
+		return rebuild.Stats{}, err
+	}
+	<-ctx.Done()
+	return rebuild.Stats{Events: 1, Last: 7}, ctx.Err()
+}
+
+// A replay longer than the console allows stops, says where it stood and
+// points to `relais replay`; it is not an internal error.
+func TestReplayCutShortSaysSo(t *testing.T) {
+	old := replayBound
+	replayBound = 50 * time.Millisecond
+	t.Cleanup(func() { replayBound = old })
+	g, _, _ := manageRig(t)
+	g.c.d.Replay = slowReplay{}
+	ck, csrf, _ := g.signIn(t, "tok-adm", false)
+	w := g.do(post("/console/audit/replay", ck, url.Values{"csrf": {csrf}, "projection": {"directory"}, "at": {"2026-12-02T10:00"}}))
+	body := w.Body.String()
+	if w.Code != http.StatusServiceUnavailable || !strings.Contains(body, "relais replay --until") || !strings.Contains(body, "at position 7") {
+		t.Fatalf("a replay cut short answered %d:\n%s", w.Code, body)
+	}
+}
