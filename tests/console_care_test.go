@@ -32,8 +32,8 @@ func TestConsole_CaseManagerPages(t *testing.T) {
 	// Search by health-insurance number: client-02 is Nadine Bolduc's
 	// (cm-2), not in Julie Gervais's caseload, and her role may search.
 	cm := signIn(t, browser, base, "demo-cm-1")
-	cm.do("Mes clients", chromedp.Navigate(base+"/console/clients"), chromedp.WaitVisible(chromedp.ID("caseload")))
-	if own := cm.text("#caseload"); strings.Contains(own, "client-02") {
+	cm.do("Mes clients", chromedp.Navigate(base+"/console/clients"), chromedp.WaitVisible(chromedp.CSS("form.search")))
+	if own := cm.text("main table"); !strings.Contains(own, "client-01") || strings.Contains(own, "client-02") {
 		t.Fatalf("client-02 is in cm-1's caseload; the search test needs a client outside it:\n%s", own)
 	}
 	cm.do("type the number", chromedp.SendKeys(chromedp.ID("q"), "demo 0000 0002"))
@@ -48,7 +48,7 @@ func TestConsole_CaseManagerPages(t *testing.T) {
 	if n := runFor(cm, "hits", chromedp.Evaluate[int](`document.querySelectorAll("#results tr.hit").length`)); n != 1 {
 		t.Errorf("the search for one number found %d clients, want 1", n)
 	}
-	cm.shot("11-recherche")
+	cm.shot("20-recherche")
 
 	// A partner may not search: the page is refused, and a forged post
 	// with its own session's CSRF token too, without naming anyone.
@@ -69,7 +69,7 @@ func TestConsole_CaseManagerPages(t *testing.T) {
 		chromedp.Click(chromedp.CSS(`a[href="/console/clients/new"]`)), chromedp.WaitVisible(chromedp.ID("ramq")),
 		chromedp.SendKeys(chromedp.ID("given"), "Rosalie"), chromedp.SendKeys(chromedp.ID("family"), "Lachance"),
 		chromedp.SendKeys(chromedp.ID("ramq"), "lacr 4603 1512"))
-	cm.shot("12-nouveau-client")
+	cm.shot("21-nouveau-client")
 	cm.submit("register", `form[action="/console/clients/new"] button[type=submit]`, "Client inscrit au registre")
 	if h := cm.text("main h1"); !strings.HasPrefix(h, "Rosalie Lachance") {
 		t.Fatalf("after the registration the page is %q, want the new client's Dossier", h)
@@ -79,7 +79,7 @@ func TestConsole_CaseManagerPages(t *testing.T) {
 	// Enrol with the consents ticked: family and pharmacy, not the others.
 	cm.do("tick family and pharmacy", chromedp.WaitVisible(chromedp.ID("h-enrol")),
 		chromedp.Click(chromedp.ID("consent-family")), chromedp.Click(chromedp.ID("consent-pharmacy")))
-	cm.shot("13-inscription")
+	cm.shot("22-inscription")
 	cm.submit("enrol", `form[action$="/enrol"] button[type=submit]`, "Client inscrit au programme")
 	for cat, want := range map[string]string{"family": "Consenti", "pharmacy": "Consenti", "doctor": "Pas de consentement", "rehab": "Pas de consentement"} {
 		row := cm.text(fmt.Sprintf(`section[aria-labelledby="h-consent"] tr:has(input[value=%q])`, cat))
@@ -98,7 +98,7 @@ func TestConsole_CaseManagerPages(t *testing.T) {
 		chromedp.SendKeys(chromedp.ID("phone-0"), "819 555-0142"),
 		chromedp.SetValue(chromedp.ID("partner-1"), "doc-1"),
 		chromedp.SetValue(chromedp.ID("partner-2"), "org-1"), chromedp.SendKeys(chromedp.ID("name-2"), "Dépannage alimentaire du presbytère"))
-	cm.shot("14-evaluation")
+	cm.shot("23-evaluation")
 	cm.submit("save the assessment", `form[action$="/assessment"] button[type=submit]`, "Évaluation enregistrée")
 	if n := runFor(cm, "ecomap nodes", chromedp.Evaluate[int](`document.querySelectorAll("svg.ecomap .eco-member").length`)); n != 3 {
 		t.Errorf("the ecomap draws %d members, want 3", n)
@@ -110,7 +110,7 @@ func TestConsole_CaseManagerPages(t *testing.T) {
 	if table := cm.text(".eco-table"); !strings.Contains(table, "Diane Lachance (sœur)") || !strings.Contains(table, "819 555-0142") || !strings.Contains(table, "Dépannage alimentaire") {
 		t.Errorf("the network's table reads %q", table)
 	}
-	cm.shot("15-dossier-ecocarte")
+	cm.shot("24-dossier-ecocarte")
 
 	// A plan, then an objective: both land where the page goes.
 	cm.submit("create the plan", `form[action$="/plans"] button`, "Plan de services créé")
@@ -125,7 +125,7 @@ func TestConsole_CaseManagerPages(t *testing.T) {
 	if !strings.Contains(obj, "Trouver un logement stable") || !strings.Contains(obj, "Centre d'entraide des Sommets") || !strings.Contains(obj, "ouvert") {
 		t.Errorf("the objective the page went to reads %q", obj)
 	}
-	cm.shot("16-plan")
+	cm.shot("25-plan")
 
 	// Her ED arrival, said from the alert's facts: French, then English.
 	c, err := mllp.Dial(ctx, srv.MLLP, nil)

@@ -416,7 +416,15 @@ func ecomap(l L, client [2]string, members []events.NetworkMember) template.HTML
 		}
 		desc = l.Tf("eco.desc", whole, len(members), strings.Join(parts, ", "))
 	}
-	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" class="ecomap" viewBox="0 0 %d %d" role="img" aria-labelledby="eco-title eco-desc">`, ecoW, ecoH)
+	// The drawing ends below its lowest label: a small network leaves no
+	// empty band at the bottom.
+	bottom := float64(ecoCY + ecoRC)
+	for i := range members {
+		if _, y, sin := ecoPoint(i, len(members)); sin >= -0.3 {
+			bottom = max(bottom, y+ecoR+32)
+		}
+	}
+	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" class="ecomap" viewBox="0 0 %d %d" role="img" aria-labelledby="eco-title eco-desc">`, ecoW, min(ecoH, int(bottom)+12))
 	fmt.Fprintf(&b, `<title id="eco-title">%s</title><desc id="eco-desc">%s</desc>`, esc(l.Tf("eco.title", whole)), esc(desc))
 	b.WriteString(`<g class="eco-links">`)
 	for i, m := range members {

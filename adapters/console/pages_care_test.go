@@ -3,6 +3,7 @@ package console
 import (
 	"encoding/xml"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -100,6 +101,10 @@ func TestEcomapDrawsOneLabelledNodePerMember(t *testing.T) {
 			if nodes[0].name != "svg" || nodes[0].attrs["role"] != "img" || nodes[0].attrs["aria-labelledby"] != "eco-title eco-desc" {
 				t.Fatalf("root %+v: want an svg with role img labelled by its title and description", nodes[0])
 			}
+			var vw, vh int
+			if _, err := fmt.Sscanf(nodes[0].attrs["viewBox"], "0 0 %d %d", &vw, &vh); err != nil || vw != ecoW || vh > ecoH {
+				t.Fatalf("viewBox %q: want 0 0 %d h, h at most %d", nodes[0].attrs["viewBox"], ecoW, ecoH)
+			}
 			var groups, labels []string
 			var title, desc string
 			for _, n := range nodes {
@@ -117,8 +122,8 @@ func TestEcomapDrawsOneLabelledNodePerMember(t *testing.T) {
 					labels = append(labels, n.text)
 					x, _ := strconv.ParseFloat(n.attrs["x"], 64)
 					y, _ := strconv.ParseFloat(n.attrs["y"], 64)
-					if x < 0 || x > ecoW || y < 12 || y > ecoH {
-						t.Errorf("label %q at (%.0f, %.0f) falls outside the %dx%d view box", n.text, x, y, ecoW, ecoH)
+					if x < 0 || x > float64(vw) || y < 12 || y > float64(vh)-4 {
+						t.Errorf("label %q at (%.0f, %.0f) falls outside the %dx%d view box", n.text, x, y, vw, vh)
 					}
 				}
 			}
