@@ -76,7 +76,7 @@ func newServeCmd(g *globals) *cobra.Command {
 	fl.DurationVar(&f.silence, "feed-silence", envDuration("RELAIS_FEED_SILENCE", 2*time.Hour), "alert when a hospital feed is silent this long between 07:00 and 23:00 (env RELAIS_FEED_SILENCE)")
 	fl.DurationVar(&f.tokenLifetime, "token-lifetime", envDuration("RELAIS_TOKEN_LIFETIME", 0), "staff and partner API tokens issued (registered or rotated) from now on expire after this long, e.g. 2160h; 0: never (env RELAIS_TOKEN_LIFETIME)")
 	fl.DurationVar(&f.startTimeout, "start-timeout", envDuration("RELAIS_START_TIMEOUT", app.DefaultStartTimeout), "at start, a projection catching up that makes no progress this long fails serve, naming it and its position (env RELAIS_START_TIMEOUT)")
-	fl.BoolVar(&f.demo, "demo", false, "seed a small demo territory (2 case managers, partners, 30 flagged clients), play ED arrivals and print demo tokens")
+	fl.BoolVar(&f.demo, "demo", false, "seed a demo territory (2 case managers, partners, the seed programme's 200 clients enrolled over a year ago with their ED history: 1,054 visits the year before, 254 after), play ED arrivals and print demo tokens")
 	fl.DurationVar(&f.demoEvery, "demo-every", 8*time.Second, "with --demo, time between played ED arrivals (0: none)")
 	return cmd
 }
@@ -141,7 +141,7 @@ func runServe(ctx context.Context, g *globals, f *serveFlags) error {
 	}
 	if f.demo {
 		log.Warn("demo mode: demo tokens are public, never use --demo in production")
-		if err := app.SeedDemo(ctx, b.Store); err != nil {
+		if err := app.SeedDemo(ctx, b.Store, secret); err != nil {
 			return fmt.Errorf("--demo: %w", err)
 		}
 	}
