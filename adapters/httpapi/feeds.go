@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/relais-health/relais/events"
+	"github.com/relais-health/relais/projections/alerts"
 	"github.com/relais-health/relais/services/alerting"
 )
 
@@ -25,6 +26,8 @@ type FeedAlarm struct {
 	RaisedAt time.Time `json:"raised_at"`
 	// Recipients are the managers whose copy is still unacknowledged.
 	Recipients []string `json:"recipients"`
+	// Alert is the first copy, for a reader that says it in its own words.
+	Alert alerts.Alert `json:"-"`
 }
 
 // FeedStatus is one facility's health and its pending alarms.
@@ -34,7 +37,8 @@ type FeedStatus struct {
 }
 
 // FeedStatuses joins the feeds' health with their pending feed.silent and
-// feed.gap alerts (their summaries begin "Flux HL7 <facility> ").
+// feed.gap alerts (their facts name the facility; older ones without
+// facts, their summaries beginning "Flux HL7 <facility> ").
 func FeedStatuses(f Feeds, a Alerts) []FeedStatus {
 	pending := a.Unacknowledged()
 	var out []FeedStatus
@@ -42,12 +46,15 @@ func FeedStatuses(f Feeds, a Alerts) []FeedStatus {
 		st := FeedStatus{FeedHealth: h, Alarms: []FeedAlarm{}}
 		prefix := "Flux HL7 " + h.Facility + " "
 		for _, al := range pending {
-			if (al.Kind != "feed.silent" && al.Kind != "feed.gap") || !strings.HasPrefix(al.Summary, prefix) {
+			if al.Kind != "feed.silent" && al.Kind != "feed.gap" {
+				continue
+			}
+			if al.Facts != nil && al.Facts.Facility != h.Facility || al.Facts == nil && !strings.HasPrefix(al.Summary, prefix) {
 				continue
 			}
 			i := slices.IndexFunc(st.Alarms, func(x FeedAlarm) bool { return x.ThreadID == al.ThreadID })
 			if i < 0 {
-				st.Alarms = append(st.Alarms, FeedAlarm{Kind: al.Kind, ThreadID: al.ThreadID, Summary: al.Summary, RaisedAt: al.RaisedAt})
+				st.Alarms = append(st.Alarms, FeedAlarm{Kind: al.Kind, ThreadID: al.ThreadID, Summary: al.Summary, RaisedAt: al.RaisedAt, Alert: al})
 				i = len(st.Alarms) - 1
 			}
 			st.Alarms[i].Recipients = append(st.Alarms[i].Recipients, al.RecipientID)
