@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/relais-health/relais/delivery/webhook"
 	"github.com/relais-health/relais/infra/ledger/jetstream"
 	"github.com/relais-health/relais/infra/ledger/jetstream/jstest"
 )
@@ -20,6 +21,9 @@ func TestAdminReplicasRescalesAndSaysSo(t *testing.T) {
 		t.Fatalf("open: %v", err)
 	}
 	st.Close()
+	if _, err := webhook.New(ctx, c.Connect(t), webhook.Config{Replicas: 3}); err != nil {
+		t.Fatalf("webhook queue: %v", err)
+	}
 	run := func(args ...string) string {
 		t.Helper()
 		var out bytes.Buffer
@@ -40,6 +44,9 @@ func TestAdminReplicasRescalesAndSaysSo(t *testing.T) {
 	}{
 		{[]string{"admin", "replicas", "3"}, "nothing changed"},
 		{[]string{"admin", "replicas", "1"}, "RELAIS_EVENTS: 3 -> 1 replicas"},
+		{[]string{"admin", "replicas", "3"}, "RELAIS_WEBHOOKS: 1 -> 3 replicas"},
+		{[]string{"admin", "replicas", "1"}, "KV_RELAIS_WEBHOOK_DELIVERED: 3 -> 1 replicas"},
+		{[]string{"admin", "replicas", "1"}, "nothing changed"},
 		{[]string{"admin", "replicas", "3"}, "KV_RELAIS_CHECKPOINTS: 1 -> 3 replicas"},
 	} {
 		if out := run(tc.args...); !strings.Contains(out, tc.want) {
