@@ -41,6 +41,11 @@ var (
 	// ErrForeignSealKey: the ledger is sealed with a key that is not in the
 	// configured key ring.
 	ErrForeignSealKey = errors.New("the ledger is sealed with another key")
+	// ErrStreamDamaged: a stream holds a stored record that cannot be read
+	// (it fails its storage checksum) and whose loss no operator has
+	// recorded (`relais repair`): the stream takes no new event. The error
+	// is a *DamagedError naming the stream and position.
+	ErrStreamDamaged = errors.New("stream damaged")
 )
 
 // WrongRevisionError carries the expected and actual revisions; it matches

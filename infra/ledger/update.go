@@ -47,10 +47,17 @@ func Update(ctx context.Context, l Appender, stream string, decide Decide) (Resu
 		if err != nil {
 			return Result{}, err
 		}
-		if len(evs) == 0 {
-			return Result{Stream: stream, Revision: uint64(len(history))}, nil
+		// The revision of the last event read, not the number of events: a
+		// stream with a record lost and repaired (ledger.record_damaged)
+		// has fewer readable events than revisions.
+		var rev uint64
+		if n := len(history); n > 0 {
+			rev = history[n-1].Revision
 		}
-		res, err := l.Append(ctx, stream, int64(len(history)), evs...)
+		if len(evs) == 0 {
+			return Result{Stream: stream, Revision: rev}, nil
+		}
+		res, err := l.Append(ctx, stream, int64(rev), evs...)
 		if err == nil {
 			return res, nil
 		}

@@ -149,6 +149,10 @@ func (s *Store) loadHead(ctx context.Context, stream string) (h head, fresh bool
 	}
 	msg, err := s.headReader().GetLastMsgForSubject(ctx, subject(stream))
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		// Empty, or its last record unreadable (damaged.go).
+		if err := s.damagedHead(ctx, stream); err != nil {
+			return head{}, false, fmt.Errorf("load head: %w", err)
+		}
 		s.heads.advance(stream, h)
 		return h, true, nil
 	}

@@ -33,16 +33,33 @@ func (s *Store) Read(ctx context.Context, stream string, from uint64) ([]events.
 	if err != nil {
 		return nil, err
 	}
+	reread := false
 	for attempt := 0; ; attempt++ {
-		out, total, last, err := s.readDirect(ctx, stream, from)
+		all, stored, last, err := s.readDirect(ctx, stream)
 		if err != nil {
 			return nil, err
 		}
 		if last >= want {
-			if total == 0 {
+			if len(all) == 0 && stored == 0 {
 				return nil, fmt.Errorf("read %s: %w", stream, ledger.ErrStreamNotFound)
 			}
-			return out, nil
+			if !reread && len(ledger.MissingRevisions(all, stored)) > 0 {
+				// The count may be of a record appended since the read
+				// (a new stream counted but not yet read): read once more.
+				reread = true
+				attempt--
+				continue
+			}
+			// A record the server counts but cannot read (failed checksum)
+			// is skipped by direct gets: the stream is damaged.
+			if err := s.checkDamage(ctx, stream, all, stored); err != nil {
+				return nil, fmt.Errorf("read %s: %w", stream, err)
+			}
+			i := 0
+			for i < len(all) && all[i].Revision < from {
+				i++
+			}
+			return all[i:], nil
 		}
 		if attempt == followerRetries {
 			return nil, fmt.Errorf("read %s: %w: the replica answering is at position %d, the leader at %d", stream, ledger.ErrUnavailable, last, want)
@@ -55,9 +72,11 @@ func (s *Store) Read(ctx context.Context, stream string, from uint64) ([]events.
 	}
 }
 
-// readDirect reads stream with direct-get batches; last is the position
-// of the last event read.
-func (s *Store) readDirect(ctx context.Context, stream string, from uint64) (out []events.Event, total int, last uint64, err error) {
+// readDirect reads every event of stream with direct-get batches; last is
+// the position of the last event read, stored the number of records the
+// server counted for the stream when the first batch was asked for
+// (readable or not: see checkDamage).
+func (s *Store) readDirect(ctx context.Context, stream string) (out []events.Event, stored, last uint64, err error) {
 	seq := uint64(1)
 	for {
 		msgs, err := jetstreamext.GetBatch(ctx, s.js, StreamName, readBatch,
@@ -65,13 +84,17 @@ func (s *Store) readDirect(ctx context.Context, stream string, from uint64) (out
 		if err != nil {
 			return nil, 0, 0, fmt.Errorf("read %s: %w", stream, mapErr(err))
 		}
-		n := 0
+		n, pending := 0, uint64(0)
 		for m, err := range msgs {
 			if errors.Is(err, jetstreamext.ErrNoMessages) {
 				break
 			}
 			if err != nil {
 				return nil, 0, 0, fmt.Errorf("read %s: %w", stream, mapErr(err))
+			}
+			pending = pendingOf(m)
+			if n == 0 && seq == 1 {
+				stored = pending + 1
 			}
 			n++
 			seq = m.Sequence + 1
@@ -80,16 +103,22 @@ func (s *Store) readDirect(ctx context.Context, stream string, from uint64) (out
 			if err != nil {
 				return nil, 0, 0, fmt.Errorf("read %s: %w", stream, err)
 			}
-			if e.Revision >= from {
-				out = append(out, e)
-			}
+			out = append(out, e)
 		}
-		total += n
-		if n < readBatch {
+		// A short batch is the end, unless the server still counts records
+		// after it (a batch cut by size, or records it cannot read: the
+		// next batch tells).
+		if n == 0 || n < readBatch && pending == 0 {
 			break
 		}
 	}
-	return out, total, last, nil
+	if len(out) == 0 {
+		// Nothing readable: the server may still count records.
+		if stored, err = s.storedCount(ctx, stream); err != nil {
+			return nil, 0, 0, fmt.Errorf("read %s: %w", stream, err)
+		}
+	}
+	return out, stored, last, nil
 }
 
 func decode(data []byte, seq uint64, hash string) (events.Event, error) {

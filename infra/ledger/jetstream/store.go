@@ -111,6 +111,8 @@ type Store struct {
 	// without keys, appends are then refused.
 	sealed atomic.Bool
 	mism   mismatches
+	// dmg remembers where damaged records were located (damaged.go).
+	dmg damageCache
 }
 
 // Open creates the ledger stream and checkpoint bucket when absent (never
