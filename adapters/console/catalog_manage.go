@@ -45,6 +45,8 @@ var manageCatalog = map[string]map[string]string{
 	"feeds.aside.projection":  {"fr": "Projection", "en": "Projection"},
 	"feeds.aside.position":    {"fr": "Position", "en": "Position"},
 	"feeds.aside.type":        {"fr": "Type", "en": "Type"},
+	"flash.aside.applied":     {"fr": "L'événement a été appliqué : il n'est plus mis de côté.", "en": "The event was applied: it is no longer set aside."},
+	"flash.aside.failed":      {"fr": "L'événement a encore échoué ; il reste mis de côté avec la nouvelle erreur.", "en": "The event failed again; it stays set aside with the new error."},
 	"flash.retried":           {"fr": "Livraison remise dans la file d'envoi.", "en": "Delivery put back in the send queue."},
 	"directory.title":         {"fr": "Répertoire du personnel et des partenaires", "en": "Staff and partner directory"},
 	"directory.partner.new":   {"fr": "Inscrire un partenaire", "en": "Register a partner"},

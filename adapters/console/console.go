@@ -145,13 +145,15 @@ type Deps struct {
 	// The programme manager's, archivist's and auditor's pages
 	// (pages_manage.go): feed health, webhook dead letters, set-aside
 	// events, the directory's commands and list, replays, verification.
-	Feeds     httpapi.Feeds
-	Hooks     httpapi.Hooks
-	SetAside  httpapi.SetAside
-	Directory httpapi.Directory
-	People    People
-	Replay    Replayer
-	Verify    Verifier
+	Feeds    httpapi.Feeds
+	Hooks    httpapi.Hooks
+	SetAside httpapi.SetAside
+	// RetryAside, when set, offers a retry of each set-aside event.
+	RetryAside AsideRetrier
+	Directory  httpapi.Directory
+	People     People
+	Replay     Replayer
+	Verify     Verifier
 
 	// Search is the client index the API's search reads (the client file
 	// projection); Setup the case-opening and planning commands (casemgmt).

@@ -64,6 +64,13 @@ type VerifyStatus struct {
 	Broken, Err string
 }
 
+// AsideRetrier runs a set-aside event through its projection again (as
+// POST /v1/set-aside/{id}/retry): applied, it leaves the list; failing
+// again (projections.ErrRetryFailed), it stays with the new error.
+type AsideRetrier interface {
+	RetrySetAside(ctx context.Context, id string) (projections.DeadLetter, error)
+}
+
 // Roles of these pages, as the API's routes have them.
 var (
 	auditRoles   = []string{events.RoleAuditor, events.RoleProgrammeManager, events.RoleAdmin}
@@ -79,6 +86,7 @@ var archiveExclusions = []string{"obstetric"}
 func (c *Console) manageRoutes() {
 	c.page("GET /console/programme/feeds", managerRoles, c.feeds)
 	c.page("POST /console/programme/feeds/retry", managerRoles, c.retryDeadLetter)
+	c.page("POST /console/programme/feeds/aside/retry", managerRoles, c.retryAside)
 	c.page("GET /console/programme/directory", managerRoles, c.directory)
 	c.page("POST /console/programme/directory/partners", managerRoles, c.registerPartner)
 	c.page("POST /console/programme/directory/staff", adminRoles, c.registerStaff)
@@ -97,13 +105,15 @@ type feedsData struct {
 	SetAside []projections.DeadLetter
 	// SilenceSeconds is the silence that raises the alarm.
 	SilenceSeconds int64
+	// RetryAside: set-aside events can be retried from the page.
+	RetryAside bool
 }
 
 func (c *Console) feeds(w http.ResponseWriter, r *http.Request, s *session) error {
 	if c.d.Feeds == nil || c.d.Hooks == nil || c.d.SetAside == nil {
 		return errors.New("console: feeds, webhooks or set-aside not wired")
 	}
-	d := feedsData{Feeds: httpapi.FeedStatuses(c.d.Feeds, c.d.Alerts), SetAside: c.d.SetAside.SetAside()}
+	d := feedsData{Feeds: httpapi.FeedStatuses(c.d.Feeds, c.d.Alerts), SetAside: c.d.SetAside.SetAside(), RetryAside: c.d.RetryAside != nil}
 	if len(d.Feeds) > 0 {
 		d.SilenceSeconds = d.Feeds[0].SilenceAfterSeconds
 	}
@@ -129,6 +139,27 @@ func (c *Console) retryDeadLetter(w http.ResponseWriter, r *http.Request, s *ses
 	}
 	c.sess.setFlash(s, "flash.retried")
 	http.Redirect(w, r, "/console/programme/feeds", http.StatusSeeOther)
+	return nil
+}
+
+// retryAside retries one set-aside event; one that fails again stays in
+// the list with its new error (said as a flash, not an error page).
+func (c *Console) retryAside(w http.ResponseWriter, r *http.Request, s *session) error {
+	if c.d.RetryAside == nil {
+		return fmt.Errorf("%w: retrying set-aside events is not wired", services.ErrBadRequest)
+	}
+	ctx, cancel := reqCtx(r)
+	defer cancel()
+	_, err := c.d.RetryAside.RetrySetAside(ctx, r.PostFormValue("id"))
+	switch {
+	case err == nil:
+		c.sess.setFlash(s, "flash.aside.applied")
+	case errors.Is(err, projections.ErrRetryFailed):
+		c.sess.setFlash(s, "flash.aside.failed")
+	default:
+		return err
+	}
+	http.Redirect(w, r, "/console/programme/feeds#h-aside", http.StatusSeeOther)
 	return nil
 }
 

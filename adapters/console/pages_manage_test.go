@@ -73,7 +73,7 @@ func (fakeFeeds) Feeds() []alerting.FeedHealth {
 type fakeAside struct{}
 
 func (fakeAside) SetAside() []projections.DeadLetter {
-	return []projections.DeadLetter{{Projection: "caseload", Position: 42, Type: "client.enrolled", Error: "boom"}}
+	return []projections.DeadLetter{{ID: "caseload.42", Projection: "caseload", Position: 42, Type: "client.enrolled", Error: "boom", Attempts: 3}}
 }
 
 const issuedToken = "rls_just-issued-token-0123456789"
@@ -199,7 +199,6 @@ func TestIssuedTokenIsShownOnceAndNowhereElse(t *testing.T) {
 	}
 }
 
-var _ httpapi.Hooks = (*fakeHooks)(nil)
 
 // slowReplay applies one event, then runs until its context ends.
 type slowReplay struct{}
@@ -227,5 +226,53 @@ func TestReplayCutShortSaysSo(t *testing.T) {
 	body := w.Body.String()
 	if w.Code != http.StatusServiceUnavailable || !strings.Contains(body, "relais replay --until") || !strings.Contains(body, "at position 7") {
 		t.Fatalf("a replay cut short answered %d:\n%s", w.Code, body)
+	}
+}
+
+type fakeRetrier struct{ err error }
+
+func (f fakeRetrier) RetrySetAside(_ context.Context, id string) (projections.DeadLetter, error) {
+	if id != "caseload.42" {
+		return projections.DeadLetter{}, projections.ErrSetAsideNotFound
+	}
+	return projections.DeadLetter{ID: id}, f.err
+}
+
+// A set-aside event is retried from the feed page when the retry is
+// wired: applied or failing again, the page says which; an unknown id is
+// refused with the API's status.
+func TestSetAsideRetryFromTheFeedPage(t *testing.T) {
+	for _, tc := range []struct {
+		name, id string
+		err      error
+		status   int
+		flash    string
+	}{
+		{"applied", "caseload.42", nil, http.StatusSeeOther, "plus mis de côté"},
+		{"fails again", "caseload.42", fmt.Errorf("%w: boom", projections.ErrRetryFailed), http.StatusSeeOther, "a encore échoué"},
+		{"unknown: the API's status for it", "caseload.7", nil, httpapi.StatusOf(projections.ErrSetAsideNotFound), ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g, _, _ := manageRig(t)
+			g.c.d.RetryAside = fakeRetrier{err: tc.err}
+			ck, csrf, _ := g.signIn(t, "tok-pm", false)
+			r, _ := http.NewRequest("GET", "/console/programme/feeds", nil)
+			r.AddCookie(ck)
+			if page := g.do(r).Body.String(); !strings.Contains(page, `action="/console/programme/feeds/aside/retry"`) {
+				t.Fatal("no retry button beside the set-aside event")
+			}
+			w := g.do(post("/console/programme/feeds/aside/retry", ck, url.Values{"csrf": {csrf}, "id": {tc.id}}))
+			if w.Code != tc.status {
+				t.Fatalf("answered %d, want %d: %s", w.Code, tc.status, w.Body)
+			}
+			if tc.flash == "" {
+				return
+			}
+			r, _ = http.NewRequest("GET", "/console/programme/feeds", nil)
+			r.AddCookie(ck)
+			if page := g.do(r).Body.String(); !strings.Contains(page, tc.flash) {
+				t.Errorf("the page after the retry does not say %q", tc.flash)
+			}
+		})
 	}
 }
