@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -188,6 +189,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	a.api.RegisterAlerts(a.alerts, a.alertsW, a.alertsR, a.hub, cfg.Heartbeat)
 	a.api.RegisterWebhooks(a.hooks)
 	a.api.RegisterSetAside(a)
+	a.api.RegisterSetAsideRetry(a)
 	a.api.RegisterFeeds(a.alertsW, a.alerts)
 	a.api.RegisterFiles(a.files, a.loads, a.reps, access.New(b.Store), time.Now)
 	a.api.RegisterCare(casemgmt.New(b.Store, nil, casemgmt.WithPatientSecret(cfg.PatientSecret)), pharmacy.New(b.Store), a.directoryCommands(cfg))
@@ -257,6 +259,17 @@ func (a *App) Hub() *sse.Hub { return a.hub }
 
 // Intake is the ED intake service (the demo plays arrivals through it).
 func (a *App) Intake() *edintake.Service { return a.intake }
+
+// RetrySetAside runs the set-aside event id through the projection that
+// set it aside (the id starts with its name).
+func (a *App) RetrySetAside(ctx context.Context, id string) (projections.DeadLetter, error) {
+	for _, r := range a.runners {
+		if strings.HasPrefix(id, r.Name+".") {
+			return r.Retry(ctx, id)
+		}
+	}
+	return projections.DeadLetter{}, fmt.Errorf("%w: %q", projections.ErrSetAsideNotFound, id)
+}
 
 // SetAside lists the events every projection set aside, by projection and
 // position.

@@ -8,6 +8,7 @@ import (
 	"github.com/relais-health/relais/delivery/webhook"
 	"github.com/relais-health/relais/events"
 	"github.com/relais-health/relais/infra/ledger"
+	"github.com/relais-health/relais/projections"
 	"github.com/relais-health/relais/projections/clientfile"
 	"github.com/relais-health/relais/projections/reports"
 	"github.com/relais-health/relais/services"
@@ -57,6 +58,8 @@ var errorTable = []errorStatus{
 	{alerting.ErrNotFound, http.StatusNotFound},
 
 	// Read side: the projections.
+	{projections.ErrSetAsideNotFound, http.StatusNotFound},
+	{projections.ErrRetryFailed, http.StatusConflict},
 	{clientfile.ErrNoConsent, http.StatusForbidden},
 	{clientfile.ErrForbidden, http.StatusForbidden},
 	{clientfile.ErrNotFound, http.StatusNotFound},

@@ -11,6 +11,7 @@ import (
 	"github.com/relais-health/relais/delivery/webhook"
 	"github.com/relais-health/relais/events"
 	"github.com/relais-health/relais/infra/ledger"
+	"github.com/relais-health/relais/projections"
 	"github.com/relais-health/relais/projections/clientfile"
 	"github.com/relais-health/relais/projections/reports"
 	"github.com/relais-health/relais/services"
@@ -41,6 +42,8 @@ var wantStatus = []struct {
 	{"alerting.ErrForbidden", alerting.ErrForbidden, http.StatusForbidden},
 	{"alerting.ErrNotFound", alerting.ErrNotFound, http.StatusNotFound},
 	{"clientfile.ErrNoConsent", clientfile.ErrNoConsent, http.StatusForbidden},
+	{"projections.ErrSetAsideNotFound", projections.ErrSetAsideNotFound, http.StatusNotFound},
+	{"projections.ErrRetryFailed", projections.ErrRetryFailed, http.StatusConflict},
 	{"clientfile.ErrForbidden", clientfile.ErrForbidden, http.StatusForbidden},
 	{"clientfile.ErrNotFound", clientfile.ErrNotFound, http.StatusNotFound},
 	{"reports.ErrBadQuery", reports.ErrBadQuery, http.StatusBadRequest},
