@@ -69,8 +69,9 @@ type Config struct {
 	WebhookSecret []byte
 	// Replicas of the webhook queue and dead letters (as of the ledger).
 	Replicas int
-	// Snapshots, when set, lets the alerts, file, caseload and report projections
-	// resume from their last snapshot instead of rebuilding.
+	// Snapshots, when set, lets every projection (directory, client index,
+	// alerts, file, caseload, reports) resume from its last snapshot
+	// instead of rebuilding.
 	Snapshots projections.SnapshotStore
 	// SetAside, when set, keeps the events projections set aside (poison
 	// events) durably, so they outlive a restart.
@@ -163,8 +164,8 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		Facilities: cfg.Facilities, FeedWindows: feedWindows(cfg.HL7Facilities), Now: time.Now, Log: log.Named("alerting")})
 	a.files, a.loads, a.reps = clientfile.New(), caseload.New(caseload.Config{}), reports.New(reports.Config{})
 	a.runners = []*projections.Runner{
-		{Name: "directory", L: b.Store, P: a.dir, Log: log},
-		{Name: "clientindex", L: b.Store, P: a.index, Log: log},
+		{Name: "directory", L: b.Store, P: a.dir, Log: log, Snapshots: cfg.Snapshots},
+		{Name: "clientindex", L: b.Store, P: a.index, Log: log, Snapshots: cfg.Snapshots},
 		a.alertsR,
 		{Name: "clientfile", L: b.Store, P: a.files, Log: log, Snapshots: cfg.Snapshots},
 		{Name: "caseload", L: b.Store, P: a.loads, Log: log, Snapshots: cfg.Snapshots},
