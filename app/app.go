@@ -194,7 +194,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	a.api.RegisterFeeds(a.alertsW, a.alerts)
 	a.api.RegisterFiles(a.files, a.loads, a.reps, access.New(b.Store), time.Now)
 	a.api.RegisterCare(casemgmt.New(b.Store, nil, casemgmt.WithPatientSecret(cfg.PatientSecret)), pharmacy.New(b.Store), a.directoryCommands(cfg))
-	if err := a.mountConsole(); err != nil {
+	if err := a.mountConsole(ctx); err != nil {
 		return nil, err
 	}
 

@@ -159,6 +159,10 @@ type Deps struct {
 	// projection); Setup the case-opening and planning commands (casemgmt).
 	Search httpapi.ClientIndex
 	Setup  CareSetup
+
+	// Sessions keeps the sessions where every instance sees them (nil:
+	// this process's memory).
+	Sessions SessionStore
 }
 
 // Console serves /console/.
@@ -182,13 +186,13 @@ func New(d Deps) (*Console, error) {
 		d.SessionCheck = 15 * time.Second
 	}
 	if d.IdleTimeout <= 0 {
-		d.IdleTimeout = 30 * time.Minute
+		d.IdleTimeout = DefaultIdleTimeout
 	}
 	loc, err := time.LoadLocation("America/Montreal")
 	if err != nil {
 		return nil, fmt.Errorf("console: time zone America/Montreal: %w", err)
 	}
-	c := &Console{d: d, mux: http.NewServeMux(), sess: newSessions(d.IdleTimeout, d.Now), loc: loc, pages: map[string]*template.Template{}}
+	c := &Console{d: d, mux: http.NewServeMux(), sess: newSessions(d.Sessions, d.IdleTimeout, d.Now), loc: loc, pages: map[string]*template.Template{}}
 	names, err := fs.Glob(templateFS, "templates/*.html")
 	if err != nil {
 		return nil, err

@@ -82,7 +82,7 @@ func (c *Console) navFor(role, path string) []nav {
 func (c *Console) render(w http.ResponseWriter, r *http.Request, s *session, status int, name, title string, data any) {
 	v := view{L: c.lang(r), Title: title, Data: data, names: c.name}
 	if s != nil {
-		v.Who, v.Role, v.CSRF = c.name(s.p.ID), s.p.Role, s.csrf
+		v.Who, v.Role, v.CSRF = c.name(s.p.ID), s.p.Role, s.rec.CSRF
 		v.Nav = c.navFor(s.p.Role, r.URL.Path)
 		v.Flash = c.sess.takeFlash(s)
 	}
@@ -186,14 +186,19 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		c.showLogin(w, r, http.StatusUnauthorized, "login.bad")
 		return
 	}
-	s := c.sess.create(token, p)
+	s, err := c.sess.create(r.Context(), token, p)
+	if err != nil {
+		c.d.Log.Error("console sign-in not saved", zap.String("actor", p.ID), zap.Error(err))
+		c.showLogin(w, r, http.StatusServiceUnavailable, "login.unavailable")
+		return
+	}
 	setCookie(w, r, loginCookie, "", -1)
 	setCookie(w, r, sessionCookie, s.id, 0)
 	http.Redirect(w, r, homeOf(p.Role), http.StatusSeeOther)
 }
 
 func (c *Console) logout(w http.ResponseWriter, r *http.Request, s *session) error {
-	c.sess.end(s.id)
+	c.sess.end(r.Context(), s.id)
 	setCookie(w, r, sessionCookie, "", -1)
 	http.Redirect(w, r, "/console/login", http.StatusSeeOther)
 	return nil
@@ -310,7 +315,7 @@ func (c *Console) stream(w http.ResponseWriter, r *http.Request, s *session) err
 			case <-ctx.Done():
 				return
 			case <-tick.C:
-				if _, ok := c.d.Auth.Authenticate(s.token); !ok || !c.sess.alive(s) {
+				if _, ok := c.d.Auth.Authenticate(s.rec.Token); !ok || !c.sess.alive(s) {
 					cancel()
 					return
 				}
