@@ -159,7 +159,34 @@ cluster {
 		c.start(i)
 	}
 	c.WaitMetaLeader(t)
+	c.waitPeers(t)
 	return c
+}
+
+// waitPeers waits until every node is a current peer of the meta group: a
+// meta leader alone is not enough to place an R3 stream ("no suitable peers
+// for placement, peer offline" on a loaded machine). It places, then
+// deletes, a probe R3 stream.
+func (c *Cluster) waitPeers(t testing.TB) {
+	t.Helper()
+	nc, err := nats.Connect(c.URLs())
+	if err != nil {
+		t.Fatalf("connect to cluster: %v", err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatalf("jetstream: %v", err)
+	}
+	cfg := jetstream.StreamConfig{Name: "JSTEST_PROBE", Subjects: []string{"jstest.probe"}, Replicas: 3, Storage: jetstream.MemoryStorage}
+	poll.CheckFor(t, 30*time.Second, 100*time.Millisecond, func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		if _, err := js.CreateStream(ctx, cfg); err != nil && !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			return fmt.Errorf("place an R3 stream: %w", err)
+		}
+		return js.DeleteStream(ctx, cfg.Name)
+	})
 }
 
 func (c *Cluster) start(i int) {
