@@ -246,6 +246,7 @@ func (r *Runner) Run(ctx context.Context, from uint64) error {
 	r.mu.Unlock()
 	apply := r.apply
 	if st, ok := r.P.(Stager); ok {
+		r.abandoned.Store(false)
 		r.queue, r.slots = make(chan *flight, r.Window), make(chan struct{}, r.Window)
 		settled := make(chan struct{})
 		go func() {
