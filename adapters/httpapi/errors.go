@@ -75,6 +75,7 @@ var errorTable = []errorStatus{
 	{ledger.ErrInvalidEvent, http.StatusBadRequest},
 	{ledger.ErrStreamNotFound, http.StatusNotFound},
 	{ledger.ErrWrongRevision, http.StatusConflict},
+	{ledger.ErrStreamDamaged, http.StatusConflict},
 	{ledger.ErrOutcomeUnknown, http.StatusServiceUnavailable},
 	{ledger.ErrUnavailable, http.StatusServiceUnavailable},
 	{ledger.ErrClosed, http.StatusServiceUnavailable},

@@ -54,6 +54,7 @@ var wantStatus = []struct {
 	{"ledger.ErrInvalidEvent", ledger.ErrInvalidEvent, http.StatusBadRequest},
 	{"ledger.ErrStreamNotFound", ledger.ErrStreamNotFound, http.StatusNotFound},
 	{"ledger.ErrWrongRevision", ledger.ErrWrongRevision, http.StatusConflict},
+	{"ledger.ErrStreamDamaged", ledger.ErrStreamDamaged, http.StatusConflict},
 	{"ledger.ErrOutcomeUnknown", ledger.ErrOutcomeUnknown, http.StatusServiceUnavailable},
 	{"ledger.ErrUnavailable", ledger.ErrUnavailable, http.StatusServiceUnavailable},
 	{"ledger.ErrClosed", ledger.ErrClosed, http.StatusServiceUnavailable},

@@ -166,6 +166,7 @@ const (
 	CodeNoConsent       = "no_consent"
 	CodeRuleBroken      = "rule_broken"
 	CodeConcurrent      = "concurrent_change"
+	CodeStreamDamaged   = "stream_damaged"
 	CodeOutcomeUnknown  = "outcome_unknown"
 	CodeBadRequest      = "bad_request"
 	CodeForbidden       = "forbidden"
@@ -189,6 +190,7 @@ var specificCodes = []struct {
 	{ledger.ErrOutcomeUnknown, CodeOutcomeUnknown},
 	{services.ErrRuleBroken, CodeRuleBroken},
 	{ledger.ErrWrongRevision, CodeConcurrent},
+	{ledger.ErrStreamDamaged, CodeStreamDamaged},
 }
 
 // CodeOf is err's stable code: a specific one, else its status's.
