@@ -14,7 +14,7 @@ import (
 func TestVerifyCatchesAnEventTamperedOnDisk(t *testing.T) {
 	for _, tc := range []struct{ name, note, want string }{
 		{"an event in the middle", "note-2", "position 2"},
-		{"the last event", "note-3", "missing at the end"},
+		{"the last event", "note-3", "position 3 (stream client-c1 revision 3): the stored record cannot be read"},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tamperAndVerify(t, tc.note, tc.want) })
 	}

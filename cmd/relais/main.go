@@ -117,7 +117,7 @@ func newRoot() *cobra.Command {
 	pf.IntVar(&g.replicas, "replicas", envInt("RELAIS_REPLICAS", 1), "stream replicas: 1, or 3 on a cluster (env RELAIS_REPLICAS)")
 	pf.StringVar(&g.sealKey, "seal-key", os.Getenv("RELAIS_SEAL_KEY"), "file of the key that seals every appended event (hex, 0600, outside --data; make one with: openssl rand -hex 32), or 'demo' for the public demo key; serve --demo uses the demo key when none is given (env RELAIS_SEAL_KEY)")
 	pf.StringVar(&g.logLevel, "log-level", envOr("RELAIS_LOG_LEVEL", "info"), "debug, info, warn or error (env RELAIS_LOG_LEVEL)")
-	root.AddCommand(newServeCmd(g), newEventsCmd(g), newVerifyCmd(g), newBenchCmd(g), newSimulateCmd(g), newAuditCmd(g), newReplayCmd(g), newReportCmd(g), newAdminCmd(g))
+	root.AddCommand(newServeCmd(g), newEventsCmd(g), newVerifyCmd(g), newBenchCmd(g), newSimulateCmd(g), newAuditCmd(g), newReplayCmd(g), newReportCmd(g), newAdminCmd(g), newRepairCmd(g))
 	usageErrors(root)
 	return root
 }

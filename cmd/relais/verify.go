@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/relais-health/relais/app"
+	"github.com/relais-health/relais/events"
 	"github.com/relais-health/relais/infra/ledger"
 	"github.com/relais-health/relais/infra/progress"
 )
@@ -75,9 +76,17 @@ func verify(ctx context.Context, l ledger.Ledger, out io.Writer, opts []ledger.V
 		return err
 	}
 	el := time.Since(start)
-	fmt.Fprintf(out, "ok: %d events in %d streams, positions 1..%d without gap, every hash chain intact, no event id stored twice; %s (%.1fs, %.0f events/s)\n",
-		rep.Events, rep.Streams, rep.Head, sealLine(rep), el.Seconds(), float64(rep.Events)/max(el.Seconds(), 1e-9))
+	gap := "without gap"
+	if n := len(rep.Repaired); n > 0 {
+		gap = fmt.Sprintf("without gap but %d unreadable record(s) recorded as lost (below)", n)
+	}
+	fmt.Fprintf(out, "ok: %d events in %d streams, positions 1..%d %s, every hash chain intact, no event id stored twice; %s (%.1fs, %.0f events/s)\n",
+		rep.Events, rep.Streams, rep.Head, gap, sealLine(rep), el.Seconds(), float64(rep.Events)/max(el.Seconds(), 1e-9))
 	fmt.Fprintf(out, "verified up to the head at start: position %d (events appended since are checked by the next verify)\n", rep.UpTo)
+	for _, r := range rep.Repaired {
+		fmt.Fprintf(out, "repaired: position %d (stream %s revision %d) is unreadable and recorded as lost by %s at position %d (event %s, by %s on %s): %s\n",
+			r.Position, r.Stream, r.Revision, events.TypeRecordDamaged, r.ByPosition, r.ByEventID, r.Actor, r.At.Format(time.RFC3339), r.Reason)
+	}
 	return nil
 }
 

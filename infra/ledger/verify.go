@@ -3,6 +3,7 @@ package ledger
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 
 	"github.com/google/uuid"
@@ -24,6 +25,9 @@ type BrokenLinkError struct {
 }
 
 func (e *BrokenLinkError) Error() string {
+	if e.EventID == "" && e.Stream != "" {
+		return fmt.Sprintf("broken chain at position %d (stream %s revision %d): %s", e.Position, e.Stream, e.Revision, e.Reason)
+	}
 	if e.EventID == "" {
 		return fmt.Sprintf("broken chain at position %d: %s", e.Position, e.Reason)
 	}
@@ -54,6 +58,9 @@ type VerifyReport struct {
 	KeyID string
 	// Demo tells the seals were checked against the public demo key.
 	Demo bool
+	// Repaired lists the unreadable records whose loss an operator
+	// recorded (relais repair): known and audited, not a break.
+	Repaired []RepairedRecord
 }
 
 // Verifier checks events in global order: every stored body hashes to its
@@ -73,14 +80,16 @@ type Verifier struct {
 	// (written before the ledger had a seal key) and need no seal.
 	UnsealedUntil uint64
 	heads         map[string]Head
+	lastIn        map[string]uint64 // each stream's last position
 	ids           map[[16]byte]uint64
 	lastPos       uint64
 	report        VerifyReport
+	dmg           damageBook
 }
 
 // NewVerifier starts a verification from global position 1.
 func NewVerifier() *Verifier {
-	return &Verifier{Contiguous: true, heads: map[string]Head{}, ids: map[[16]byte]uint64{}}
+	return &Verifier{Contiguous: true, heads: map[string]Head{}, lastIn: map[string]uint64{}, ids: map[[16]byte]uint64{}}
 }
 
 // Check verifies the next event when no seal is known for it (a backend
@@ -93,10 +102,15 @@ func (v *Verifier) CheckSealed(e events.Event, seal string) error {
 	fail := func(format string, args ...any) error {
 		return &BrokenLinkError{Position: e.Position, Stream: e.Stream, Revision: e.Revision, EventID: e.ID, Reason: fmt.Sprintf(format, args...)}
 	}
-	if v.Contiguous && e.Position != v.lastPos+1 {
-		return &BrokenLinkError{Position: v.lastPos + 1, Reason: fmt.Sprintf(
-			"event missing from the global sequence: after position %d the next stored event is %d (stream %s revision %d); a record was removed or failed its storage checksum",
-			v.lastPos, e.Position, e.Stream, e.Revision)}
+	if v.Contiguous && e.Position > v.lastPos+1 {
+		// Records no read returns (a failed storage checksum): which
+		// stream each belonged to, and whether its loss was recorded, is
+		// settled by the chains that follow and by Finish.
+		if !v.dmg.unreadable(v.lastPos+1, e.Position-1) {
+			return &BrokenLinkError{Position: v.lastPos + 1, Reason: fmt.Sprintf(
+				"events %d to %d are missing from the global sequence (the next stored event is %d, stream %s revision %d): records were removed or failed their storage checksum",
+				v.lastPos+1, e.Position-1, e.Position, e.Stream, e.Revision)}
+		}
 	}
 	if e.Position <= v.lastPos {
 		return fail("global position does not increase: previous was %d", v.lastPos)
@@ -110,11 +124,19 @@ func (v *Verifier) CheckSealed(e events.Event, seal string) error {
 		return b
 	}
 	h := v.heads[e.Stream]
-	if e.Revision != h.Revision+1 {
+	switch {
+	case e.Revision > h.Revision+1 && v.dmg.skip(e.Stream, h.Revision, v.lastIn[e.Stream], e.Revision, e.Position):
+		// The revisions between are unreadable records of this stream: the
+		// link to the last of them cannot be checked (its hash is gone).
+	case e.Revision != h.Revision+1:
 		return fail("revision %d follows %d", e.Revision, h.Revision)
-	}
-	if e.PrevHash != h.Hash {
+	case e.PrevHash != h.Hash:
 		return fail("prev_hash %s, previous event's hash is %s", e.PrevHash, h.Hash)
+	}
+	if e.Type == events.TypeRecordDamaged {
+		if err := v.dmg.repaired(e); err != nil {
+			return fail("%v", err)
+		}
 	}
 	k := idKey(e.ID)
 	if first, ok := v.ids[k]; ok {
@@ -122,6 +144,7 @@ func (v *Verifier) CheckSealed(e events.Event, seal string) error {
 	}
 	v.ids[k] = e.Position
 	v.heads[e.Stream] = Head{Revision: e.Revision, Hash: e.Hash}
+	v.lastIn[e.Stream] = e.Position
 	v.lastPos = e.Position
 	v.report.Events++
 	return nil
@@ -257,13 +280,23 @@ func Verify(ctx context.Context, l Ledger, progress func(pos uint64), opts ...Ve
 	} else {
 		err = l.Subscribe(ctx, 1, func(ctx context.Context, e events.Event) error { return check(ctx, e, "") }, bound...)
 	}
+	var broken *BrokenLinkError
+	if errors.As(err, &broken) {
+		// An unreadable record before the break is the first bad event.
+		if d := v.dmg.firstBefore(broken.Position); d != nil {
+			err = d
+		}
+	}
 	if err != nil {
 		return v.Report(), err
 	}
-	// Events missing at the end (the last records lost) are a break too.
-	if herr == nil && v.Contiguous && v.lastPos < head {
-		return v.Report(), &BrokenLinkError{Position: v.lastPos + 1, Reason: fmt.Sprintf(
-			"events %d to %d are missing at the end of the ledger (head is %d)", v.lastPos+1, head, head)}
+	// Records missing at the end (the last records lost or unreadable)
+	// are a break too, and unreadable ones are named with their stream.
+	if herr != nil {
+		head = v.lastPos
+	}
+	if err := v.Finish(ctx, l, head); err != nil {
+		return v.Report(), err
 	}
 	if v.report.Events == 0 && !o.allowEmpty {
 		if herr != nil {

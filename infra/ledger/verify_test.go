@@ -1,6 +1,7 @@
 package ledger_test
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -46,9 +47,12 @@ func TestVerifierNamesTheFirstBrokenLink(t *testing.T) {
 			e[1].Hash = events.HashOf(e[1].Raw)
 			return e
 		}, 3, "prev_hash"},
-		{"a removed event is a gap in the global sequence", func(e []events.Event) []events.Event {
+		{"a removed event is named as an unreadable record of its stream", func(e []events.Event) []events.Event {
 			return append(e[:1], e[2:]...)
-		}, 2, "missing"},
+		}, 2, "stream client-c1 revision 2): the stored record cannot be read"},
+		{"the last event removed is named with its stream when the backend cannot tell", func(e []events.Event) []events.Event {
+			return e[:4]
+		}, 5, "its stream could not be told"},
 		{"a replayed event is caught", func(e []events.Event) []events.Event {
 			dup := e[1]
 			dup.Position = 3
@@ -69,6 +73,9 @@ func TestVerifierNamesTheFirstBrokenLink(t *testing.T) {
 					break
 				}
 			}
+			if err == nil {
+				err = v.Finish(context.Background(), nil, 5)
+			}
 			if tt.wantPos == 0 {
 				if err != nil {
 					t.Fatalf("intact chain refused: %v", err)
@@ -76,7 +83,7 @@ func TestVerifierNamesTheFirstBrokenLink(t *testing.T) {
 				return
 			}
 			var b *ledger.BrokenLinkError
-			if !errors.As(err, &b) || b.Position != tt.wantPos || !strings.Contains(b.Reason, tt.wantText) {
+			if !errors.As(err, &b) || b.Position != tt.wantPos || !strings.Contains(b.Error(), tt.wantText) {
 				t.Fatalf("want broken link at %d mentioning %q, got %v", tt.wantPos, tt.wantText, err)
 			}
 		})
@@ -104,5 +111,59 @@ func TestVerifierNamesAnEventIDStoredTwice(t *testing.T) {
 	err := v.Check(other[0])
 	if err == nil || !strings.Contains(err.Error(), "stored twice") || !strings.Contains(err.Error(), "position 1") {
 		t.Fatalf("verify said %v, want the id named as stored twice, first at position 1", err)
+	}
+}
+
+// A record lost and recorded with ledger.record_damaged (relais repair) is
+// reported as repaired, naming who and why; a repair event that names a
+// position that was read is a break.
+func TestVerifierReportsARepairedRecord(t *testing.T) {
+	repair := func(pos, rev uint64) func(t *testing.T, evs []events.Event) []events.Event {
+		return func(t *testing.T, evs []events.Event) []events.Event {
+			r := events.MustNew(&events.RecordDamaged{Position: pos, Revision: rev, Reason: "disk error, no backup"}, events.Actor{ID: "ops-1", Role: "admin"})
+			rs := []events.Event{r}
+			last := evs[len(evs)-1]
+			if _, err := ledger.Seal("client-c1", ledger.Head{Revision: last.Revision, Hash: last.Hash}, time.Unix(0, 0).UTC(), rs); err != nil {
+				t.Fatal(err)
+			}
+			rs[0].Position = 6
+			return append(append(evs[:1], evs[2:]...), rs[0])
+		}
+	}
+	tests := []struct {
+		name    string
+		build   func(*testing.T, []events.Event) []events.Event
+		wantErr string
+	}{
+		{"the repaired record passes and is reported", repair(2, 2), ""},
+		{"a repair naming a record that was read is a break", repair(3, 3), "position 3 as unreadable, but that position was read"},
+		{"a repair naming the wrong revision is a break", repair(2, 4), "it was revision 2"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v := ledger.NewVerifier()
+			var err error
+			for _, e := range tt.build(t, chain(t, 5)) {
+				if err = v.Check(e); err != nil {
+					break
+				}
+			}
+			if err == nil {
+				err = v.Finish(context.Background(), nil, 6)
+			}
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("verify said %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("verify: %v", err)
+			}
+			rep := v.Report().Repaired
+			if len(rep) != 1 || rep[0].Position != 2 || rep[0].Stream != "client-c1" || rep[0].Actor != "ops-1" || rep[0].ByPosition != 6 {
+				t.Errorf("repaired = %+v, want position 2 of client-c1 by ops-1 at position 6", rep)
+			}
+		})
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -233,4 +234,20 @@ func (s *Store) Repair(ctx context.Context, stream string, position uint64, acto
 		return ledger.Result{}, fmt.Errorf("repair %s: %w", stream, err)
 	}
 	return res, nil
+}
+
+var _ ledger.StoredCounter = (*Store)(nil)
+
+// StoredCounts implements ledger.StoredCounter: the records the server
+// counts for each ledger stream, readable or not.
+func (s *Store) StoredCounts(ctx context.Context) (map[string]uint64, error) {
+	info, err := s.st.Info(ctx, jetstream.WithSubjectFilter(SubjectPrefix+">"))
+	if err != nil {
+		return nil, fmt.Errorf("%w: stream info: %w", ledger.ErrUnavailable, err)
+	}
+	out := make(map[string]uint64, len(info.State.Subjects))
+	for subj, n := range info.State.Subjects {
+		out[strings.TrimPrefix(subj, SubjectPrefix)] = n
+	}
+	return out, nil
 }

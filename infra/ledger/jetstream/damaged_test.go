@@ -89,6 +89,12 @@ func TestADamagedRecordMarksItsStreamUntilRepaired(t *testing.T) {
 			if !strings.Contains(err.Error(), "relais repair --stream "+tc.stream+fmt.Sprintf(" --position %d", pos)) {
 				t.Errorf("the error does not say how to repair: %v", err)
 			}
+			// verify names the damaged record itself, with its stream.
+			_, verr := ledger.Verify(ctx, env.Store, nil)
+			var b *ledger.BrokenLinkError
+			if !errors.As(verr, &b) || b.Position != pos || b.Stream != tc.stream || b.Revision != tc.revision || !errors.Is(verr, ledger.ErrStreamDamaged) {
+				t.Errorf("verify: %v, want the damaged position %d of %s revision %d", verr, pos, tc.stream, tc.revision)
+			}
 			// The other stream is untouched.
 			other := map[string]string{"client-a": "client-b", "client-b": "client-a"}[tc.stream]
 			if _, err := env.Store.Read(ctx, other, 1); err != nil {
@@ -125,6 +131,13 @@ func TestADamagedRecordMarksItsStreamUntilRepaired(t *testing.T) {
 			}
 			if up.Revision != res.Revision+1 {
 				t.Errorf("update after the repair landed at revision %d, want %d", up.Revision, res.Revision+1)
+			}
+			rep, err := ledger.Verify(ctx, env.Store, nil)
+			if err != nil {
+				t.Fatalf("verify after the repair: %v", err)
+			}
+			if len(rep.Repaired) != 1 || rep.Repaired[0].Position != pos || rep.Repaired[0].Actor != operator.ID || rep.Repaired[0].ByPosition != res.Position {
+				t.Errorf("verify reports repaired %+v, want position %d by %s (event at %d)", rep.Repaired, pos, operator.ID, res.Position)
 			}
 			evs, err := env.Store.Read(ctx, tc.stream, 1)
 			if err != nil {
