@@ -41,7 +41,7 @@ func (a *App) mountConsole(ctx context.Context) error {
 		IdleTimeout: console.DefaultIdleTimeout, Sessions: sessionStore{kv},
 		// pages_manage.go: feeds, deliveries, directory, replays, verify
 		Feeds: a.alertsW, Hooks: a.hooks, SetAside: a, Directory: a.consoleDirectory(), People: a.dir,
-		Replay: replayer{a.b.Store}, Verify: a.verify,
+		Replay: replayer{a.b.Store}, Verify: a.verify, RetryAside: a,
 	})
 	if err != nil {
 		return err
