@@ -199,7 +199,6 @@ func TestIssuedTokenIsShownOnceAndNowhereElse(t *testing.T) {
 	}
 }
 
-
 // slowReplay applies one event, then runs until its context ends.
 type slowReplay struct{}
 
