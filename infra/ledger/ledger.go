@@ -28,13 +28,20 @@ type Result struct {
 	// Position is the global position of the last appended event.
 	Position uint64
 	Events   []events.Event
+	// Duplicate: the events were already recorded (a retry of an append
+	// that landed, whenever it came); nothing was written, and the rest is
+	// the original append's result.
+	Duplicate bool
 }
 
 // Ledger is the port every backend implements.
 type Ledger interface {
 	// Append writes evs to stream atomically if the stream is at revision
 	// expected (or expected is Any). Appending events whose ids already stand
-	// in the stream at that revision returns the original Result.
+	// in the stream at that revision (or with Any) returns the original
+	// Result, with Duplicate set, however long after the original it comes
+	// (idempotence by event id). The same ids anywhere else are refused: an
+	// event id is recorded once.
 	Append(ctx context.Context, stream string, expected int64, evs ...events.Event) (Result, error)
 	// Read returns the stream's events with revision >= from (revisions start
 	// at 1). A stream with no events gives ErrStreamNotFound.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -25,6 +26,9 @@ const (
 	conflict
 	// duplicate: JetStream already holds an event id of this append.
 	duplicate
+	// relookup: the append's event ids were looked up in the index too long
+	// before it was staged (see idindex.go); look them up again.
+	relookup
 	failed
 )
 
@@ -32,6 +36,8 @@ type appendReq struct {
 	stream   string
 	expected int64
 	evs      []events.Event
+	// lookedUp is when evs' ids were last looked up in the event-id index.
+	lookedUp time.Time
 	done     chan appendResp
 }
 
@@ -60,7 +66,19 @@ func (s *Store) Append(ctx context.Context, stream string, expected int64, evs .
 	if s.cfg.Keys == nil && s.Sealed() {
 		return ledger.Result{}, fmt.Errorf("append %s: %w", stream, ledger.ErrSealKeyRequired)
 	}
+	var lookedUp time.Time
 	for attempt := range maxAttempts {
+		if lookedUp.IsZero() {
+			// Idempotence by event id beyond JetStream's window (idindex.go).
+			found, at, err := s.lookupIDs(ctx, evs)
+			if err != nil {
+				return ledger.Result{}, fmt.Errorf("append %s: %w", stream, err)
+			}
+			if len(found) > 0 {
+				return s.recorded(ctx, stream, expected, evs, found)
+			}
+			lookedUp = at
+		}
 		h, fresh, err := s.expectHead(ctx, stream, expected, attempt == 0)
 		if err != nil {
 			return ledger.Result{}, fmt.Errorf("append %s: %w", stream, err)
@@ -73,7 +91,7 @@ func (s *Store) Append(ctx context.Context, stream string, expected int64, evs .
 			s.heads.forget(stream)
 			continue
 		}
-		req := &appendReq{stream: stream, expected: expected, evs: evs, done: make(chan appendResp, 1)}
+		req := &appendReq{stream: stream, expected: expected, evs: evs, lookedUp: lookedUp, done: make(chan appendResp, 1)}
 		select {
 		case s.queue <- req:
 		case <-ctx.Done():
@@ -93,6 +111,9 @@ func (s *Store) Append(ctx context.Context, stream string, expected int64, evs .
 			return resp.res, nil
 		case staleHead:
 			s.heads.forget(stream)
+			continue
+		case relookup:
+			lookedUp = time.Time{}
 			continue
 		case conflict, duplicate:
 			return s.resolve(ctx, stream, expected, evs)
@@ -114,16 +135,28 @@ func (s *Store) resolve(ctx context.Context, stream string, expected int64, evs 
 	if expected == ledger.Any {
 		for i := range stored {
 			if stored[i].ID == evs[0].ID && ledger.SameIDs(stored[i:], evs) {
-				return ledger.ResultOf(stream, stored[i:i+len(evs)]), nil
+				return duplicateOf(stream, stored[i:i+len(evs)]), nil
 			}
 		}
 		return ledger.Result{}, fmt.Errorf("%w: append %s: event id %s is already recorded elsewhere in the ledger", ledger.ErrInvalidEvent, stream, evs[0].ID)
 	}
 	if uint64(expected) <= uint64(len(stored)) && ledger.SameIDs(stored[expected:], evs) {
-		return ledger.ResultOf(stream, stored[expected:expected+int64(len(evs))]), nil
+		return duplicateOf(stream, stored[expected:expected+int64(len(evs))]), nil
+	}
+	if uint64(expected) >= uint64(len(stored)) {
+		// Not a revision conflict: JetStream refused an id it holds
+		// elsewhere (every message carries its event id).
+		return ledger.Result{}, fmt.Errorf("%w: append %s: an event id of this append is already recorded elsewhere in the ledger", ledger.ErrInvalidEvent, stream)
 	}
 	s.count.conflicts.Add(1)
 	return ledger.Result{}, &ledger.WrongRevisionError{Stream: stream, Expected: expected, Actual: uint64(len(stored))}
+}
+
+// duplicateOf is the result of a retry whose events are stored.
+func duplicateOf(stream string, stored []events.Event) ledger.Result {
+	r := ledger.ResultOf(stream, stored)
+	r.Duplicate = true
+	return r
 }
 
 // expectHead is loadHead, except that a caller expecting a new stream needs

@@ -183,6 +183,10 @@ func (s *Store) stage(r *appendReq, now time.Time) (staged, bool) {
 		r.done <- appendResp{outcome: conflict}
 		return staged{}, false
 	}
+	if s.idx != nil && s.lookupStale(r.lookedUp, time.Now()) {
+		r.done <- appendResp{outcome: relookup}
+		return staged{}, false
+	}
 	evs := append([]events.Event(nil), r.evs...)
 	bodies, err := ledger.Seal(r.stream, h.Head, now, evs)
 	if err != nil {
@@ -194,13 +198,10 @@ func (s *Store) stage(r *appendReq, now time.Time) (staged, bool) {
 	for i := range evs {
 		m := nats.NewMsg(subj)
 		m.Data = bodies[i]
-		if r.expected == ledger.Any {
-			// An append with an expected revision cannot land twice: its
-			// first event carries the expected last sequence, and a retry
-			// that finds its own events there returns the original result.
-			// Only Any appends need JetStream's de-duplication by id.
-			m.Header.Set(jetstream.MsgIDHeader, evs[i].ID)
-		}
+		// Every event carries its id: JetStream refuses a second copy
+		// inside its window, whatever the expected revision, and the
+		// event-id index (idindex.go) takes over beyond it.
+		m.Header.Set(jetstream.MsgIDHeader, evs[i].ID)
 		m.Header.Set(HashHeader, evs[i].Hash)
 		if s.cfg.Keys != nil {
 			m.Header.Set(SealHeader, s.cfg.Keys.Seal(evs[i].Hash))

@@ -80,6 +80,11 @@ type Config struct {
 	// HighWater, when set, records each acknowledged position outside
 	// JetStream's files (hwm.go).
 	HighWater HighWater
+	// DuplicateWindow is JetStream's duplicate window for a ledger stream
+	// Open creates (default DefaultDuplicateWindow, at least 100ms); an
+	// existing stream keeps its own. Idempotence by event id holds beyond
+	// it (idindex.go).
+	DuplicateWindow time.Duration
 }
 
 // Store is a ledger on JetStream.
@@ -113,6 +118,8 @@ type Store struct {
 	mism   mismatches
 	// dmg remembers where damaged records were located (damaged.go).
 	dmg damageCache
+	// idx is the event-id index (idindex.go); nil when opened Existing.
+	idx *idIndex
 }
 
 // Open creates the ledger stream and checkpoint bucket when absent (never
@@ -163,6 +170,11 @@ func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Store, error) {
 	if err := s.checkSeals(ctx); err != nil {
 		return nil, err
 	}
+	if !cfg.Existing {
+		if err := s.openIndex(ctx); err != nil {
+			return nil, err
+		}
+	}
 	go s.commitLoop()
 	return s, nil
 }
@@ -184,7 +196,11 @@ func openStream(ctx context.Context, js jetstream.JetStream, cfg Config) (jetstr
 		}
 		return st, kv, nil
 	}
-	st, err := ensureStream(ctx, js, StreamConfig(cfg.Replicas))
+	sc := StreamConfig(cfg.Replicas)
+	if cfg.DuplicateWindow > 0 {
+		sc.Duplicates = cfg.DuplicateWindow
+	}
+	st, err := ensureStream(ctx, js, sc)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -209,7 +225,7 @@ func StreamConfig(replicas int) jetstream.StreamConfig {
 		MaxBytes:           -1,
 		MaxAge:             0,
 		MaxMsgSize:         2 << 20,
-		Duplicates:         2 * time.Minute,
+		Duplicates:         DefaultDuplicateWindow,
 		AllowDirect:        true,
 		AllowAtomicPublish: true,
 		DenyDelete:         true,
@@ -318,6 +334,9 @@ func (s *Store) Sealed() bool { return s.sealed.Load() }
 func (s *Store) Close() error {
 	s.once.Do(func() { close(s.stop) })
 	<-s.stopped
+	if s.idx != nil {
+		s.idx.close()
+	}
 	return nil
 }
 
