@@ -73,6 +73,9 @@ type BackendConfig struct {
 	// Existing opens only a ledger that is already there (verify): a
 	// missing ledger stream is ledger.ErrNoLedger, nothing is created.
 	Existing bool
+	// DuplicateWindow is JetStream's duplicate window for a ledger stream
+	// this process creates (--duplicate-window); 0 is the default, 2m.
+	DuplicateWindow time.Duration
 	// ReadOnly never changes --data's files (verify): when no serve owns
 	// the directory, the embedded server runs on a temporary copy of the
 	// store (natsembed.Config.ReadOnly).
@@ -159,7 +162,7 @@ func OpenBackend(ctx context.Context, o BackendConfig, log *zap.Logger) (*Backen
 			}
 		}
 	}
-	cfg := jetstream.Config{Replicas: o.Replicas, Logger: log, Keys: o.SealKeys, Existing: o.Existing}
+	cfg := jetstream.Config{Replicas: o.Replicas, Logger: log, Keys: o.SealKeys, Existing: o.Existing, DuplicateWindow: o.DuplicateWindow}
 	if o.Durability == "strict" {
 		if o.NATSURL != "" {
 			// External server: its sync_interval must be always; appends

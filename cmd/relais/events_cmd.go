@@ -67,7 +67,7 @@ func newAppendCmd(g *globals) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				return printJSON(cmd.OutOrStdout(), map[string]any{"stream": res.Stream, "revision": res.Revision, "position": res.Position, "events": len(res.Events)})
+				return printJSON(cmd.OutOrStdout(), map[string]any{"stream": res.Stream, "revision": res.Revision, "position": res.Position, "events": len(res.Events), "duplicate": res.Duplicate})
 			})
 		},
 	}

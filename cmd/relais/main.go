@@ -92,6 +92,9 @@ type globals struct {
 	// the ring it names, loaded by validate.
 	sealKey  string
 	sealKeys *ledger.Keyring
+	// dupWindow is --duplicate-window as given; duplicateWindow parsed.
+	dupWindow       string
+	duplicateWindow time.Duration
 }
 
 func newRoot() *cobra.Command {
@@ -116,6 +119,7 @@ func newRoot() *cobra.Command {
 	pf.StringVar(&g.natsSystem, "nats-system", os.Getenv("RELAIS_NATS_SYSTEM"), "system account of the --nats servers, to check with strict durability that they fsync (sync_interval: always): a URL with the system user's credentials or a .creds file; not needed on an R3 ledger (env RELAIS_NATS_SYSTEM)")
 	pf.IntVar(&g.replicas, "replicas", envInt("RELAIS_REPLICAS", 1), "stream replicas: 1, or 3 on a cluster (env RELAIS_REPLICAS)")
 	pf.StringVar(&g.sealKey, "seal-key", os.Getenv("RELAIS_SEAL_KEY"), "file of the key that seals every appended event (hex, 0600, outside --data; make one with: openssl rand -hex 32), or 'demo' for the public demo key; serve --demo uses the demo key when none is given (env RELAIS_SEAL_KEY)")
+	pf.StringVar(&g.dupWindow, "duplicate-window", envOr("RELAIS_DUPLICATE_WINDOW", "2m"), "JetStream's duplicate window for a ledger this command creates (at least 100ms; an existing ledger keeps its own); appends stay idempotent by event id beyond it, through the event-id index (env RELAIS_DUPLICATE_WINDOW)")
 	pf.StringVar(&g.logLevel, "log-level", envOr("RELAIS_LOG_LEVEL", "info"), "debug, info, warn or error (env RELAIS_LOG_LEVEL)")
 	root.AddCommand(newServeCmd(g), newEventsCmd(g), newVerifyCmd(g), newBenchCmd(g), newSimulateCmd(g), newAuditCmd(g), newReplayCmd(g), newReportCmd(g), newAdminCmd(g), newRepairCmd(g))
 	usageErrors(root)
@@ -135,12 +139,17 @@ func (g *globals) validate() error {
 	if g.natsURL == "" && g.data == "" {
 		return &exitErr{exitUsage, errors.New("--data: required when --nats is not given")}
 	}
+	d, err := time.ParseDuration(g.dupWindow)
+	if err != nil || d < 100*time.Millisecond {
+		return &exitErr{exitUsage, fmt.Errorf("--duplicate-window: %q is not a duration of at least 100ms (e.g. 2m)", g.dupWindow)}
+	}
+	g.duplicateWindow = d
 	return nil
 }
 
 // backend is where the global flags say the ledger is.
 func (g *globals) backend() app.BackendConfig {
-	return app.BackendConfig{Data: g.data, NATSURL: g.natsURL, Durability: g.durability, NATSSystem: g.natsSystem, Replicas: g.replicas, SealKeys: g.sealKeys}
+	return app.BackendConfig{Data: g.data, NATSURL: g.natsURL, Durability: g.durability, NATSSystem: g.natsSystem, Replicas: g.replicas, SealKeys: g.sealKeys, DuplicateWindow: g.duplicateWindow}
 }
 
 // loadSealKey loads --seal-key. The public demo key is used only when

@@ -76,8 +76,8 @@ func TestOpenNeverRescalesTheCluster(t *testing.T) {
 	if err != nil {
 		t.Fatalf("set replicas: %v", err)
 	}
-	if len(changed) != 3 {
-		t.Fatalf("set replicas 1 changed %v, want the stream, checkpoints and snapshots", changed)
+	if len(changed) != 4 {
+		t.Fatalf("set replicas 1 changed %v, want the stream, the event-id index, checkpoints and snapshots", changed)
 	}
 	if got := replicasOf(t, js, jetstream.StreamName); got != 1 {
 		t.Fatalf("after SetReplicas(1): %d replicas", got)
@@ -99,6 +99,8 @@ func TestAppendWithoutAnswerIsOutcomeUnknown(t *testing.T) {
 	}
 	boot.Close()
 	leader := c.LeaderOf(t, jetstream.StreamName)
+	// The event-id index must stay readable for the append to be sent.
+	leadOn(t, c, jetstream.IndexStreamName, leader)
 	nc := c.ConnectNode(t, leader, nats.MaxReconnects(-1))
 	st, err := jetstream.Open(ctx, nc, jetstream.Config{Replicas: 3, SyncAlways: true, Timeout: time.Second})
 	if err != nil {
@@ -184,4 +186,21 @@ func TestReadAfterAcknowledgedAppendIsConsistentOnACluster(t *testing.T) {
 	if stale != 0 || conflicts != 0 {
 		t.Fatalf("%d of %d reads right after an acknowledged append were stale, %d of %d follower appends refused", stale, checks/2, conflicts, checks/2)
 	}
+}
+
+// leadOn moves the leadership of stream to node (leader step-downs with
+// that node preferred).
+func leadOn(t *testing.T, c *jstest.Cluster, stream string, node int) {
+	t.Helper()
+	nc := c.Connect(t)
+	body := fmt.Sprintf(`{"placement":{"preferred":%q}}`, c.Nodes[node].Name)
+	poll.CheckFor(t, 30*time.Second, 200*time.Millisecond, func() error {
+		if got := c.LeaderOf(t, stream); got == node {
+			return nil
+		}
+		if _, err := nc.Request("$JS.API.STREAM.LEADER.STEPDOWN."+stream, []byte(body), 2*time.Second); err != nil {
+			return fmt.Errorf("step down %s: %w", stream, err)
+		}
+		return fmt.Errorf("%s is not led by %s yet", stream, c.Nodes[node].Name)
+	})
 }

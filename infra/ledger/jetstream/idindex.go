@@ -118,6 +118,7 @@ func (s *Store) openIndex(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	s.reportReplicas(ctx, "stream "+IndexStreamName, IndexStreamName)
 	js, err := jetstream.New(s.nc, jetstream.WithDefaultTimeout(s.cfg.Timeout))
 	if err != nil {
 		return fmt.Errorf("%w: jetstream: %w", ledger.ErrUnavailable, err)
@@ -476,51 +477,32 @@ func (s *Store) lookupStale(at time.Time, now time.Time) bool {
 	return now.Sub(at) >= s.idx.window/2
 }
 
-// recorded decides an append whose ids the index holds: the original
-// result when they are this append's events (the same stream, in order,
-// at the expected revision or with Any), otherwise a conflict.
+// recorded decides an append some of whose ids the index holds: the
+// original result when they are this append's events (this stream, in
+// order, at the expected revision or with Any), otherwise a conflict. It
+// reads the stream rather than trusting found alone: the indexer may have
+// written part of a recent append's entries only.
 func (s *Store) recorded(ctx context.Context, stream string, expected int64, evs []events.Event, found map[string]uint64) (ledger.Result, error) {
-	first, ok := found[evs[0].ID]
-	stored := make([]events.Event, 0, len(evs))
-	if ok && len(found) == len(evs) {
-		for i := range evs {
-			if found[evs[i].ID] != first+uint64(i) {
-				break
+	stored, err := s.Read(ctx, stream, 1)
+	if err != nil && !errors.Is(err, ledger.ErrStreamNotFound) {
+		return ledger.Result{}, fmt.Errorf("append %s: check retry: %w", stream, err)
+	}
+	for i := range stored {
+		if stored[i].ID == evs[0].ID && ledger.SameIDs(stored[i:], evs) {
+			if expected == ledger.Any || expected == int64(i) {
+				return duplicateOf(stream, stored[i:i+len(evs)]), nil
 			}
-			m, err := s.headReader().GetMsg(ctx, first+uint64(i))
-			if err != nil {
-				return ledger.Result{}, fmt.Errorf("append %s: read the recorded event at position %d: %w", stream, first+uint64(i), mapErr(err))
-			}
-			if m.Subject != subject(stream) {
-				break
-			}
-			e, err := decode(m.Data, m.Sequence, m.Header.Get(HashHeader))
-			if err != nil {
-				return ledger.Result{}, fmt.Errorf("append %s: %w", stream, err)
-			}
-			if e.ID != evs[i].ID || (i > 0 && e.Revision != stored[i-1].Revision+1) {
-				break
-			}
-			stored = append(stored, e)
+			break
 		}
 	}
-	if len(stored) == len(evs) && (expected == ledger.Any || uint64(expected) == stored[0].Revision-1) {
-		return duplicateOf(stream, stored), nil
-	}
-	if expected != ledger.Any {
-		h, _, err := s.loadHead(ctx, stream)
-		if err != nil {
-			return ledger.Result{}, fmt.Errorf("append %s: %w", stream, err)
-		}
-		if expected < int64(h.Revision) {
-			s.count.conflicts.Add(1)
-			return ledger.Result{}, &ledger.WrongRevisionError{Stream: stream, Expected: expected, Actual: h.Revision}
-		}
+	if expected != ledger.Any && expected < int64(len(stored)) {
+		s.count.conflicts.Add(1)
+		return ledger.Result{}, &ledger.WrongRevisionError{Stream: stream, Expected: expected, Actual: uint64(len(stored))}
 	}
 	for _, e := range evs {
 		if pos, ok := found[e.ID]; ok {
 			return ledger.Result{}, fmt.Errorf("%w: append %s: event id %s is already recorded at position %d (an event id is recorded once in the ledger)", ledger.ErrInvalidEvent, stream, e.ID, pos)
 		}
 	}
-	return ledger.Result{}, fmt.Errorf("append %s: event-id index answered for unknown ids", stream)
+	return ledger.Result{}, fmt.Errorf("append %s: the event-id index answered for ids this append does not hold", stream)
 }

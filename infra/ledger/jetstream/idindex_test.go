@@ -281,7 +281,7 @@ func TestSameIDElsewhereBeyondTheWindowIsRefused(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			res, err := env.st.Append(ctx, tt.stream, tt.expected, e)
 			if !errors.Is(err, tt.want) {
-				t.Fatalf("append %s at %d: %+v, %v; want %v", tt.stream, tt.expected, res, err, tt.want)
+				t.Fatalf("append %s at %d: position %d revision %d, %v; want %v", tt.stream, tt.expected, res.Position, res.Revision, err, tt.want)
 			}
 		})
 	}
