@@ -181,10 +181,15 @@ func (s *Store) loadHead(ctx context.Context, stream string) (h head, fresh bool
 		return h, false, nil
 	}
 	msg, err := s.headReader().GetLastMsgForSubject(ctx, subject(stream))
-	if errors.Is(err, jetstream.ErrMsgNotFound) {
+	for try := 0; errors.Is(err, jetstream.ErrMsgNotFound); try++ {
 		// Empty, or its last record unreadable (damaged.go).
-		if err := s.damagedHead(ctx, stream); err != nil {
-			return head{}, false, fmt.Errorf("load head: %w", err)
+		derr := s.damagedHead(ctx, stream)
+		if errors.Is(derr, errHeadMoved) && try < 3 {
+			msg, err = s.headReader().GetLastMsgForSubject(ctx, subject(stream))
+			continue
+		}
+		if derr != nil {
+			return head{}, false, fmt.Errorf("load head: %w", derr)
 		}
 		s.heads.advance(stream, h)
 		return h, true, nil

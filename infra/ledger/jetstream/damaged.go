@@ -178,10 +178,14 @@ func (s *Store) damagedHead(ctx context.Context, stream string) error {
 	}
 	_, err = s.Read(ctx, stream, 1)
 	if err == nil {
-		err = fmt.Errorf("%w: stream %s: the server counts %d records but has no last one", ledger.ErrUnavailable, stream, n)
+		// Readable: an append landed between the two requests.
+		return errHeadMoved
 	}
 	return err
 }
+
+// errHeadMoved: the stream was written while its head was being read.
+var errHeadMoved = fmt.Errorf("%w: the stream moved while its head was read", ledger.ErrUnavailable)
 
 // Repair records, on stream, the loss of its unreadable record at
 // position: it appends a ledger.record_damaged event (by actor, with

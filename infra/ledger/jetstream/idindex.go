@@ -235,12 +235,42 @@ func (s *Store) indexFrom(ctx context.Context, from uint64) error {
 	var round []entry
 	lastMark := x.indexed.Load()
 	markAt := time.Now()
+	// idle flushes a round the consumer stopped feeding (its last
+	// message said more were pending: a record no read returns, or more
+	// coming slowly).
+	var idle <-chan time.Time
+	flush := func() error {
+		idle = nil
+		if len(round) == 0 {
+			return nil
+		}
+		if err := x.write(ctx, round); err != nil {
+			return err
+		}
+		last := round[len(round)-1]
+		x.indexed.Store(last.pos)
+		// Everything stored before the last of them is indexed now.
+		x.advance(last.at)
+		round = round[:0]
+		if last.pos-lastMark >= 10*indexRound || time.Since(markAt) > x.window/8 {
+			if err := x.writeMark(ctx, last.pos); err != nil {
+				return err
+			}
+			lastMark, markAt = last.pos, time.Now()
+		}
+		return nil
+	}
 	for {
 		var m jetstream.Msg
 		select {
 		case m = <-msgs:
 		case err := <-errs:
 			return err
+		case <-idle:
+			if err := flush(); err != nil {
+				return err
+			}
+			continue
 		case <-tick.C:
 			if err := s.refreshCoverage(ctx); err != nil {
 				x.log.Warn("event-id index: coverage check failed", zap.Error(err))
@@ -262,21 +292,13 @@ func (s *Store) indexFrom(ctx context.Context, from uint64) error {
 		}
 		round = append(round, entry{id: id, pos: md.Sequence.Stream, at: md.Timestamp})
 		if md.NumPending > 0 && len(round) < indexRound {
+			if idle == nil {
+				idle = time.After(20 * time.Millisecond)
+			}
 			continue
 		}
-		if err := x.write(ctx, round); err != nil {
+		if err := flush(); err != nil {
 			return err
-		}
-		last := round[len(round)-1]
-		x.indexed.Store(last.pos)
-		// Everything stored before the last of them is indexed now.
-		x.advance(last.at)
-		round = round[:0]
-		if last.pos-lastMark >= 10*indexRound || time.Since(markAt) > x.window/8 {
-			if err := x.writeMark(ctx, last.pos); err != nil {
-				return err
-			}
-			lastMark, markAt = last.pos, time.Now()
 		}
 	}
 }

@@ -126,7 +126,7 @@ func ctxT(t *testing.T) context.Context {
 	return ctx
 }
 
-func note(n int) events.Event {
+func idNote(n int) events.Event {
 	return events.MustNew(&events.ContactMade{ClientID: "c1", StaffID: "cm-1", Channel: "phone",
 		At: time.Date(2026, 1, 1, 0, 0, n, 0, time.UTC), Note: fmt.Sprint("note ", n)},
 		events.Actor{ID: "test", Role: "admin"})
@@ -171,13 +171,13 @@ func TestSameIDBeyondTheWindowReturnsTheOriginal(t *testing.T) {
 			ctx := ctxT(t)
 			const stream = "retry"
 			if tt.before {
-				if _, err := env.st.Append(ctx, stream, ledger.NoStream, note(100)); err != nil {
+				if _, err := env.st.Append(ctx, stream, ledger.NoStream, idNote(100)); err != nil {
 					t.Fatal(err)
 				}
 			}
 			evs := make([]events.Event, tt.events)
 			for i := range evs {
-				evs[i] = note(i)
+				evs[i] = idNote(i)
 			}
 			first, err := env.st.Append(ctx, stream, tt.expected, evs...)
 			if err != nil {
@@ -187,7 +187,7 @@ func TestSameIDBeyondTheWindowReturnsTheOriginal(t *testing.T) {
 				t.Fatalf("the first append is reported as a duplicate: %+v", first)
 			}
 			// Something after it, so the stream has moved on.
-			if _, err := env.st.Append(ctx, "other", ledger.Any, note(200)); err != nil {
+			if _, err := env.st.Append(ctx, "other", ledger.Any, idNote(200)); err != nil {
 				t.Fatal(err)
 			}
 			if tt.loseIndex {
@@ -258,11 +258,11 @@ func (e *windowEnv) waitIndexed(t *testing.T) {
 func TestSameIDElsewhereBeyondTheWindowIsRefused(t *testing.T) {
 	env := startWindow(t)
 	ctx := ctxT(t)
-	e := note(1)
+	e := idNote(1)
 	if _, err := env.st.Append(ctx, "home", ledger.NoStream, e); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := env.st.Append(ctx, "home", 1, note(2)); err != nil {
+	if _, err := env.st.Append(ctx, "home", 1, idNote(2)); err != nil {
 		t.Fatal(err)
 	}
 	waitForgotten(t, env.nc, e.ID)
@@ -311,7 +311,7 @@ func TestConcurrentSameNewIDGivesOneEvent(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			env := startWindow(t)
 			ctx := ctxT(t)
-			e := note(7)
+			e := idNote(7)
 			const callers = 8
 			var wg sync.WaitGroup
 			results := make([]ledger.Result, callers)
@@ -356,12 +356,12 @@ func TestConcurrentSameNewIDGivesOneEvent(t *testing.T) {
 func TestIndexKeepsUpWhenIdle(t *testing.T) {
 	env := startWindow(t)
 	ctx := ctxT(t)
-	e := note(1)
+	e := idNote(1)
 	if _, err := env.st.Append(ctx, "idle", ledger.Any, e); err != nil {
 		t.Fatal(err)
 	}
 	waitForgotten(t, env.nc, e.ID)
-	if _, err := env.st.Append(ctx, "idle", 1, note(2)); err != nil {
+	if _, err := env.st.Append(ctx, "idle", 1, idNote(2)); err != nil {
 		t.Fatalf("append after an idle window: %v", err)
 	}
 	if _, err := uuid.Parse(e.ID); err != nil {
