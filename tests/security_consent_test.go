@@ -83,16 +83,17 @@ func TestSecurity_ConsentIsOneRuleForWritesFanOutAndReads(t *testing.T) {
 	file := base + "/v1/clients/client-01"
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	// The demo refers six clients to rehab-1 as it seeds: once their
-	// referrals are in rehab-1's queue, its stream resumes after them.
+	// The demo refers every fifth of its 200 clients (40) to rehab-1 as it
+	// seeds: once their referrals are in rehab-1's queue, its stream
+	// resumes after them.
 	var seeded struct {
 		Alerts []struct {
 			Position uint64 `json:"position"`
 		} `json:"alerts"`
 	}
 	poll.CheckFor(t, 20*time.Second, 20*time.Millisecond, func() error {
-		if code := getJSON(t, base+"/v1/alerts", "demo-rehab-1", &seeded); code != http.StatusOK || len(seeded.Alerts) != 6 {
-			return fmt.Errorf("rehab-1's queue while the demo seeds: %d, %d alerts (want the 6 referrals)", code, len(seeded.Alerts))
+		if code := getJSON(t, base+"/v1/alerts", "demo-rehab-1", &seeded); code != http.StatusOK || len(seeded.Alerts) != 40 {
+			return fmt.Errorf("rehab-1's queue while the demo seeds: %d, %d alerts (want the 40 referrals)", code, len(seeded.Alerts))
 		}
 		return nil
 	})
