@@ -36,8 +36,10 @@ import (
 // entry: any instance's indexer writes it, and a restarted one re-indexes
 // from the mark (rewriting an entry that is there changes nothing).
 //
-// Each append looks its event ids up in the index (one direct get, a
-// multi_last batch for several events) before it is queued. An id found
+// Each append looks its event ids up in the index before it is queued;
+// concurrent appends' lookups are coalesced into one request (a direct get
+// for one id, multi_last batches for several: lookupLoop), whose send time
+// is each one's lookup time. An id found
 // there gets the original result. An id not found is either new, or was
 // stored so recently that its entry is not written yet: that event is then
 // still inside JetStream's duplicate window, and every ledger message
@@ -104,6 +106,11 @@ type idIndex struct {
 	once    sync.Once
 	// written counts entries written (for tests and stats).
 	written atomic.Uint64
+	// lookups feeds the lookup coalescer (lookupLoop); lookDone is closed
+	// when it has stopped.
+	lookups  chan *lookReq
+	lookDone chan struct{}
+	timeout  time.Duration
 }
 
 // openIndex creates or binds the index and starts the indexer, which
@@ -123,7 +130,8 @@ func (s *Store) openIndex(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("%w: jetstream: %w", ledger.ErrUnavailable, err)
 	}
-	x := &idIndex{st: st, js: js, window: window, log: s.log, stop: make(chan struct{}), done: make(chan struct{})}
+	x := &idIndex{st: st, js: js, window: window, log: s.log, stop: make(chan struct{}), done: make(chan struct{}),
+		lookups: make(chan *lookReq, 1024), lookDone: make(chan struct{}), timeout: s.cfg.Timeout}
 	mark, err := x.readMark(ctx)
 	if err != nil {
 		return err
@@ -139,12 +147,14 @@ func (s *Store) openIndex(ctx context.Context) error {
 	}
 	s.idx = x
 	go s.runIndexer(mark)
+	go x.lookupLoop()
 	return nil
 }
 
 func (x *idIndex) close() {
 	x.once.Do(func() { close(x.stop) })
 	<-x.done
+	<-x.lookDone
 }
 
 // readMark returns the position below which every event is indexed.
@@ -431,39 +441,43 @@ func (x *idIndex) fresh(now time.Time) bool {
 	return now.UnixNano()-x.coveredAt.Load() < int64(x.window/2)
 }
 
-// lookup returns the ledger positions the index holds for ids.
-func (x *idIndex) lookup(ctx context.Context, ids []string) (map[string]uint64, error) {
-	found := map[string]uint64{}
+// lookup adds to found the ledger positions the index holds for ids (at
+// most maxLookup of them).
+func (x *idIndex) lookup(ctx context.Context, ids []string, found map[string]uint64) error {
 	if len(ids) == 1 {
 		m, err := x.st.GetLastMsgForSubject(ctx, IndexSubjectPrefix+ids[0])
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
-			return found, nil
+			return nil
 		}
 		if err != nil {
-			return nil, fmt.Errorf("event-id index: %w", mapErr(err))
+			return fmt.Errorf("event-id index: %w", mapErr(err))
 		}
-		return found, x.parse(found, m.Subject, m.Data)
+		return x.parse(found, m.Subject, m.Data)
 	}
-	subjects := make([]string, len(ids))
-	for i, id := range ids {
-		subjects[i] = IndexSubjectPrefix + id
+	seen := make(map[string]bool, len(ids))
+	subjects := make([]string, 0, len(ids))
+	for _, id := range ids {
+		if !seen[id] { // the same id in concurrent appends
+			seen[id] = true
+			subjects = append(subjects, IndexSubjectPrefix+id)
+		}
 	}
 	msgs, err := jetstreamext.GetLastMsgsFor(ctx, x.js, IndexStreamName, subjects)
 	if err != nil {
-		return nil, fmt.Errorf("event-id index: %w", mapErr(err))
+		return fmt.Errorf("event-id index: %w", mapErr(err))
 	}
 	for m, err := range msgs {
 		if errors.Is(err, jetstreamext.ErrNoMessages) {
 			break
 		}
 		if err != nil {
-			return nil, fmt.Errorf("event-id index: %w", mapErr(err))
+			return fmt.Errorf("event-id index: %w", mapErr(err))
 		}
 		if err := x.parse(found, m.Subject, m.Data); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	return found, nil
+	return nil
 }
 
 func (x *idIndex) parse(found map[string]uint64, subj string, data []byte) error {
@@ -475,22 +489,125 @@ func (x *idIndex) parse(found map[string]uint64, subj string, data []byte) error
 	return nil
 }
 
-// lookupIDs checks the index is current and looks evs' ids up in it; it
-// returns the positions found and the time of the lookup.
-func (s *Store) lookupIDs(ctx context.Context, evs []events.Event) (map[string]uint64, time.Time, error) {
-	if err := s.indexReady(ctx); err != nil {
-		return nil, time.Time{}, err
+// maxLookup is the most ids one coalesced lookup gathers, and the most
+// subjects one multi_last request asks for (the server answers at most
+// 1024 messages per request).
+const maxLookup = 256
+
+// lookReq is one append's ids waiting for the lookup coalescer.
+type lookReq struct {
+	ids  []string
+	done chan lookResp
+}
+
+type lookResp struct {
+	found map[string]uint64
+	at    time.Time
+	// stale: the index was not current when the lookup was sent.
+	stale bool
+	err   error
+}
+
+// lookupLoop is the lookup coalescer: it gathers every append waiting to
+// be looked up and looks all their ids up at once (one direct get, or
+// multi_last requests of at most maxLookup subjects), then answers each.
+// An append's lookup time is when the first request was sent; the index
+// must have covered the ledger up to window/2 before the last request was
+// sent (coveredAt is read before the first one).
+func (x *idIndex) lookupLoop() {
+	defer close(x.lookDone)
+	var batch []*lookReq
+	for {
+		batch = batch[:0]
+		select {
+		case r := <-x.lookups:
+			batch = append(batch, r)
+		case <-x.stop:
+			return
+		}
+		n := len(batch[0].ids)
+	fill:
+		for n < maxLookup {
+			select {
+			case r := <-x.lookups:
+				batch = append(batch, r)
+				n += len(r.ids)
+			default:
+				break fill
+			}
+		}
+		ids := make([]string, 0, n)
+		for _, r := range batch {
+			ids = append(ids, r.ids...)
+		}
+		covered := x.coveredAt.Load()
+		at := time.Now()
+		ctx, cancel := context.WithTimeout(context.Background(), x.timeout)
+		found := map[string]uint64{}
+		var err error
+		last := at
+		for i := 0; i < len(ids) && err == nil; i += maxLookup {
+			if i > 0 {
+				last = time.Now()
+			}
+			err = x.lookup(ctx, ids[i:min(i+maxLookup, len(ids))], found)
+		}
+		cancel()
+		stale := last.UnixNano()-covered >= int64(x.window/2)
+		for _, r := range batch {
+			resp := lookResp{at: at, stale: stale, err: err}
+			if err == nil && !stale {
+				resp.found = map[string]uint64{}
+				for _, id := range r.ids {
+					if pos, ok := found[id]; ok {
+						resp.found[id] = pos
+					}
+				}
+			}
+			r.done <- resp
+		}
 	}
-	at := time.Now()
+}
+
+// lookupIDs checks the index is current and looks evs' ids up in it
+// (coalesced with other appends' lookups); it returns the positions found
+// and the time of the lookup.
+func (s *Store) lookupIDs(ctx context.Context, evs []events.Event) (map[string]uint64, time.Time, error) {
 	ids := make([]string, len(evs))
 	for i := range evs {
 		ids[i] = evs[i].ID
 	}
-	found, err := s.idx.lookup(ctx, ids)
-	if err != nil {
-		return nil, time.Time{}, err
+	for try := 0; ; try++ {
+		if err := s.indexReady(ctx); err != nil {
+			return nil, time.Time{}, err
+		}
+		r := &lookReq{ids: ids, done: make(chan lookResp, 1)}
+		select {
+		case s.idx.lookups <- r:
+		case <-ctx.Done():
+			return nil, time.Time{}, ctx.Err()
+		case <-s.idx.stop:
+			return nil, time.Time{}, ledger.ErrClosed
+		}
+		var resp lookResp
+		select {
+		case resp = <-r.done:
+		case <-ctx.Done():
+			return nil, time.Time{}, ctx.Err()
+		case <-s.idx.stop:
+			return nil, time.Time{}, ledger.ErrClosed
+		}
+		if resp.err != nil {
+			return nil, time.Time{}, resp.err
+		}
+		if resp.stale && try < 3 {
+			continue // indexReady waits for the index, or says why not
+		}
+		if resp.stale {
+			return nil, time.Time{}, fmt.Errorf("%w: the event-id index fell behind the ledger while this append was looked up", ledger.ErrUnavailable)
+		}
+		return resp.found, resp.at, nil
 	}
-	return found, at, nil
 }
 
 // lookupStale: an append looked up at was not staged soon enough for
