@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/relais-health/relais/infra/ledger"
-	"github.com/relais-health/relais/infra/ledger/jetstream"
 	"github.com/relais-health/relais/infra/ledger/jetstream/jstest"
 )
 
@@ -21,20 +20,7 @@ import (
 func TestRefusedBatchIsWrittenAgainOneByOne(t *testing.T) {
 	ctx := context.Background()
 	c := jstest.StartCluster(t)
-	boot, err := jetstream.Open(ctx, c.Connect(t), jetstream.Config{Replicas: 3, SyncAlways: true})
-	if err != nil {
-		t.Fatalf("open: %v", err)
-	}
-	boot.Close()
-	leader := c.LeaderOf(t, jetstream.StreamName)
-	open := func(node int) *jetstream.Store {
-		st, err := jetstream.Open(ctx, c.ConnectNode(t, node), jetstream.Config{Replicas: 3, SyncAlways: true})
-		if err != nil {
-			t.Fatalf("open on %s: %v", c.Nodes[node].Name, err)
-		}
-		t.Cleanup(func() { st.Close() })
-		return st
-	}
+	leader, open := storesOnNodes(t, c)
 	follower, other := open((leader+1)%3), open(leader)
 	const rounds, writers = 10, 64
 	for round := range rounds {

@@ -143,20 +143,7 @@ func TestAppendWithoutAnswerIsOutcomeUnknown(t *testing.T) {
 func TestReadAfterAcknowledgedAppendIsConsistentOnACluster(t *testing.T) {
 	ctx := context.Background()
 	c := jstest.StartCluster(t)
-	boot, err := jetstream.Open(ctx, c.Connect(t), jetstream.Config{Replicas: 3, SyncAlways: true})
-	if err != nil {
-		t.Fatalf("open: %v", err)
-	}
-	boot.Close()
-	leader := c.LeaderOf(t, jetstream.StreamName)
-	open := func(node int) *jetstream.Store {
-		st, err := jetstream.Open(ctx, c.ConnectNode(t, node), jetstream.Config{Replicas: 3, SyncAlways: true})
-		if err != nil {
-			t.Fatalf("open on %s: %v", c.Nodes[node].Name, err)
-		}
-		t.Cleanup(func() { st.Close() })
-		return st
-	}
+	leader, open := storesOnNodes(t, c)
 	w := open(leader)
 	r := open((leader + 1) % 3)
 	const checks = 2000
@@ -203,4 +190,25 @@ func leadOn(t *testing.T, c *jstest.Cluster, stream string, node int) {
 		}
 		return fmt.Errorf("%s is not led by %s yet", stream, c.Nodes[node].Name)
 	})
+}
+
+// storesOnNodes creates the R3 ledger on cluster c and returns the node
+// leading its stream and a way to open a store connected to one node
+// (closed at the test's end).
+func storesOnNodes(t *testing.T, c *jstest.Cluster) (leader int, open func(node int) *jetstream.Store) {
+	t.Helper()
+	ctx := context.Background()
+	boot, err := jetstream.Open(ctx, c.Connect(t), jetstream.Config{Replicas: 3, SyncAlways: true})
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	boot.Close()
+	return c.LeaderOf(t, jetstream.StreamName), func(node int) *jetstream.Store {
+		st, err := jetstream.Open(ctx, c.ConnectNode(t, node), jetstream.Config{Replicas: 3, SyncAlways: true})
+		if err != nil {
+			t.Fatalf("open on %s: %v", c.Nodes[node].Name, err)
+		}
+		t.Cleanup(func() { st.Close() })
+		return st
+	}
 }
