@@ -84,18 +84,10 @@ func TestFaultDamagedBlockFilesAreDetected(t *testing.T) {
 // postContact records a contact for demo client-01 and returns the 201.
 func postContact(t *testing.T, s *server, note string) ack {
 	t.Helper()
-	body, _ := json.Marshal(map[string]any{"staff_id": "cm-1", "channel": "phone", "at": time.Now().UTC(), "note": note})
-	req, _ := http.NewRequest("POST", "http://"+s.HTTP+"/v1/clients/client-01/contacts", bytes.NewReader(body))
-	req.Header.Set("Authorization", "Bearer demo-cm-1")
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
+	code, body := contactStatus(t, s, note)
 	var a ack
-	if err := json.NewDecoder(resp.Body).Decode(&a); err != nil || resp.StatusCode != http.StatusCreated {
-		t.Fatalf("post contact: %d %v", resp.StatusCode, err)
+	if err := json.Unmarshal([]byte(body), &a); err != nil || code != http.StatusCreated {
+		t.Fatalf("post contact: %d %v %s", code, err, body)
 	}
 	return a
 }
