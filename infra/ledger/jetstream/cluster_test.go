@@ -76,8 +76,8 @@ func TestOpenNeverRescalesTheCluster(t *testing.T) {
 	if err != nil {
 		t.Fatalf("set replicas: %v", err)
 	}
-	if len(changed) != 4 {
-		t.Fatalf("set replicas 1 changed %v, want the stream, the event-id index, checkpoints and snapshots", changed)
+	if len(changed) != 3 {
+		t.Fatalf("set replicas 1 changed %v, want the stream, checkpoints and snapshots", changed)
 	}
 	if got := replicasOf(t, js, jetstream.StreamName); got != 1 {
 		t.Fatalf("after SetReplicas(1): %d replicas", got)
@@ -99,8 +99,6 @@ func TestAppendWithoutAnswerIsOutcomeUnknown(t *testing.T) {
 	}
 	boot.Close()
 	leader := c.LeaderOf(t, jetstream.StreamName)
-	// The event-id index must stay readable for the append to be sent.
-	leadOn(t, c, jetstream.IndexStreamName, leader)
 	nc := c.ConnectNode(t, leader, nats.MaxReconnects(-1))
 	st, err := jetstream.Open(ctx, nc, jetstream.Config{Replicas: 3, SyncAlways: true, Timeout: time.Second})
 	if err != nil {

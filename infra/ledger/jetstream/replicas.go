@@ -69,7 +69,7 @@ type Change struct {
 }
 
 // SetReplicas changes the replicas of every JetStream stream and bucket
-// Relais's ledger keeps (the ledger stream, the event-id index, the checkpoint bucket, the
+// Relais's ledger keeps (the ledger stream, the checkpoint bucket, the
 // snapshot store, the set-aside bucket) plus extra JetStream streams by name (KV buckets as
 // KV_<bucket>), and returns what it changed. It is the one place stream
 // configuration is updated (`relais admin replicas N`).
@@ -77,7 +77,7 @@ func SetReplicas(ctx context.Context, js jetstream.JetStream, n int, extra ...st
 	if n != 1 && n != 3 && n != 5 {
 		return nil, fmt.Errorf("set replicas: %d: must be 1, 3 or 5", n)
 	}
-	names := append([]string{StreamName, IndexStreamName, "KV_" + CheckpointBucket, "OBJ_" + SnapshotBucket, "KV_" + SetAsideBucket}, extra...)
+	names := append([]string{StreamName, "KV_" + CheckpointBucket, "OBJ_" + SnapshotBucket, "KV_" + SetAsideBucket}, extra...)
 	var changed []Change
 	for _, name := range names {
 		st, err := js.Stream(ctx, name)

@@ -1,0 +1,152 @@
+package jetstream
+
+import (
+	"context"
+	"fmt"
+	"hash/maphash"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/relais-health/relais/events"
+	"github.com/relais-health/relais/infra/ledger"
+	"github.com/relais-health/relais/infra/natsembed"
+	"github.com/relais-health/relais/internal/poll"
+)
+
+func note(n int) events.Event {
+	return events.MustNew(&events.ContactMade{ClientID: "c1", StaffID: "cm-1", Channel: "phone",
+		At: time.Date(2026, 1, 1, 0, 0, n, 0, time.UTC), Note: fmt.Sprint("note ", n)},
+		events.Actor{ID: "test", Role: "admin"})
+}
+
+// TestAnIDWhoseHashCollidesIsStillAppended: the index keeps hashes of
+// event ids; a new id whose hash is already indexed (another id's) is
+// checked against the event stored there and appended, and the id that is
+// really there is still found. Without the check, the new event would be
+// refused as "already recorded".
+func TestAnIDWhoseHashCollidesIsStillAppended(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	srv, err := natsembed.Start(natsembed.Config{DataDir: t.TempDir(), Port: -1, NoListen: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Shutdown()
+	nc, err := nats.Connect(srv.ClientURL(), nats.InProcessServer(srv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	st, err := Open(ctx, nc, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	stored := note(1)
+	res, err := st.Append(ctx, "a", ledger.NoStream, stored)
+	if err != nil {
+		t.Fatal(err)
+	}
+	poll.CheckFor(t, 10*time.Second, 5*time.Millisecond, func() error {
+		if st.idx.indexed.Load() < res.Position {
+			return fmt.Errorf("indexed up to %d, want %d", st.idx.indexed.Load(), res.Position)
+		}
+		return nil
+	})
+	fresh := note(2)
+	// Make fresh's hash collide: the index now says an id with its hash is
+	// at the stored event's position.
+	st.idx.mu.Lock()
+	st.idx.first[maphash.String(st.idx.seed, fresh.ID)] = res.Position
+	st.idx.mu.Unlock()
+	got, err := st.Append(ctx, "b", ledger.NoStream, fresh)
+	if err != nil {
+		t.Fatalf("append of an id whose hash collides: %v", err)
+	}
+	if got.Duplicate || got.Position == res.Position {
+		t.Fatalf("append of an id whose hash collides: %+v, want a new position", got)
+	}
+	found, _, err := st.lookupIDs(ctx, []events.Event{stored, fresh})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if found[stored.ID] != res.Position {
+		t.Fatalf("lookup of the stored id: %v, want position %d", found, res.Position)
+	}
+}
+
+// BenchmarkIDIndexAdd reports the index's memory per event id.
+func BenchmarkIDIndexAdd(b *testing.B) {
+	const n = 1_000_000
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = uuid.Must(uuid.NewV7()).String()
+	}
+	for b.Loop() {
+		runtime.GC()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		x := &idIndex{seed: maphash.MakeSeed(), first: map[uint64]uint64{}, more: map[uint64][]uint64{}}
+		for i, id := range ids {
+			x.add(id, uint64(i+1))
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n, "B/id")
+		runtime.KeepAlive(x)
+	}
+}
+
+// BenchmarkIDIndexStartup reports how fast a store opened on an existing
+// ledger reads its event ids (every start does it once).
+func BenchmarkIDIndexStartup(b *testing.B) {
+	const n = 200_000
+	ctx := context.Background()
+	srv, err := natsembed.Start(natsembed.Config{DataDir: b.TempDir(), Port: -1, NoListen: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer srv.Shutdown()
+	nc, err := nats.Connect(srv.ClientURL(), nats.InProcessServer(srv))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer nc.Close()
+	st, err := Open(ctx, nc, Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	st.Close()
+	js, _ := jetstream.New(nc)
+	body := make([]byte, 470)
+	for i := range n {
+		m := nats.NewMsg(subject(fmt.Sprintf("s-%d", i%1000)))
+		m.Data = body
+		m.Header.Set(jetstream.MsgIDHeader, uuid.Must(uuid.NewV7()).String())
+		if _, err := js.PublishMsgAsync(m); err != nil {
+			b.Fatal(err)
+		}
+	}
+	select {
+	case <-js.PublishAsyncComplete():
+	case <-time.After(time.Minute):
+		b.Fatal("publish did not complete")
+	}
+	for b.Loop() {
+		start := time.Now()
+		st, err := Open(ctx, nc, Config{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		for st.idx.indexed.Load() < n {
+			time.Sleep(time.Millisecond)
+		}
+		b.ReportMetric(n/time.Since(start).Seconds(), "events/s")
+		st.Close()
+	}
+}
