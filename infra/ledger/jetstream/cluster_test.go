@@ -43,6 +43,9 @@ func TestOpenNeverRescalesTheCluster(t *testing.T) {
 	if _, err := st.Snapshots(ctx); err != nil {
 		t.Fatalf("snapshots: %v", err)
 	}
+	if _, err := st.SetAside(ctx); err != nil {
+		t.Fatalf("set-aside bucket: %v", err)
+	}
 	if _, err := st.Append(ctx, "client-1", ledger.NoStream, flag("1")); err != nil {
 		t.Fatalf("append: %v", err)
 	}
@@ -59,12 +62,22 @@ func TestOpenNeverRescalesTheCluster(t *testing.T) {
 		if _, err := st1.Snapshots(ctx); err != nil {
 			t.Fatalf("snapshots: %v", err)
 		}
-		if m := st1.Mismatches(); len(m) < 2 {
-			t.Errorf("open %+v: want the stream and bucket mismatches reported, got %v", cfg, m)
+		if _, err := st1.SetAside(ctx); err != nil {
+			t.Fatalf("set-aside bucket: %v", err)
+		}
+		want := []string{"stream " + jetstream.StreamName, "bucket " + jetstream.CheckpointBucket, "object store " + jetstream.SnapshotBucket, "bucket " + jetstream.SetAsideBucket}
+		reported := map[string]bool{}
+		for _, m := range st1.Mismatches() {
+			reported[m.What] = true
+		}
+		for _, w := range want {
+			if !reported[w] {
+				t.Errorf("open %+v: the replicas mismatch of %s is not reported (got %v)", cfg, w, st1.Mismatches())
+			}
 		}
 		st1.Close()
 		js, _ := natsjs.New(nc)
-		for _, name := range []string{jetstream.StreamName, "KV_" + jetstream.CheckpointBucket, "OBJ_" + jetstream.SnapshotBucket} {
+		for _, name := range []string{jetstream.StreamName, "KV_" + jetstream.CheckpointBucket, "OBJ_" + jetstream.SnapshotBucket, "KV_" + jetstream.SetAsideBucket} {
 			if got := replicasOf(t, js, name); got != 3 {
 				t.Errorf("after open %+v: %s has %d replicas, want 3 (rescaled by a command)", cfg, name, got)
 			}
@@ -76,8 +89,8 @@ func TestOpenNeverRescalesTheCluster(t *testing.T) {
 	if err != nil {
 		t.Fatalf("set replicas: %v", err)
 	}
-	if len(changed) != 3 {
-		t.Fatalf("set replicas 1 changed %v, want the stream, checkpoints and snapshots", changed)
+	if len(changed) != 4 {
+		t.Fatalf("set replicas 1 changed %v, want the stream, checkpoints, snapshots and the set-aside bucket", changed)
 	}
 	if got := replicasOf(t, js, jetstream.StreamName); got != 1 {
 		t.Fatalf("after SetReplicas(1): %d replicas", got)

@@ -25,6 +25,7 @@ func (s *Store) SetAside(ctx context.Context) (*SetAside, error) {
 	if err != nil {
 		return nil, fmt.Errorf("set-aside bucket: %w", err)
 	}
+	s.reportReplicas(ctx, "bucket "+SetAsideBucket, "KV_"+SetAsideBucket)
 	return &SetAside{kv: kv}, nil
 }
 
