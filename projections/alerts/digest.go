@@ -51,6 +51,10 @@ type threadView struct {
 	Reason     string   `json:"reason"`
 	Status     string   `json:"status"`
 	Alerts     []string `json:"alerts"`
+	// ArrivalReason and CorrectedAt (omitted when never corrected: the
+	// digest of a ledger without corrections stays what it was).
+	ArrivalReason string    `json:"arrival_reason,omitempty"`
+	CorrectedAt   time.Time `json:"corrected_at,omitzero"`
 }
 
 type feedView struct {
@@ -84,8 +88,12 @@ func (p *Projection) viewLocked() view {
 			Consents: c.consents, CM: c.cm, Pivot: c.pivot, Doctor: c.doctor, Referrals: refs, Objectives: c.objectives}
 	}
 	for id, t := range s.threads {
-		v.Threads[id] = threadView{ID: t.id, Facility: t.facility, Visit: t.visit, ClientID: t.clientID,
+		tv := threadView{ID: t.id, Facility: t.facility, Visit: t.visit, ClientID: t.clientID,
 			PatientKey: t.patientKey, Reason: t.reason, Status: t.status, Alerts: t.alerts}
+		if !t.correctedAt.IsZero() {
+			tv.ArrivalReason, tv.CorrectedAt = t.arrivalReason, t.correctedAt
+		}
+		v.Threads[id] = tv
 	}
 	for fac, f := range s.feeds {
 		v.Feeds[fac] = feedView{LastSeen: f.lastSeen, LastPos: f.lastPos, LastCtl: f.lastCtl}

@@ -47,6 +47,10 @@ type thread struct {
 	reason               string
 	status               string
 	alerts               []string // alert ids raised for this thread
+	// arrivalReason is the reason the arrival alerts told; correctedAt,
+	// when the hospital last corrected it (zero: never).
+	arrivalReason string
+	correctedAt   time.Time
 }
 
 type feed struct {
@@ -156,11 +160,11 @@ func (s *state) fold(e events.Event) {
 		s.client(v.ClientID).objectives[v.ObjectiveID] = v.ResponsiblePartner
 	case *events.EDVisitStarted:
 		t := s.thread(v.Visit)
-		t.reason, t.status = v.Reason, "arrived"
+		t.reason, t.arrivalReason, t.status = v.Reason, v.Reason, "arrived"
 	case *events.EDVisitUpdated:
 		t := s.thread(v.Visit)
-		if v.Reason != "" {
-			t.reason = v.Reason
+		if v.Reason != "" && v.Reason != t.reason {
+			t.reason, t.correctedAt = v.Reason, e.OccurredAt
 		}
 		t.status = "updated"
 	case *events.HospitalAdmitted:

@@ -206,3 +206,33 @@ func TestACancelBeforeAPipelinedAlertLandsStillRetractsIt(t *testing.T) {
 	}
 	w.noDuplicates("cm-1", "doc-1", "rehab-1")
 }
+
+// A visit whose reason the hospital corrects while one of its alerts is
+// still being appended (pipelined) amends that alert too once it lands:
+// every recipient is told of the correction once, late or not.
+func TestACorrectionBeforeAPipelinedAlertLandsStillAmendsIt(t *testing.T) {
+	p := &pipe{release: make(chan struct{})}
+	w := newWorldWindow(t, func(l *jetstream.Store) alerts.Ledger { p.Store = l; return p }, 0)
+	w.settle()
+	p.mu.Lock()
+	p.hold = func(e events.Event) bool {
+		pl, err := e.Payload()
+		r, ok := pl.(*events.AlertRaised)
+		return err == nil && ok && r.RecipientID == "rehab-1" && r.Kind == "ed.arrival"
+	}
+	p.mu.Unlock()
+	w.hl7(&events.EDVisitStarted{Visit: visit("c1", "V8"), ArrivedAt: time.Now(), Reason: "Chute"})
+	w.queue("cm-1", kind("ed.arrival", 1))
+	w.hl7(&events.EDVisitUpdated{Visit: visit("c1", "V8"), Reason: "Fracture de la hanche"})
+	w.queue("cm-1", kind("ed.arrival.amended", 1))
+	close(p.release)
+	w.settle()
+	for _, r := range []string{"cm-1", "doc-1", "rehab-1"} {
+		q := w.p.Queue(r)
+		arrival, amended := ofKind(q, "ed.arrival"), ofKind(q, "ed.arrival.amended")
+		if len(arrival) != 1 || len(amended) != 1 || amended[0].Amends != arrival[0].ID || !strings.Contains(amended[0].Summary, "Correction") {
+			t.Errorf("%s's alerts of the corrected visit: arrival %+v, amendments %+v; want one amendment of the arrival", r, arrival, amended)
+		}
+	}
+	w.noDuplicates("cm-1", "doc-1", "rehab-1")
+}

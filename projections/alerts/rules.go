@@ -90,6 +90,12 @@ func (p *Projection) derive(e events.Event) ([]derived, error) {
 			// alert reaching the ledger (derived appends are pipelined): the
 			// cancellation found no alert to retract, so retract it now.
 			add(withdraw(v.AlertID, cancelledReason, e.OccurredAt, e.ID))
+		} else if ok && v.Amends == "" && v.Kind == "ed.arrival" && !t.correctedAt.IsZero() && t.reason != t.arrivalReason {
+			// The hospital corrected the visit's reason between its arrival
+			// and this alert reaching the ledger: the correction amended only
+			// the alerts already there, so amend this one now.
+			summary, facts := p.arrivalSummary(s.peek(t.clientID), t.clientID, v.RecipientID, t.facility, t.correctedAt, t.reason, "Correction")
+			add(p.raise(e, t.id, v.RecipientID, events.PriorityFYI, "ed.arrival.amended", t.clientID, summary, v.AlertID, facts))
 		}
 	case *events.EDVisitStarted:
 		if !p.live(e) {

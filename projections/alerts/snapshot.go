@@ -68,6 +68,10 @@ type snapThread struct {
 	Reason     string   `json:"reason,omitempty"`
 	Status     string   `json:"status,omitempty"`
 	Alerts     []string `json:"alerts,omitempty"`
+	// ArrivalReason and CorrectedAt: a snapshot written before them has
+	// neither, and then no late alert of its threads is amended.
+	ArrivalReason string    `json:"arrival_reason,omitempty"`
+	CorrectedAt   time.Time `json:"corrected_at,omitzero"`
 }
 
 type snapFeed struct {
@@ -110,7 +114,7 @@ func (p *Projection) Snapshot() ([]byte, error) {
 	}
 	for id, t := range s.threads {
 		out.Threads[id] = snapThread{ID: t.id, Facility: t.facility, Visit: t.visit, ClientID: t.clientID, PatientKey: t.patientKey,
-			Reason: t.reason, Status: t.status, Alerts: t.alerts}
+			Reason: t.reason, Status: t.status, Alerts: t.alerts, ArrivalReason: t.arrivalReason, CorrectedAt: t.correctedAt}
 	}
 	for id, f := range s.feeds {
 		out.Feeds[id] = snapFeed{LastSeen: f.lastSeen, LastPos: f.lastPos, LastCtl: f.lastCtl}
@@ -164,7 +168,7 @@ func (p *Projection) Restore(b []byte) error {
 	s.partners, s.webhooks, s.roles, s.byKey = in.Partners, in.Webhooks, in.Roles, in.ByKey
 	for id, t := range in.Threads {
 		s.threads[id] = &thread{id: t.ID, facility: t.Facility, visit: t.Visit, clientID: t.ClientID, patientKey: t.PatientKey,
-			reason: t.Reason, status: t.Status, alerts: t.Alerts}
+			reason: t.Reason, status: t.Status, alerts: t.Alerts, arrivalReason: t.ArrivalReason, correctedAt: t.CorrectedAt}
 	}
 	for id, f := range in.Feeds {
 		s.feeds[id] = &feed{lastSeen: f.LastSeen, lastPos: f.LastPos, lastCtl: f.LastCtl}
