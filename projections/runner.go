@@ -55,11 +55,29 @@ type Subscriber interface {
 // an event whose work could still be lost. Failing work is retried like a
 // failing Apply (without limit while the ledger is unavailable), and then
 // its event is set aside. Work must be idempotent: it runs again after a
-// failure, a restart or a retry of its set-aside event. Apply stays the
-// one-event-at-a-time form (used by a retry).
+// failure or a restart. Apply stays the one-event-at-a-time form (used by
+// a retry of an event whose Stage failed).
 type Stager interface {
 	Applier
-	Stage(ctx context.Context, e events.Event) (work func(context.Context) error, err error)
+	Stage(ctx context.Context, e events.Event) (*Work, error)
+}
+
+// Work is what a Stager owes the ledger for one event it folded.
+type Work struct {
+	// Run does the work; it must be idempotent.
+	Run func(context.Context) error
+	// Owed, called only when the work fails for good and its event is set
+	// aside, encodes what Run does; it is kept with the dead letter, and a
+	// retry hands it to the Stager's Rework instead of applying the event
+	// a second time (its fold is in the state already, and the state after
+	// it may not derive the same work). nil: a retry applies the event.
+	Owed func() ([]byte, error)
+}
+
+// Reworker is a Stager that can redo the work it owed for an event it set
+// aside (Work.Owed), without folding the event again.
+type Reworker interface {
+	Rework(ctx context.Context, e events.Event, owed []byte) error
 }
 
 // DeadLetter is an event a projection could not apply.
@@ -75,6 +93,16 @@ type DeadLetter struct {
 	// Attempts is how many times the event was tried, retries included.
 	Attempts int       `json:"attempts"`
 	At       time.Time `json:"at"`
+	// Owed is the work a Stager still owed for the event, which it folded
+	// already (Work.Owed); empty when the event itself failed. Kept in the
+	// set-aside store, never shown (it may hold what the alerts said).
+	Owed []byte `json:"-"`
+}
+
+// keptDeadLetter is a DeadLetter as the set-aside store keeps it.
+type keptDeadLetter struct {
+	DeadLetter
+	Owed []byte `json:"owed,omitempty"`
 }
 
 // SetAsideStore keeps the events projections set aside, durably, one value
@@ -306,10 +334,14 @@ func (r *Runner) try(ctx context.Context, e events.Event, fn func(context.Contex
 	return attempt, err
 }
 
-// setAside keeps e as a dead letter after it failed with err.
-func (r *Runner) setAside(ctx context.Context, e events.Event, attempts int, err error) error {
+// setAside keeps e as a dead letter after it failed with err; owed is the
+// work a Stager still owes for it (Work.Owed), nil when e itself failed.
+func (r *Runner) setAside(ctx context.Context, e events.Event, attempts int, err error, owed ...[]byte) error {
 	dl := DeadLetter{ID: SetAsideKey(r.Name, e.Position), Projection: r.Name, Position: e.Position, EventID: e.ID, Type: e.Type,
 		Error: err.Error(), Attempts: attempts, At: time.Now().UTC()}
+	if len(owed) > 0 {
+		dl.Owed = owed[0]
+	}
 	if err := r.keep(ctx, dl); err != nil {
 		return err
 	}
@@ -346,10 +378,13 @@ func (r *Runner) apply(ctx context.Context, e events.Event) error {
 // for a slot when Window events are in flight) and returns; the settler
 // moves the position.
 func (r *Runner) stage(ctx context.Context, st Stager, e events.Event) error {
-	var work func(context.Context) error
+	var work *Work
 	r.applyMu.Lock()
 	n, err := r.try(ctx, e, func(ctx context.Context) error {
 		w, err := st.Stage(ctx, e)
+		if w != nil && w.Run == nil {
+			w = nil
+		}
 		work = w
 		return err
 	})
@@ -400,15 +435,24 @@ func (r *Runner) stage(ctx context.Context, st Stager, e events.Event) error {
 // settleWork runs one event's work until it is done or, failing
 // deterministically, its event is set aside; it returns an error only when
 // ctx ended first (the event is then not settled).
-func (r *Runner) settleWork(ctx context.Context, e events.Event, work func(context.Context) error) error {
-	n, err := r.try(ctx, e, work)
+func (r *Runner) settleWork(ctx context.Context, e events.Event, work *Work) error {
+	n, err := r.try(ctx, e, work.Run)
 	if err == nil {
 		return nil
 	}
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	return r.setAside(ctx, e, n, err)
+	var owed []byte
+	if work.Owed != nil {
+		b, oerr := work.Owed()
+		if oerr != nil {
+			r.Log.Error("projection cannot keep the work it owes with its dead letter: a retry will apply the event again",
+				zap.String("projection", r.Name), zap.Uint64("position", e.Position), zap.Error(oerr))
+		}
+		owed = b
+	}
+	return r.setAside(ctx, e, n, err, owed)
 }
 
 // settle moves the position past each flight, in order, once its work is
@@ -494,7 +538,7 @@ func (r *Runner) keep(ctx context.Context, dl DeadLetter) error {
 	if r.SetAside == nil {
 		return nil
 	}
-	b, err := json.Marshal(dl)
+	b, err := json.Marshal(keptDeadLetter{DeadLetter: dl, Owed: dl.Owed})
 	if err != nil {
 		return fmt.Errorf("projection %s: set aside %d: %w", r.Name, dl.Position, err)
 	}
@@ -525,10 +569,12 @@ func (r *Runner) loadSetAside(ctx context.Context) error {
 	}
 	var mine []DeadLetter
 	for _, v := range vals {
-		var dl DeadLetter
-		if err := json.Unmarshal(v, &dl); err != nil {
+		var kept keptDeadLetter
+		if err := json.Unmarshal(v, &kept); err != nil {
 			return fmt.Errorf("set-aside event: %w", err)
 		}
+		dl := kept.DeadLetter
+		dl.Owed = kept.Owed
 		if dl.Projection == r.Name {
 			if dl.ID == "" { // kept before set-aside events had ids
 				dl.ID = SetAsideKey(dl.Projection, dl.Position)
@@ -595,7 +641,8 @@ func (r *Runner) DeadLetters() []DeadLetter {
 }
 
 // Retry runs the set-aside event id (a DeadLetter.ID of this projection)
-// through the projection again, once, with Apply. Applied, it leaves the
+// through the projection again, once: with Apply, or for a Stager's event
+// whose work failed (DeadLetter.Owed), with Rework. Applied, it leaves the
 // set-aside store and the returned DeadLetter is the one it was; still
 // failing, it stays there with the new error and attempt count, and the
 // error wraps ErrRetryFailed. An id this projection did not set aside is
@@ -627,7 +674,12 @@ func (r *Runner) Retry(ctx context.Context, id string) (DeadLetter, error) {
 		return dl, fmt.Errorf("projection %s: retry %s: the ledger holds no event %s at position %d", r.Name, id, dl.EventID, dl.Position)
 	}
 	r.applyMu.Lock()
-	aerr := r.P.Apply(ctx, e)
+	var aerr error
+	if rw, ok := r.P.(Reworker); ok && len(dl.Owed) > 0 {
+		aerr = rw.Rework(ctx, e, dl.Owed)
+	} else {
+		aerr = r.P.Apply(ctx, e)
+	}
 	r.applyMu.Unlock()
 	if aerr == nil {
 		if r.SetAside != nil {

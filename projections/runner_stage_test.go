@@ -89,11 +89,11 @@ type stager struct {
 	done int
 }
 
-func (s *stager) Stage(ctx context.Context, e events.Event) (func(context.Context) error, error) {
+func (s *stager) Stage(ctx context.Context, e events.Event) (*projections.Work, error) {
 	if err := s.Apply(ctx, e); err != nil {
 		return nil, err
 	}
-	return func(ctx context.Context) error {
+	return &projections.Work{Run: func(ctx context.Context) error {
 		select {
 		case <-s.gate:
 		case <-ctx.Done():
@@ -103,8 +103,10 @@ func (s *stager) Stage(ctx context.Context, e events.Event) (func(context.Contex
 		s.done++
 		s.mu2.Unlock()
 		return nil
-	}, nil
+	}}, nil
 }
+
+var _ projections.Stager = (*stager)(nil)
 
 // memSnaps keeps the last snapshot in memory.
 type memSnaps struct {

@@ -17,6 +17,8 @@ package alerts
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"sort"
 	"sync"
 	"time"
@@ -25,6 +27,7 @@ import (
 
 	"github.com/relais-health/relais/events"
 	"github.com/relais-health/relais/infra/ledger"
+	"github.com/relais-health/relais/projections"
 )
 
 // Ledger is what the projection needs to append derived alert facts.
@@ -145,10 +148,8 @@ func (p *Projection) Apply(ctx context.Context, e events.Event) error {
 	if err != nil {
 		return err
 	}
-	for _, d := range derived {
-		if err := p.append(ctx, d); err != nil {
-			return err
-		}
+	if err := p.appendAll(ctx, derived); err != nil {
+		return err
 	}
 	p.mu.Lock()
 	notes := p.foldLocked(e)
@@ -168,7 +169,7 @@ func (p *Projection) Apply(ctx context.Context, e events.Event) error {
 // facts are acknowledged derives the same facts for the events after it;
 // the runner moves its position past e only once its facts are in, and
 // retries the same facts (same ids: idempotent) when an append fails.
-func (p *Projection) Stage(ctx context.Context, e events.Event) (func(context.Context) error, error) {
+func (p *Projection) Stage(ctx context.Context, e events.Event) (*projections.Work, error) {
 	p.mu.RLock()
 	derived, err := p.derive(e)
 	p.mu.RUnlock()
@@ -184,14 +185,63 @@ func (p *Projection) Stage(ctx context.Context, e events.Event) (func(context.Co
 	if len(derived) == 0 {
 		return nil, nil
 	}
-	return func(ctx context.Context) error {
-		for _, d := range derived {
-			if err := p.append(ctx, d); err != nil {
-				return err
+	return &projections.Work{
+		Run: func(ctx context.Context) error { return p.appendAll(ctx, derived) },
+		Owed: func() ([]byte, error) {
+			owed := make([]owedFact, len(derived))
+			for i, d := range derived {
+				b, err := d.ev.Encode()
+				if err != nil {
+					return nil, err
+				}
+				owed[i] = owedFact{AlertID: d.alertID, Event: b}
 			}
-		}
-		return nil
+			return json.Marshal(owed)
+		},
 	}, nil
+}
+
+var (
+	_ projections.Stager   = (*Projection)(nil)
+	_ projections.Reworker = (*Projection)(nil)
+)
+
+// owedFact is one derived fact a set-aside event still owes the ledger, as
+// kept with its dead letter (projections.Work.Owed).
+type owedFact struct {
+	AlertID string          `json:"alert_id"`
+	Event   json.RawMessage `json:"event"` // events.Event.Encode
+}
+
+// Rework appends the facts e still owed when its work was set aside
+// (projections.Reworker): the very facts derived from the state before e,
+// which the state now (e folded) may no longer derive. e is not folded again.
+func (p *Projection) Rework(ctx context.Context, e events.Event, owed []byte) error {
+	var facts []owedFact
+	if err := json.Unmarshal(owed, &facts); err != nil {
+		return fmt.Errorf("alerts: the facts event %s owed: %w", e.ID, err)
+	}
+	ds := make([]derived, len(facts))
+	for i, f := range facts {
+		if f.AlertID == "" {
+			return fmt.Errorf("alerts: the facts event %s owed: fact %d names no alert", e.ID, i)
+		}
+		ev, err := events.Decode(f.Event)
+		if err != nil {
+			return fmt.Errorf("alerts: the facts event %s owed: fact %d (alert %s): %w", e.ID, i, f.AlertID, err)
+		}
+		ds[i] = derived{alertID: f.AlertID, ev: ev}
+	}
+	return p.appendAll(ctx, ds)
+}
+
+func (p *Projection) appendAll(ctx context.Context, ds []derived) error {
+	for _, d := range ds {
+		if err := p.append(ctx, d); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (p *Projection) notify(ctx context.Context, u Update) {

@@ -236,3 +236,52 @@ func TestACorrectionBeforeAPipelinedAlertLandsStillAmendsIt(t *testing.T) {
 	}
 	w.noDuplicates("cm-1", "doc-1", "rehab-1")
 }
+
+// Retrying an event set aside because its derived facts could not be
+// appended appends those very facts, once, and folds nothing again: a feed
+// gap is seen only against the feed as it was before the event, so
+// applying the event again (its control id already folded) would derive
+// no gap alert at all.
+func TestRetryingASetAsideEventAppendsTheFactsItOwed(t *testing.T) {
+	p := &pipe{}
+	w := newWorldWindow(t, func(l *jetstream.Store) alerts.Ledger { p.Store = l; return p }, 8)
+	w.settle()
+	refuse := true
+	p.mu.Lock()
+	p.fail = func(_ int, e events.Event) error {
+		p.mu.Lock() // fail runs unlocked
+		defer p.mu.Unlock()
+		if pl, err := e.Payload(); err == nil && refuse {
+			if r, ok := pl.(*events.AlertRaised); ok && r.Kind == "feed.gap" {
+				return fmt.Errorf("%w: refused on purpose", ledger.ErrInvalidEvent)
+			}
+		}
+		return nil
+	}
+	p.mu.Unlock()
+	w.hl7(&events.EDVisitStarted{Visit: visit("", "VG1"), ArrivedAt: time.Now()})
+	w.hl7(&events.EDVisitStarted{Visit: visit("", "VG2"), ArrivedAt: time.Now()}, 3) // three control ids skipped
+	w.settle()
+	dl := w.r.DeadLetters()
+	if len(dl) != 1 || len(dl[0].Owed) == 0 {
+		t.Fatalf("set aside: %+v; want the gap's event, with the facts it owed", dl)
+	}
+	if q := ofKind(w.p.Queue("pm-1"), "feed.gap"); len(q) != 0 {
+		t.Fatalf("pm-1 has a gap alert while its append is refused: %+v", q)
+	}
+	p.mu.Lock()
+	refuse = false
+	p.mu.Unlock()
+	if _, err := w.r.Retry(context.Background(), dl[0].ID); err != nil {
+		t.Fatalf("retry: %v", err)
+	}
+	w.settle()
+	q := ofKind(w.p.Queue("pm-1"), "feed.gap")
+	if len(q) != 1 || !strings.Contains(q[0].Summary, "à/to") {
+		t.Fatalf("pm-1's gap alerts after the retry: %+v; want the one the set-aside event owed", q)
+	}
+	if dl := w.r.DeadLetters(); len(dl) != 0 {
+		t.Errorf("still set aside after a successful retry: %+v", dl)
+	}
+	w.noDuplicates("pm-1")
+}
