@@ -7,12 +7,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
 	"time"
-	_ "time/tzdata" // HL7 times without offset are read in America/Toronto
+	_ "time/tzdata" // HL7 times without offset are read in each facility's time zone (default America/Montreal), on any machine
 
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
@@ -109,6 +110,7 @@ func newRoot() *cobra.Command {
 			if err := g.validate(); err != nil {
 				return err
 			}
+			warnSecretsInFlags(cmd)
 			return g.loadSealKey(cmd)
 		},
 	}
@@ -236,4 +238,37 @@ func envDuration(key string, def time.Duration) time.Duration {
 		}
 	}
 	return def
+}
+
+// secretFlags are the flags whose value may carry a credential, with the
+// environment variable that keeps it out of the process list.
+var secretFlags = []struct{ flag, env string }{
+	{"nats", "RELAIS_NATS_URL"},
+	{"nats-system", "RELAIS_NATS_SYSTEM"},
+}
+
+// warnSecretsInFlags warns when a credential was given on the command line
+// (a user, password or token in a NATS URL): every user of the machine can
+// read it in the process list, and shell history keeps it.
+func warnSecretsInFlags(cmd *cobra.Command) {
+	for _, s := range secretFlags {
+		f := cmd.Flags().Lookup(s.flag)
+		if f == nil || !f.Changed || !urlHasCredentials(f.Value.String()) {
+			continue
+		}
+		fmt.Fprintf(cmd.ErrOrStderr(), "relais: warning: --%s carries a credential, which every user of this machine can read in the process list "+
+			"(and your shell keeps in its history): give it in the environment (%s) instead\n", s.flag, s.env)
+	}
+}
+
+// urlHasCredentials tells whether any of the comma-separated NATS URLs in
+// v carries a user, password or token.
+func urlHasCredentials(v string) bool {
+	for _, part := range strings.Split(v, ",") {
+		u, err := url.Parse(strings.TrimSpace(part))
+		if err == nil && u.User != nil && u.User.String() != "" {
+			return true
+		}
+	}
+	return false
 }
