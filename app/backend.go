@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -57,6 +58,10 @@ type BackendConfig struct {
 	// strict check (--nats-system): a URL with its credentials, or a
 	// .creds file used with NATSURL's servers; empty when none.
 	NATSSystem string
+	// NATSCreds is a .creds file (user JWT and seed) the connection to
+	// NATSURL's servers authenticates with (--nats-creds); empty: the URL's
+	// own user, password or token, if any.
+	NATSCreds string
 	// Replicas of the ledger stream and checkpoints (--replicas).
 	Replicas int
 	// Listen is the embedded server's client address (serve only); "" picks
@@ -98,9 +103,19 @@ func OpenBackend(ctx context.Context, o BackendConfig, log *zap.Logger) (*Backen
 		}
 	}
 	if url != "" {
-		nc, err := nats.Connect(url, nats.Name("relais"), nats.Timeout(5*time.Second), nats.MaxReconnects(-1))
+		opts := []nats.Option{nats.Name("relais"), nats.Timeout(5 * time.Second), nats.MaxReconnects(-1)}
+		if o.NATSCreds != "" {
+			if _, err := os.Stat(o.NATSCreds); err != nil {
+				return nil, fmt.Errorf("--nats-creds: %w", err)
+			}
+			opts = append(opts, nats.UserCredentials(o.NATSCreds))
+		}
+		nc, err := nats.Connect(url, opts...)
+		if errors.Is(err, nats.ErrAuthorization) {
+			return nil, fmt.Errorf("NATS at %s (--nats) refused this connection's credential (--nats-creds, or the URL's user): %w", redactURLs(url), err)
+		}
 		if err != nil {
-			return nil, fmt.Errorf("%w: cannot reach NATS at %s (--nats): %w", ledger.ErrUnavailable, url, err)
+			return nil, fmt.Errorf("%w: cannot reach NATS at %s (--nats): %w", ledger.ErrUnavailable, redactURLs(url), err)
 		}
 		b.Conn = nc
 		if o.Durability == "strict" && !o.Existing {
@@ -213,7 +228,7 @@ func checkStrict(ctx context.Context, nc *nats.Conn, o BackendConfig) (string, e
 		var err error
 		if strings.Contains(o.NATSSystem, "://") {
 			sys, err = nats.Connect(o.NATSSystem, nats.Name("relais-strict-check"), nats.Timeout(5*time.Second))
-		} else {
+		} else if _, err = os.Stat(o.NATSSystem); err == nil {
 			sys, err = nats.Connect(o.NATSURL, nats.Name("relais-strict-check"), nats.Timeout(5*time.Second), nats.UserCredentials(o.NATSSystem))
 		}
 		if err != nil {
@@ -437,4 +452,21 @@ func splitListen(addr string) (string, int, error) {
 		host = "0.0.0.0"
 	}
 	return host, port, nil
+}
+
+// redactURLs is a comma-separated list of NATS URLs with every user,
+// password or token replaced, for errors and logs.
+func redactURLs(urls string) string {
+	parts := strings.Split(urls, ",")
+	for i, part := range parts {
+		u, err := url.Parse(strings.TrimSpace(part))
+		switch {
+		case err != nil:
+			parts[i] = "(unparsable URL)"
+		case u.User != nil:
+			u.User = url.User("REDACTED")
+			parts[i] = u.String()
+		}
+	}
+	return strings.Join(parts, ",")
 }

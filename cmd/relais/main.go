@@ -87,6 +87,7 @@ type globals struct {
 	natsURL    string
 	durability string
 	natsSystem string
+	natsCreds  string
 	replicas   int
 	logLevel   string
 	// sealKey is --seal-key: a key file, "demo", or "" (none); sealKeys is
@@ -119,6 +120,7 @@ func newRoot() *cobra.Command {
 	pf.StringVar(&g.natsURL, "nats", os.Getenv("RELAIS_NATS_URL"), "URL of an external NATS server or cluster; empty runs the embedded server (env RELAIS_NATS_URL)")
 	pf.StringVar(&g.durability, "durability", envOr("RELAIS_DURABILITY", "strict"), "strict: acknowledge only fsynced appends; relaxed: JetStream's default flush (demos, benchmarks) (env RELAIS_DURABILITY)")
 	pf.StringVar(&g.natsSystem, "nats-system", os.Getenv("RELAIS_NATS_SYSTEM"), "system account of the --nats servers, to check with strict durability that they fsync (sync_interval: always): a URL with the system user's credentials or a .creds file; not needed on an R3 ledger (env RELAIS_NATS_SYSTEM)")
+	pf.StringVar(&g.natsCreds, "nats-creds", os.Getenv("RELAIS_NATS_CREDS"), "a .creds file (user JWT and seed) to authenticate to the --nats servers with, instead of a user, password or token in the URL (env RELAIS_NATS_CREDS)")
 	pf.IntVar(&g.replicas, "replicas", envInt("RELAIS_REPLICAS", 1), "stream replicas: 1, or 3 on a cluster (env RELAIS_REPLICAS)")
 	pf.StringVar(&g.sealKey, "seal-key", os.Getenv("RELAIS_SEAL_KEY"), "file of the key that seals every appended event (hex, 0600, outside --data; make one with: openssl rand -hex 32), or 'demo' for the public demo key; serve --demo uses the demo key when none is given (env RELAIS_SEAL_KEY)")
 	pf.StringVar(&g.dupWindow, "duplicate-window", envOr("RELAIS_DUPLICATE_WINDOW", "2m"), "JetStream's duplicate window for a ledger this command creates (at least 100ms; an existing ledger keeps its own); appends stay idempotent by event id beyond it, through the event-id index (env RELAIS_DUPLICATE_WINDOW)")
@@ -138,6 +140,9 @@ func (g *globals) validate() error {
 	if _, err := zapcore.ParseLevel(g.logLevel); err != nil {
 		return &exitErr{exitUsage, fmt.Errorf("--log-level: %w", err)}
 	}
+	if g.natsCreds != "" && g.natsURL == "" {
+		return &exitErr{exitUsage, errors.New("--nats-creds: only with --nats (the embedded server has its own credential)")}
+	}
 	if g.natsURL == "" && g.data == "" {
 		return &exitErr{exitUsage, errors.New("--data: required when --nats is not given")}
 	}
@@ -151,7 +156,7 @@ func (g *globals) validate() error {
 
 // backend is where the global flags say the ledger is.
 func (g *globals) backend() app.BackendConfig {
-	return app.BackendConfig{Data: g.data, NATSURL: g.natsURL, Durability: g.durability, NATSSystem: g.natsSystem, Replicas: g.replicas, SealKeys: g.sealKeys, DuplicateWindow: g.duplicateWindow}
+	return app.BackendConfig{Data: g.data, NATSURL: g.natsURL, Durability: g.durability, NATSSystem: g.natsSystem, NATSCreds: g.natsCreds, Replicas: g.replicas, SealKeys: g.sealKeys, DuplicateWindow: g.duplicateWindow}
 }
 
 // loadSealKey loads --seal-key. The public demo key is used only when
@@ -257,7 +262,7 @@ func warnSecretsInFlags(cmd *cobra.Command) {
 			continue
 		}
 		fmt.Fprintf(cmd.ErrOrStderr(), "relais: warning: --%s carries a credential, which every user of this machine can read in the process list "+
-			"(and your shell keeps in its history): give it in the environment (%s) instead\n", s.flag, s.env)
+			"(and your shell keeps in its history): give it in the environment (%s) or in a .creds file (--nats-creds) instead\n", s.flag, s.env)
 	}
 }
 
