@@ -136,6 +136,9 @@ func (a *App) WaitReady(ctx context.Context) error {
 		}
 		a.noteCaughtUp(ups, now)
 	}
+	if err := a.waitIndex(ctx, stall, every); err != nil {
+		return err
+	}
 	a.start.ready.Store(true)
 	return nil
 }

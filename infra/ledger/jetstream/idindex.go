@@ -450,3 +450,36 @@ func (s *Store) recorded(ctx context.Context, stream string, expected int64, evs
 	}
 	return ledger.Result{}, fmt.Errorf("append %s: the event-id index answered for ids this append does not hold", stream)
 }
+
+// IndexProgress says how far the event-id index has read the ledger: every
+// position up to indexed is indexed.
+func (s *Store) IndexProgress() (indexed uint64) {
+	if s.idx == nil {
+		return 0
+	}
+	return s.idx.indexed.Load()
+}
+
+// WaitIndexed blocks until the event-id index has read the ledger up to
+// the head it had when WaitIndexed was called (at start, while the indexer
+// reads the ledger's ids, an append would wait for it); it returns at once
+// on a store opened only to read.
+func (s *Store) WaitIndexed(ctx context.Context) error {
+	x := s.idx
+	if x == nil {
+		return nil
+	}
+	info, err := s.st.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("%w: stream info: %w", ledger.ErrUnavailable, mapErr(err))
+	}
+	head := info.State.LastSeq
+	for x.indexed.Load() < head {
+		select {
+		case <-time.After(20 * time.Millisecond):
+		case <-ctx.Done():
+			return fmt.Errorf("event-id index at position %d of %d: %w", x.indexed.Load(), head, ctx.Err())
+		}
+	}
+	return nil
+}

@@ -150,3 +150,47 @@ func BenchmarkIDIndexStartup(b *testing.B) {
 		st.Close()
 	}
 }
+
+// WaitIndexed returns once the index has read every event the ledger held
+// when the store opened (a start waits for it before saying it is ready).
+func TestWaitIndexedWaitsForTheWholeLedger(t *testing.T) {
+	const n = 50_000
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	srv, err := natsembed.Start(natsembed.Config{DataDir: t.TempDir(), Port: -1, NoListen: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Shutdown()
+	nc, err := nats.Connect(srv.ClientURL(), nats.InProcessServer(srv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	st, err := Open(ctx, nc, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	js, _ := jetstream.New(nc)
+	for i := range n {
+		m := nats.NewMsg(subject(fmt.Sprintf("s-%d", i%100)))
+		m.Data = []byte("{}")
+		m.Header.Set(jetstream.MsgIDHeader, uuid.Must(uuid.NewV7()).String())
+		if _, err := js.PublishMsgAsync(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	<-js.PublishAsyncComplete()
+	st, err = Open(ctx, nc, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.WaitIndexed(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := st.IndexProgress(); got < n {
+		t.Fatalf("WaitIndexed returned with the index at position %d of %d", got, n)
+	}
+}
