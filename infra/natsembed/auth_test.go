@@ -13,6 +13,9 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nkeys"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
 )
 
 // startAuth runs a server with a credential file and a ledger-like stream
@@ -341,5 +344,26 @@ func TestCredentialFile(t *testing.T) {
 	srv.Shutdown()
 	if _, err := os.Stat(path); !os.IsNotExist(err) {
 		t.Fatalf("credential file left after shutdown: %v", err)
+	}
+}
+
+// The embedded server holds no plaintext password, and says nothing about
+// one at start (an operator reading the log would take it for a fault).
+func TestTheEmbeddedServerKeepsNoPlaintextPassword(t *testing.T) {
+	core, logs := observer.New(zapcore.DebugLevel)
+	srv, err := Start(Config{DataDir: t.TempDir(), Port: -1, NoListen: true, Logger: zap.New(core)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Shutdown()
+	nc, err := nats.Connect(srv.ClientURL(), nats.InProcessServer(srv))
+	if err != nil {
+		t.Fatalf("Relais's own connection: %v", err)
+	}
+	nc.Close()
+	for _, e := range logs.All() {
+		if strings.Contains(strings.ToLower(e.Message), "plaintext password") {
+			t.Errorf("the server logged %q", e.Message)
+		}
 	}
 }

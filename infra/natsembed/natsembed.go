@@ -21,6 +21,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nkeys"
 	"go.uber.org/zap"
+	"golang.org/x/crypto/bcrypt"
 )
 
 // Config says where and how the embedded server runs.
@@ -236,7 +237,14 @@ func newAuth(cfg Config, opts *server.Options) (*Server, []byte, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	opts.Users = []*server.User{{Username: systemUser, Password: pw}}
+	// The server keeps only a bcrypt hash of the system user's password
+	// (random, in memory only; the lowest cost is enough for 32 random
+	// bytes), so it never warns "plaintext passwords" at each start.
+	hash, err := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.MinCost)
+	if err != nil {
+		return nil, nil, fmt.Errorf("embedded nats credential: %w", err)
+	}
+	opts.Users = []*server.User{{Username: systemUser, Password: string(hash)}}
 	opts.Nkeys = append(s.trustedNkeys(), partners...)
 	if cfg.TLS != nil {
 		opts.TLSConfig = cfg.TLS.Clone()
