@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/maphash"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/cespare/xxhash/v2"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 
@@ -21,9 +21,10 @@ import (
 //
 // Every ledger message carries Nats-Msg-Id = its event id, so the ledger is
 // its own index: every Store follows the ledger's headers (an ordered,
-// headers-only consumer from position 1) and keeps, in memory, a 64-bit
-// hash of each event id with the ledger position where it was first
-// recorded. It indexes every writer's events, so with several Relais
+// headers-only consumer) and keeps, in memory, a 64-bit hash of each event
+// id with the ledger position where it was first recorded; the index is
+// saved in the snapshot bucket (idsnapshot.go), so a start reads only the
+// ids after the last save. It indexes every writer's events, so with several Relais
 // instances each one knows every instance's ids, and a crash loses nothing:
 // the index is rebuilt from the ledger at each start. Nothing is written
 // for it (an earlier version kept a second JetStream stream,
@@ -64,7 +65,6 @@ const indexProgressEvery = 5 * time.Second
 type idIndex struct {
 	window time.Duration
 	log    *zap.Logger
-	seed   maphash.Seed
 
 	mu sync.RWMutex
 	// first maps the hash of an event id to the lowest ledger position
@@ -82,6 +82,8 @@ type idIndex struct {
 	stop    chan struct{}
 	done    chan struct{}
 	once    sync.Once
+	// saved is the position of the last snapshot saved or restored.
+	saved atomic.Uint64
 }
 
 // openIndex starts the indexer, which first reads the ledger's headers
@@ -91,7 +93,7 @@ func (s *Store) openIndex(ctx context.Context) error {
 	if window <= 0 {
 		window = DefaultDuplicateWindow
 	}
-	x := &idIndex{window: window, log: s.log, seed: maphash.MakeSeed(),
+	x := &idIndex{window: window, log: s.log,
 		first: map[uint64]uint64{}, more: map[uint64][]uint64{},
 		stop: make(chan struct{}), done: make(chan struct{})}
 	at := time.Now()
@@ -103,6 +105,7 @@ func (s *Store) openIndex(ctx context.Context) error {
 		x.advance(at)
 	}
 	s.idx = x
+	s.restoreIndex(ctx, info.State.LastSeq)
 	go s.runIndexer(info.State.LastSeq)
 	return nil
 }
@@ -112,15 +115,22 @@ func (x *idIndex) close() {
 	<-x.done
 }
 
-// add records that id is stored at pos (positions come in ledger order).
+// hash is the index's key for id: stable across processes (the index is
+// saved, idsnapshot.go); a collision, even one crafted, costs one read of
+// the event stored there (lookupIDs checks it), never a wrong answer.
+func hashID(id string) uint64 { return xxhash.Sum64String(id) }
+
+// add records that id is stored at pos (positions come in ledger order)
+// and that every position up to pos is indexed.
 func (x *idIndex) add(id string, pos uint64) {
-	h := maphash.String(x.seed, id)
+	h := hashID(id)
 	x.mu.Lock()
 	if _, ok := x.first[h]; ok {
 		x.more[h] = append(x.more[h], pos)
 	} else {
 		x.first[h] = pos
 	}
+	x.indexed.Store(pos)
 	x.mu.Unlock()
 }
 
@@ -131,7 +141,7 @@ func (x *idIndex) candidates(ids []string) map[string][]uint64 {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
 	for _, id := range ids {
-		h := maphash.String(x.seed, id)
+		h := hashID(id)
 		p, ok := x.first[h]
 		if !ok {
 			continue
@@ -170,9 +180,16 @@ func (s *Store) runIndexer(head uint64) {
 		case <-ctx.Done():
 		}
 	}()
-	p := &indexProgress{start: time.Now(), head: head, last: time.Now()}
-	if head > 0 {
-		x.log.Info("event-id index: reading the ledger's event ids", zap.Uint64("head", head))
+	defer func() {
+		// Saved at a clean stop, so the next start reads only what follows.
+		sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer scancel()
+		s.saveIndex(sctx)
+	}()
+	from := x.indexed.Load()
+	p := &indexProgress{start: time.Now(), from: from, head: head, last: time.Now()}
+	if head > from {
+		x.log.Info("event-id index: reading the ledger's event ids", zap.Uint64("from", from+1), zap.Uint64("head", head))
 	}
 	for backoff := 50 * time.Millisecond; ctx.Err() == nil; backoff = min(2*backoff, 5*time.Second) {
 		err := s.indexFrom(ctx, x.indexed.Load(), p)
@@ -192,7 +209,7 @@ func (s *Store) runIndexer(head uint64) {
 // start.
 type indexProgress struct {
 	start, last time.Time
-	head        uint64
+	from, head  uint64
 	done        bool
 }
 
@@ -205,17 +222,17 @@ func (p *indexProgress) note(x *idIndex, pos uint64) {
 	now := time.Now()
 	if pos >= p.head {
 		p.done = true
-		if p.head > 0 {
+		if p.head > p.from {
 			took := now.Sub(p.start)
 			x.log.Info("event-id index: caught up", zap.Uint64("position", pos), zap.Int("ids", x.size()),
-				zap.Duration("took", took.Round(time.Millisecond)), zap.Float64("events_per_s", float64(pos)/max(took.Seconds(), 1e-3)))
+				zap.Duration("took", took.Round(time.Millisecond)), zap.Float64("events_per_s", float64(pos-p.from)/max(took.Seconds(), 1e-3)))
 		}
 		return
 	}
 	if now.Sub(p.last) >= indexProgressEvery {
 		p.last = now
 		x.log.Info("event-id index: reading the ledger's event ids", zap.Uint64("position", pos), zap.Uint64("head", p.head),
-			zap.Float64("events_per_s", float64(pos)/max(now.Sub(p.start).Seconds(), 1e-3)))
+			zap.Float64("events_per_s", float64(pos-p.from)/max(now.Sub(p.start).Seconds(), 1e-3)))
 	}
 }
 
@@ -286,10 +303,12 @@ func (s *Store) indexFrom(ctx context.Context, from uint64, p *indexProgress) er
 			}
 		}
 		x.add(id, pos)
-		x.indexed.Store(pos)
 		// Everything stored before it is indexed now.
 		x.advance(md.Timestamp)
 		p.note(x, pos)
+		if pos-x.saved.Load() >= indexSnapshotEvery {
+			s.saveIndex(ctx)
+		}
 	}
 }
 

@@ -3,7 +3,6 @@ package jetstream
 import (
 	"context"
 	"fmt"
-	"hash/maphash"
 	"runtime"
 	"testing"
 	"time"
@@ -11,6 +10,9 @@ import (
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/relais-health/relais/events"
 	"github.com/relais-health/relais/infra/ledger"
@@ -62,7 +64,7 @@ func TestAnIDWhoseHashCollidesIsStillAppended(t *testing.T) {
 	// Make fresh's hash collide: the index now says an id with its hash is
 	// at the stored event's position.
 	st.idx.mu.Lock()
-	st.idx.first[maphash.String(st.idx.seed, fresh.ID)] = res.Position
+	st.idx.first[hashID(fresh.ID)] = res.Position
 	st.idx.mu.Unlock()
 	got, err := st.Append(ctx, "b", ledger.NoStream, fresh)
 	if err != nil {
@@ -91,7 +93,7 @@ func BenchmarkIDIndexAdd(b *testing.B) {
 		runtime.GC()
 		var before, after runtime.MemStats
 		runtime.ReadMemStats(&before)
-		x := &idIndex{seed: maphash.MakeSeed(), first: map[uint64]uint64{}, more: map[uint64][]uint64{}}
+		x := &idIndex{first: map[uint64]uint64{}, more: map[uint64][]uint64{}}
 		for i, id := range ids {
 			x.add(id, uint64(i+1))
 		}
@@ -193,4 +195,122 @@ func TestWaitIndexedWaitsForTheWholeLedger(t *testing.T) {
 	if got := st.IndexProgress(); got < n {
 		t.Fatalf("WaitIndexed returned with the index at position %d of %d", got, n)
 	}
+}
+
+// idEnv is an embedded server and a store on it that a test reopens.
+type idEnv struct {
+	t   *testing.T
+	nc  *nats.Conn
+	log *observer.ObservedLogs
+}
+
+func startIDEnv(t *testing.T) *idEnv {
+	srv, err := natsembed.Start(natsembed.Config{DataDir: t.TempDir(), Port: -1, NoListen: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Shutdown)
+	nc, err := nats.Connect(srv.ClientURL(), nats.InProcessServer(srv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	return &idEnv{t: t, nc: nc}
+}
+
+func (e *idEnv) open() *Store {
+	e.t.Helper()
+	core, logs := observer.New(zapcore.InfoLevel)
+	e.log = logs
+	st, err := Open(context.Background(), e.nc, Config{Logger: zap.New(core)})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return st
+}
+
+func appendNotes(t *testing.T, st *Store, from, n int) []events.Event {
+	t.Helper()
+	evs := make([]events.Event, n)
+	for i := range evs {
+		evs[i] = note(from + i)
+		if _, err := st.Append(context.Background(), fmt.Sprintf("s-%d", (from+i)%5), ledger.Any, evs[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return evs
+}
+
+// found looks evs up and fails unless exactly want of them are found.
+func found(t *testing.T, st *Store, evs []events.Event, want int) {
+	t.Helper()
+	if err := st.WaitIndexed(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	got, _, err := st.lookupIDs(context.Background(), evs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != want {
+		t.Fatalf("%d of %d ids found in the index, want %d", len(got), len(evs), want)
+	}
+}
+
+// The saved index is restored at start (nothing before its position is
+// read again), events after its position are read from the ledger (a crash
+// after a save), and a snapshot of another ledger by the same name is not
+// used.
+func TestTheIndexIsRestoredFromItsSnapshot(t *testing.T) {
+	t.Run("after a clean stop", func(t *testing.T) {
+		e := startIDEnv(t)
+		st := e.open()
+		before := appendNotes(t, st, 0, 20)
+		found(t, st, before, 20)
+		st.Close()
+		st = e.open()
+		defer st.Close()
+		if e.log.FilterMessage("event-id index restored").Len() != 1 {
+			t.Fatalf("no restore logged: %v", e.log.All())
+		}
+		if got := st.IndexProgress(); got < 20 {
+			t.Fatalf("index at position %d once opened, want the saved 20", got)
+		}
+		found(t, st, before, 20)
+	})
+	t.Run("events after the last save", func(t *testing.T) {
+		e := startIDEnv(t)
+		st := e.open()
+		saved := appendNotes(t, st, 0, 10)
+		found(t, st, saved, 10)
+		st.saveIndex(context.Background())
+		after := appendNotes(t, st, 10, 10)
+		found(t, st, after, 10)
+		// A crash: the store never saves again.
+		st.idx.saved.Store(st.idx.indexed.Load())
+		st.Close()
+		st = e.open()
+		defer st.Close()
+		found(t, st, append(saved, after...), 20)
+	})
+	t.Run("another ledger by the same name", func(t *testing.T) {
+		e := startIDEnv(t)
+		st := e.open()
+		old := appendNotes(t, st, 0, 10)
+		found(t, st, old, 10)
+		st.Close()
+		js, _ := jetstream.New(e.nc)
+		if err := js.DeleteStream(context.Background(), StreamName); err != nil {
+			t.Fatal(err)
+		}
+		st = e.open()
+		fresh := appendNotes(t, st, 100, 12)
+		found(t, st, fresh, 12)
+		// It crashes: the old ledger's snapshot (position 10) stays.
+		st.idx.saved.Store(st.idx.indexed.Load())
+		st.Close()
+		st = e.open()
+		defer st.Close()
+		found(t, st, fresh, 12)
+		found(t, st, old, 0)
+	})
 }
