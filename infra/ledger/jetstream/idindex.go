@@ -50,8 +50,8 @@ import (
 // is assumed less than window/2 behind the stream's leader (JetStream's
 // default window is 2 minutes).
 //
-// Memory: about 40 bytes per event id (BenchmarkIDIndexAdd); start-up reads
-// every ledger message's headers once (docs/BENCHMARKS.md).
+// Memory: about 40 bytes per event id (BenchmarkIDIndexAdd); a start
+// restores the saved index and reads the headers after it (docs/BENCHMARKS.md).
 
 // DefaultDuplicateWindow is JetStream's duplicate window Open creates the
 // ledger stream with (Config.DuplicateWindow changes it).
