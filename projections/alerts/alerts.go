@@ -18,6 +18,7 @@ package alerts
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"sync"
@@ -216,7 +217,24 @@ type owedFact struct {
 // Rework appends the facts e still owed when its work was set aside
 // (projections.Reworker): the very facts derived from the state before e,
 // which the state now (e folded) may no longer derive. e is not folded again.
+// When an owed fact can no longer be appended because its alert's stream
+// holds another history (ledger.ErrWrongRevision: the cause of the set-aside
+// was a stream taken by someone else, and the programme manager fixed it by
+// changing who the alert is for, e.g. a reassignment), those facts will
+// never land: e is then applied again against the state now, which derives
+// the alert for whoever it is for today.
 func (p *Projection) Rework(ctx context.Context, e events.Event, owed []byte) error {
+	err := p.rework(ctx, e, owed)
+	if errors.Is(err, ledger.ErrWrongRevision) {
+		if aerr := p.Apply(ctx, e); aerr != nil {
+			return fmt.Errorf("%w; applied again against the state now: %w", err, aerr)
+		}
+		return nil
+	}
+	return err
+}
+
+func (p *Projection) rework(ctx context.Context, e events.Event, owed []byte) error {
 	var facts []owedFact
 	if err := json.Unmarshal(owed, &facts); err != nil {
 		return fmt.Errorf("alerts: the facts event %s owed: %w", e.ID, err)

@@ -202,7 +202,7 @@ func (s *Store) subscribe(ctx context.Context, from uint64, fn func(context.Cont
 		for range batches { // let the reader finish
 		}
 	}()
-	go s.readBatches(ctx, it, batches, free, done, stopAt > 0, sealed != nil)
+	go s.readBatches(ctx, it, batches, free, done, from, stopAt, sealed != nil)
 	for b := range batches {
 		if b.err != nil {
 			if ctx.Err() != nil || errors.Is(b.err, jetstream.ErrMsgIteratorClosed) {
@@ -246,11 +246,16 @@ type decodedBatch struct {
 // stream says are pending (up to 256), live one at a time so nothing waits
 // — and decodes each batch on two goroutines, keeping the order.
 //
-// bounded (a replay up to a position) gives up after a few idle seconds: a
-// stored record that failed its checksum is never delivered, and the caller
-// (verify) must see the end rather than wait forever.
-func (s *Store) readBatches(ctx context.Context, it jetstream.MessagesContext, out chan<- decodedBatch, free <-chan []events.Event, done <-chan struct{}, bounded, withSeals bool) {
+// A bounded replay (stopAt > 0, up to a position) that waits a few idle
+// seconds asks the server for the next position itself: a stored record
+// that failed its checksum is never delivered, and the caller (verify) must
+// see the end rather than wait forever; but a record the server can read is
+// only late (a consumer reset, a leader election, a loaded machine), and the
+// replay waits on for it rather than end short of its bound with no error.
+func (s *Store) readBatches(ctx context.Context, it jetstream.MessagesContext, out chan<- decodedBatch, free <-chan []events.Event, done <-chan struct{}, from, stopAt uint64, withSeals bool) {
 	defer close(out)
+	bounded := stopAt > 0
+	next := from // the position expected next
 	msgs := make([]jetstream.Msg, 0, 256)
 	send := func(b decodedBatch) bool {
 		select {
@@ -269,6 +274,9 @@ func (s *Store) readBatches(ctx context.Context, it jetstream.MessagesContext, o
 		}
 		m, err := it.Next(opts...)
 		if bounded && errors.Is(err, nats.ErrTimeout) {
+			if next <= stopAt && s.onlyLate(ctx, next) {
+				continue
+			}
 			return
 		}
 		if err != nil {
@@ -330,10 +338,26 @@ func (s *Store) readBatches(ctx context.Context, it jetstream.MessagesContext, o
 				return
 			}
 		}
+		if len(evs) > 0 {
+			next = evs[len(evs)-1].Position + 1
+		}
 		if !send(decodedBatch{evs: evs, seals: seals}) {
 			return
 		}
 	}
+}
+
+// onlyLate tells whether the record at pos, which a replay waited for in
+// vain, is one the server can read (it is only late): any answer of the
+// server about it (not found, unreadable) says no; no answer (a timeout, an
+// election) says it may still come.
+func (s *Store) onlyLate(ctx context.Context, pos uint64) bool {
+	if ctx.Err() != nil {
+		return false
+	}
+	_, err := s.headReader().GetMsg(ctx, pos)
+	var apiErr *jetstream.APIError
+	return err == nil || !errors.As(err, &apiErr) && !errors.Is(err, jetstream.ErrMsgNotFound)
 }
 
 func decodeMsgs(msgs []jetstream.Msg, out []events.Event) error {

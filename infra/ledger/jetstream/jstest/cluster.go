@@ -12,6 +12,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -361,6 +362,22 @@ func (c *Cluster) Kill(i int) {
 	}
 	_ = cmd.Process.Kill()
 	<-done
+}
+
+// Pause stops the node's process (SIGSTOP) without ending it: its
+// clients' connections stay open and nothing answers, as on a stalled
+// machine, until Resume.
+func (n *Node) Pause() { n.signal(syscall.SIGSTOP) }
+
+// Resume lets the node run again after Pause (SIGCONT).
+func (n *Node) Resume() { n.signal(syscall.SIGCONT) }
+
+func (n *Node) signal(sig os.Signal) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.cmd != nil {
+		_ = n.cmd.Process.Signal(sig)
+	}
 }
 
 // Restart starts node i again on its ports and files (after Kill).
