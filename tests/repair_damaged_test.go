@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/relais-health/relais/events"
 )
 
 // Issue 11 §2, through the real binary: a flipped byte in a stored record
@@ -94,4 +96,51 @@ func contactStatus(t *testing.T, s *server, note string) (int, string) {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
+}
+
+// Issue 11 §3: the last record of the ledger unreadable but still counted
+// (a clean stop keeps the server's index, then a byte flips in the newest
+// record). serve used to wait for it for ever, then for --start-timeout: a
+// projection, and the event-id index, waited on a position the server will
+// never deliver. Now serve starts, the damaged stream is refused with the
+// repair to run, and the other clients take writes.
+func TestADamagedLastRecordDoesNotStopTheStart(t *testing.T) {
+	data := t.TempDir()
+	srv := startServe(t, data, "--demo", "--demo-every", "0", "--seal-key", "demo")
+	var last ack
+	for i := range 3 {
+		last = postContact(t, srv, fmt.Sprintf("tailnote-%d-xxxxxxxx", i))
+	}
+	srv.stop(t)
+	blk, b := lastBlock(t, data)
+	j := bytes.LastIndex(b, []byte("tailnote-2-"))
+	if j < 0 {
+		t.Fatalf("the last note is not in %s", blk)
+	}
+	b[j+2] ^= 0x01
+	if err := os.WriteFile(blk, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	srv, healthy := tryServe(t, data, "--seal-key", "demo", "--start-timeout", "20s")
+	if !healthy {
+		t.Fatalf("serve on a ledger whose last record is damaged did not become healthy:\n%s", srv.logs())
+	}
+	status, body := contactStatus(t, srv, "refused")
+	if status != http.StatusConflict || !strings.Contains(body, `"code":"stream_damaged"`) || !strings.Contains(body, fmt.Sprintf("position %d", last.Position)) {
+		t.Fatalf("write to the damaged client: %d %s, want 409 stream_damaged naming position %d", status, body, last.Position)
+	}
+	// The CLI's append at the stream's revision, through the running serve:
+	// refused the same way, never a contradictory "expected N, stream is at N".
+	for _, exp := range []string{fmt.Sprint(last.Revision), fmt.Sprint(last.Revision - 1), "any"} {
+		out, errOut, code := runRelais(t, "events", "append", "--data", data, "--seal-key", "demo", "--stream", last.Stream, "--expected", exp,
+			"--type", events.TypeContactMade, "--payload", `{"client_id":"client-01","staff_id":"cm-1","channel":"phone","at":"2026-12-03T08:00:00Z","note":"cli"}`)
+		if code == 0 || !strings.Contains(out+errOut, "damaged") || !strings.Contains(out+errOut, fmt.Sprintf("position %d", last.Position)) {
+			t.Errorf("events append --expected %s to the damaged stream: exit %d, want a refusal naming the damage at position %d:\n%s%s", exp, code, last.Position, out, errOut)
+		}
+	}
+	if code, body := call(t, "POST", "http://"+srv.HTTP+"/v1/clients/client-02/contacts", "demo-cm-1",
+		map[string]any{"staff_id": "cm-1", "channel": "phone", "at": time.Now().UTC(), "note": "another client"}); code != http.StatusCreated {
+		t.Fatalf("write to another client: %d %s, want 201", code, body)
+	}
 }
