@@ -73,6 +73,8 @@ type idIndex struct {
 	// recorded twice by a ledger older than the index).
 	first map[uint64]uint64
 	more  map[uint64][]uint64
+	// gen counts the resets (checkIndexedTail), under mu.
+	gen uint64
 
 	// coveredAt (unix nanoseconds): every ledger event stored before it
 	// is indexed.
@@ -84,6 +86,12 @@ type idIndex struct {
 	once    sync.Once
 	// saved is the position of the last snapshot saved or restored.
 	saved atomic.Uint64
+	// reread tells the indexer to read the ledger again from position 1
+	// (checkIndexedTail emptied the index).
+	reread chan struct{}
+	// saveRetry: after a save failed, the position before which no save
+	// is tried again (one more every indexSnapshotEvery ids, not one per id).
+	saveRetry atomic.Uint64
 }
 
 // openIndex starts the indexer, which first reads the ledger's headers
@@ -95,7 +103,7 @@ func (s *Store) openIndex(ctx context.Context) error {
 	}
 	x := &idIndex{window: window, log: s.log,
 		first: map[uint64]uint64{}, more: map[uint64][]uint64{},
-		stop: make(chan struct{}), done: make(chan struct{})}
+		stop: make(chan struct{}), done: make(chan struct{}), reread: make(chan struct{}, 1)}
 	at := time.Now()
 	info, err := s.st.Info(ctx)
 	if err != nil {
@@ -122,16 +130,31 @@ func hashID(id string) uint64 { return xxhash.Sum64String(id) }
 
 // add records that id is stored at pos (positions come in ledger order)
 // and that every position up to pos is indexed.
-func (x *idIndex) add(id string, pos uint64) {
+func (x *idIndex) add(id string, pos uint64) { x.addIn(x.generation(), id, pos) }
+
+// generation counts the resets of the index (checkIndexedTail).
+func (x *idIndex) generation() uint64 {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	return x.gen
+}
+
+// addIn is add for an indexer that started in generation gen: false, and
+// nothing added, when the index was reset since.
+func (x *idIndex) addIn(gen uint64, id string, pos uint64) bool {
 	h := hashID(id)
 	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.gen != gen {
+		return false
+	}
 	if _, ok := x.first[h]; ok {
 		x.more[h] = append(x.more[h], pos)
 	} else {
 		x.first[h] = pos
 	}
 	x.indexed.Store(pos)
-	x.mu.Unlock()
+	return true
 }
 
 // candidates returns, for each of ids whose hash the index holds, the
@@ -242,6 +265,15 @@ func (s *Store) indexFrom(ctx context.Context, from uint64, p *indexProgress) er
 	x := s.idx
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	select {
+	case <-x.reread: // this start reads from the position after the reset
+	default:
+	}
+	if err := s.checkIndexedTail(ctx); err != nil {
+		return err
+	}
+	gen := x.generation()
+	from = x.indexed.Load()
 	cons, err := s.js.OrderedConsumer(ctx, StreamName, jetstream.OrderedConsumerConfig{
 		FilterSubjects: []string{SubjectPrefix + ">"},
 		DeliverPolicy:  jetstream.DeliverByStartSequencePolicy,
@@ -283,10 +315,14 @@ func (s *Store) indexFrom(ctx context.Context, from uint64, p *indexProgress) er
 		case err := <-errs:
 			return err
 		case <-tick.C:
-			if err := s.refreshCoverage(ctx); err != nil {
+			if err := s.refreshCoverage(ctx); errors.Is(err, errIndexReset) {
+				return err
+			} else if err != nil {
 				x.log.Warn("event-id index: coverage check failed", zap.Error(err))
 			}
 			continue
+		case <-x.reread:
+			return errIndexReset
 		case <-ctx.Done():
 			return ctx.Err()
 		}
@@ -302,14 +338,84 @@ func (s *Store) indexFrom(ctx context.Context, from uint64, p *indexProgress) er
 				return err
 			}
 		}
-		x.add(id, pos)
+		if !x.addIn(gen, id, pos) {
+			return errIndexReset
+		}
 		// Everything stored before it is indexed now.
 		x.advance(md.Timestamp)
 		p.note(x, pos)
-		if pos-x.saved.Load() >= indexSnapshotEvery {
+		if pos-x.saved.Load() >= indexSnapshotEvery && pos >= x.saveRetry.Load() {
 			s.saveIndex(ctx)
 		}
 	}
+}
+
+// errIndexReset: the ledger no longer holds what the index read (checkIndexedTail);
+// the indexer starts again from position 1.
+var errIndexReset = errors.New("event-id index reset: the ledger no longer holds what it read")
+
+// checkIndexedTail checks that the ledger still holds, at the last position
+// the index read, an id the index holds there. A NATS server that came back
+// with a shorter ledger (its unsynced tail lost, or its files restored from
+// a backup) reuses those positions for new events, which an indexer reading
+// on from where it was would never see, and a snapshot saved after them
+// would keep the gap for good: the index is then emptied (appends wait for
+// it, ledger.ErrUnavailable, rather than take a duplicate) and read again
+// from position 1, and errIndexReset returned.
+func (s *Store) checkIndexedTail(ctx context.Context) error {
+	x := s.idx
+	pos := x.indexed.Load()
+	if pos == 0 {
+		return nil
+	}
+	m, err := s.headReader().GetMsg(ctx, pos)
+	var apiErr *jetstream.APIError
+	if err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) && !errors.As(err, &apiErr) {
+		return fmt.Errorf("check position %d: %w", pos, mapErr(err))
+	}
+	if err == nil {
+		id := m.Header.Get(jetstream.MsgIDHeader)
+		if id == "" {
+			e, derr := events.Decode(m.Data)
+			if derr != nil {
+				return fmt.Errorf("check position %d: %w", pos, derr)
+			}
+			id = e.ID
+		}
+		if x.holds(hashID(id), pos) {
+			return nil
+		}
+	}
+	x.log.Error("event-id index: the ledger no longer holds what the index read there (a lost tail, or files restored from a backup): reading every id again; appends wait for it",
+		zap.Uint64("position", pos), zap.NamedError("read", err))
+	x.mu.Lock()
+	x.gen++
+	x.first, x.more = map[uint64]uint64{}, map[uint64][]uint64{}
+	x.indexed.Store(0)
+	x.saved.Store(0)
+	x.saveRetry.Store(0)
+	x.coveredAt.Store(0)
+	x.mu.Unlock()
+	select {
+	case x.reread <- struct{}{}:
+	default:
+	}
+	return errIndexReset
+}
+
+// holds tells whether the index has hash h at pos.
+func (x *idIndex) holds(h, pos uint64) bool {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	if p, ok := x.first[h]; ok && p == pos {
+		return true
+	}
+	for _, p := range x.more[h] {
+		if p == pos {
+			return true
+		}
+	}
+	return false
 }
 
 // advance moves coveredAt forward to t.
@@ -330,6 +436,9 @@ func (s *Store) refreshCoverage(ctx context.Context) error {
 	info, err := s.st.Info(ctx)
 	if err != nil {
 		return fmt.Errorf("stream info: %w", err)
+	}
+	if err := s.checkIndexedTail(ctx); err != nil {
+		return err
 	}
 	if info.State.LastSeq <= s.idx.indexed.Load() {
 		s.idx.advance(at)

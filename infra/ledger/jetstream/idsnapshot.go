@@ -148,7 +148,9 @@ func (s *Store) saveIndex(ctx context.Context) {
 			return
 		}
 	}
-	x.log.Warn("event-id index: snapshot not saved (the next start reads more of the ledger)", zap.Error(err))
+	x.saveRetry.Store(x.indexed.Load() + indexSnapshotEvery)
+	x.log.Warn("event-id index: snapshot not saved (the next start reads more of the ledger); tried again after another indexSnapshotEvery ids",
+		zap.Int("every", indexSnapshotEvery), zap.Error(err))
 }
 
 // ledgerCreated identifies the ledger stream: when it was created.
