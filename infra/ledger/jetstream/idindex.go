@@ -373,6 +373,17 @@ func (s *Store) checkIndexedTail(ctx context.Context) error {
 	if err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) && !errors.As(err, &apiErr) {
 		return fmt.Errorf("check position %d: %w", pos, mapErr(err))
 	}
+	if err != nil {
+		// Unreadable: a record damaged since it was read (the damaged
+		// stream's own checks name it), unless the ledger now ends before it.
+		info, ierr := s.st.Info(ctx)
+		if ierr != nil {
+			return fmt.Errorf("check position %d: stream info: %w", pos, mapErr(ierr))
+		}
+		if info.State.LastSeq >= pos {
+			return nil
+		}
+	}
 	if err == nil {
 		id := m.Header.Get(jetstream.MsgIDHeader)
 		if id == "" {
@@ -401,6 +412,37 @@ func (s *Store) checkIndexedTail(ctx context.Context) error {
 	default:
 	}
 	return errIndexReset
+}
+
+// skipUnreadable counts as indexed the positions right after the index's
+// that the server holds but cannot read (a damaged record, which no
+// consumer ever delivers and whose stream its own checks refuse): without
+// it, a damaged last record kept the index behind the head for ever, and
+// serve from becoming ready.
+func (s *Store) skipUnreadable(ctx context.Context, last uint64) {
+	x := s.idx
+	for range 1024 {
+		gen := x.generation()
+		pos := x.indexed.Load() + 1
+		if pos > last {
+			return
+		}
+		_, err := s.headReader().GetMsg(ctx, pos)
+		var apiErr *jetstream.APIError
+		if err == nil || !errors.Is(err, jetstream.ErrMsgNotFound) && !errors.As(err, &apiErr) {
+			return // readable (the indexer will read it), or no answer
+		}
+		x.mu.Lock()
+		ok := x.gen == gen && x.indexed.Load() == pos-1
+		if ok {
+			x.indexed.Store(pos)
+		}
+		x.mu.Unlock()
+		if !ok {
+			return
+		}
+		x.log.Warn("event-id index: position unreadable, holds no id the index can read", zap.Uint64("position", pos), zap.Error(err))
+	}
 }
 
 // holds tells whether the index has hash h at pos.
@@ -440,6 +482,7 @@ func (s *Store) refreshCoverage(ctx context.Context) error {
 	if err := s.checkIndexedTail(ctx); err != nil {
 		return err
 	}
+	s.skipUnreadable(ctx, info.State.LastSeq)
 	if info.State.LastSeq <= s.idx.indexed.Load() {
 		s.idx.advance(at)
 	}
