@@ -225,6 +225,8 @@ type alertWatch struct {
 	raised map[string]bool // client ids with a raised alert
 	total  int
 	last   uint64 // highest ledger position of a change seen
+	// again: when a change was received a second time, by key.
+	again map[string]time.Time
 }
 
 // waitRecorded waits until the elected publisher has recorded (in the
@@ -259,7 +261,7 @@ func (w *alertWatch) waitRecorded(t *testing.T, nc *nats.Conn) {
 
 func watchAlerts(t *testing.T, nc *nats.Conn) *alertWatch {
 	t.Helper()
-	w := &alertWatch{byKey: map[string]int{}, raised: map[string]bool{}}
+	w := &alertWatch{byKey: map[string]int{}, raised: map[string]bool{}, again: map[string]time.Time{}}
 	sub, err := nc.Subscribe("relais.alerts.>", func(m *nats.Msg) {
 		var u struct {
 			Seq      uint64 `json:"seq"`
@@ -273,7 +275,11 @@ func watchAlerts(t *testing.T, nc *nats.Conn) *alertWatch {
 		_ = json.Unmarshal(m.Data, &u)
 		w.mu.Lock()
 		defer w.mu.Unlock()
-		w.byKey[fmt.Sprintf("%s %s-%d", m.Subject, u.Alert.ID, u.Seq)]++
+		key := fmt.Sprintf("%s %s-%d", m.Subject, u.Alert.ID, u.Seq)
+		w.byKey[key]++
+		if w.byKey[key] == 2 {
+			w.again[key] = time.Now()
+		}
 		w.total++
 		w.last = max(w.last, u.Position)
 		if u.Change == "raised" {
@@ -407,6 +413,7 @@ func TestFaultClusterTwoInstancesUnderLoad(t *testing.T) {
 	downtime := g.longestGap(t0)
 	cl.Restart(leader)
 	arrive(t, r1, watch, 4)
+	leaderBack := time.Now()
 
 	// Kill -9 of both instances one after the other: whichever held the
 	// publisher lease, the other (or the restarted one) takes over.
@@ -431,7 +438,25 @@ func TestFaultClusterTwoInstancesUnderLoad(t *testing.T) {
 	// had recorded what it published (a kill -9 before that record may
 	// publish the last ~1.5 s again, with the same Nats-Msg-Id: see
 	// delivery/publisher_test.go).
+	//
+	// The one exception is documented (docs/ARCHITECTURE.md): the stream
+	// leader's loss can outlast the publisher lease (TTL 6 s) while a
+	// change is published but its record cannot be written; the lease then
+	// moves and the new holder re-sends it, with the same Nats-Msg-Id. A
+	// change received again from the leader's kill to 10 s after it was
+	// back is that case, logged; any other repeat fails.
 	if dup := total - distinct; dup != 0 {
-		t.Fatalf("%d alert messages for %d changes: %d published twice: %v", total, distinct, dup, watch.twice())
+		watch.mu.Lock()
+		var outside []string
+		for k, at := range watch.again {
+			if at.Before(t0) || at.After(leaderBack.Add(10*time.Second)) {
+				outside = append(outside, k)
+			}
+		}
+		watch.mu.Unlock()
+		if len(outside) > 0 {
+			t.Fatalf("%d alert messages for %d changes: %d published twice: %v; outside the stream leader's loss: %v", total, distinct, dup, watch.twice(), outside)
+		}
+		t.Logf("%d change(s) re-sent after the publisher lease moved during the stream leader's loss (same Nats-Msg-Id): %v", dup, watch.twice())
 	}
 }
