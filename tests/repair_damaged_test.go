@@ -30,15 +30,7 @@ func TestADamagedRecordIsNamedRefusedAndRepaired(t *testing.T) {
 		acked = append(acked, postContact(t, srv, fmt.Sprintf("repairnote-%d-xxxxxxxx", i)))
 	}
 	srv.stop(t)
-	blk, b := lastBlock(t, data)
-	j := bytes.Index(b, []byte("repairnote-2-"))
-	if j < 0 {
-		t.Fatalf("note 2 not found in %s", blk)
-	}
-	b[j+2] ^= 0x01
-	if err := os.WriteFile(blk, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	flipByteIn(t, data, "repairnote-2-")
 	bad := acked[2]
 	named := fmt.Sprintf("position %d (stream %s revision %d)", bad.Position, bad.Stream, bad.Revision)
 
@@ -112,15 +104,7 @@ func TestADamagedLastRecordDoesNotStopTheStart(t *testing.T) {
 		last = postContact(t, srv, fmt.Sprintf("tailnote-%d-xxxxxxxx", i))
 	}
 	srv.stop(t)
-	blk, b := lastBlock(t, data)
-	j := bytes.LastIndex(b, []byte("tailnote-2-"))
-	if j < 0 {
-		t.Fatalf("the last note is not in %s", blk)
-	}
-	b[j+2] ^= 0x01
-	if err := os.WriteFile(blk, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	flipByteIn(t, data, "tailnote-2-")
 
 	srv, healthy := tryServe(t, data, "--seal-key", "demo", "--start-timeout", "20s")
 	if !healthy {
@@ -142,5 +126,20 @@ func TestADamagedLastRecordDoesNotStopTheStart(t *testing.T) {
 	if code, body := call(t, "POST", "http://"+srv.HTTP+"/v1/clients/client-02/contacts", "demo-cm-1",
 		map[string]any{"staff_id": "cm-1", "channel": "phone", "at": time.Now().UTC(), "note": "another client"}); code != http.StatusCreated {
 		t.Fatalf("write to another client: %d %s, want 201", code, body)
+	}
+}
+
+// flipByteIn flips one byte inside the stored record that holds marker, in
+// the last message block of the ledger under data (the server stopped).
+func flipByteIn(t *testing.T, data, marker string) {
+	t.Helper()
+	blk, b := lastBlock(t, data)
+	j := bytes.LastIndex(b, []byte(marker))
+	if j < 0 {
+		t.Fatalf("%q not found in %s", marker, blk)
+	}
+	b[j+2] ^= 0x01
+	if err := os.WriteFile(blk, b, 0o600); err != nil {
+		t.Fatal(err)
 	}
 }
